@@ -1,0 +1,38 @@
+# Each target creates .venv with the project installed, then does its job,
+# so a fresh machine with only Python 3.11 needs nothing else.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: bootstrap test bench fuzz lint golden-promote clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+bootstrap: $(STAMP)
+	$(BIN)/python bootstrap.py all
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+	$(BIN)/python ../shared/tools/conform.py --timeout 30 --cmd "$(BIN)/ilusm run" ../shared/conformance/core tests/spec
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+# Long fuzzing runs, outside the normal test time budget.
+fuzz: $(STAMP)
+	ILUSM_FUZZ_EXAMPLES=50000 $(BIN)/python -m pytest -q tests/test_ilbc.py -k fuzz
+
+lint: $(STAMP)
+	$(BIN)/ruff check stage0 tests tools bootstrap.py bench
+	$(BIN)/mypy
+
+golden-promote: $(STAMP)
+	$(BIN)/python tests/golden.py --promote
+
+clean:
+	rm -rf build $(VENV)

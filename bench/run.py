@@ -1,0 +1,65 @@
+"""`make bench`: each bench/*.ilu on the stage-0 VM against the same program in Python.
+
+Both run in this one process, one after the other, so the ratio compares
+like with like on whatever machine runs it. Outputs must match; a mismatch
+fails the run. Times are the best of `--repeat` runs (compile time excluded
+for both: CPython's own compile to bytecode is not timed either).
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from stage0 import ilbc  # noqa: E402
+from stage0.seedc.driver import compile_file  # noqa: E402
+from stage0.vm import VM  # noqa: E402
+
+
+def time_python(path: Path) -> tuple[float, str]:
+    """Run a Python program; (seconds, stdout)."""
+    code = compile(path.read_text(), str(path), "exec")
+    out = io.StringIO()
+    t0 = time.perf_counter()
+    with contextlib.redirect_stdout(out):
+        exec(code, {"__name__": "__bench__"})
+    return time.perf_counter() - t0, out.getvalue()
+
+
+def time_ilusm(path: Path) -> tuple[float, str]:
+    """Run an ilusm program on the stage-0 VM; (seconds, stdout)."""
+    image = ilbc.read(ilbc.write(compile_file(path)))
+    out = io.StringIO()
+    vm = VM(image, out=out)
+    t0 = time.perf_counter()
+    vm.run_main()
+    return time.perf_counter() - t0, out.getvalue()
+
+
+def main() -> int:
+    """Print the table; exit 1 if any output differs."""
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
+    opts = ap.parse_args()
+    sys.setrecursionlimit(100_000)
+    names = opts.names or sorted(p.stem for p in HERE.glob("*.ilu"))
+    print(f"{'benchmark':<12} {'ilusm (s)':>10} {'python (s)':>11} {'ratio':>7}")
+    bad = 0
+    for name in names:
+        ti, out_i = min(time_ilusm(HERE / f"{name}.ilu") for _ in range(opts.repeat))
+        tp, out_p = min(time_python(HERE / f"{name}.py") for _ in range(opts.repeat))
+        flag = "" if out_i == out_p else "  OUTPUT DIFFERS"
+        bad += bool(flag)
+        print(f"{name:<12} {ti:>10.3f} {tp:>11.3f} {ti / tp:>7.1f}{flag}")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

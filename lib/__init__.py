@@ -1,0 +1,1 @@
+"""The ilusm library sources (`.ilu`), installed as package data `ilusm_lib`."""

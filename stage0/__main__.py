@@ -1,0 +1,4 @@
+"""`python -m stage0` is the `ilusm` command."""
+from stage0.cli import main
+
+main()

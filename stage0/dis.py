@@ -1,0 +1,129 @@
+"""The disassembler: an Image as readable text, for `ilusm dis` and for debugging.
+
+Functions are grouped by the module that creates them (the module's main
+function, then everything reachable from it through MAKE_CLOSURE), each group
+in function-index order. Every instruction shows its offset, its name and its
+operands decoded against the image; a `; line N` note marks each change of
+source line, followed by the text of that line when the caller passes the
+module's source. The output depends only on its arguments.
+"""
+from __future__ import annotations
+
+from stage0 import isa
+from stage0.image import Image
+from stage0.values import fmt_num, quote
+from stage0.verify import decode
+
+_NAME_WIDTH = max(len(op.name) for op in isa.TABLE) + 2
+_MAKE_CLOSURE = isa.OPC["MAKE_CLOSURE"]
+
+
+def disassemble(image: Image, sources: dict[str, str] | None = None) -> str:
+    """The whole image: one block per module, one paragraph per function."""
+    owners = _owners(image)
+    out: list[str] = []
+    for m, mod in enumerate(image.modules):
+        entry = "  [entry]" if m == image.entry else ""
+        out.append(f"module {_name(image, mod.name)}  ({_name(image, mod.file)}){entry}")
+        for f, owner in enumerate(owners):
+            if owner == m:
+                out += ["", _func_text(image, f, _name(image, mod.file), sources)]
+        out.append("")
+    orphans = [f for f, owner in enumerate(owners) if owner is None]
+    if orphans:
+        out.append("functions outside every module")
+        for f in orphans:
+            out += ["", _func_text(image, f, "?", sources)]
+        out.append("")
+    return "\n".join(out)
+
+
+def disassemble_func(image: Image, index: int, sources: dict[str, str] | None = None) -> str:
+    """One function of the image: its header line and its instructions."""
+    owner = _owners(image)[index]
+    file = "?" if owner is None else _name(image, image.modules[owner].file)
+    return _func_text(image, index, file, sources) + "\n"
+
+
+def _owners(image: Image) -> list[int | None]:
+    """For each function, the first module (in table order) whose main reaches it."""
+    owners: list[int | None] = [None] * len(image.funcs)
+    for m, mod in enumerate(image.modules):
+        work = [mod.main]
+        while work:
+            f = work.pop()
+            if not 0 <= f < len(owners) or owners[f] is not None:
+                continue
+            owners[f] = m
+            work += [args[0] for _, code, args in decode(image.funcs[f].code) if code == _MAKE_CLOSURE]
+    return owners
+
+
+def _func_text(image: Image, index: int, file: str, sources: dict[str, str] | None) -> str:
+    """Header line, then one line per instruction with line notes where the line changes."""
+    func = image.funcs[index]
+    head = f"fn {_name(image, func.name)}/{func.arity}  locals={func.nlocals} upvals={len(func.upvals)}  ({file})"
+    source_lines = sources[file].splitlines() if sources and file in sources else None
+    line_at = dict(func.lines)
+    out, line = [head], None
+    for off, code, args in decode(func.code):
+        new = line_at.get(off, line)
+        if new != line and new is not None:
+            out.append(_line_note(new, source_lines))
+        line = new
+        op = isa.BY_CODE[code]
+        text = f"{off:04d}  {op.name:<{_NAME_WIDTH}}{_operands(image, op, off, args)}"
+        out.append(text.rstrip())
+    return "\n".join(out)
+
+
+def _line_note(line: int, source_lines: list[str] | None) -> str:
+    """`      ; line 12` and, when the source is known, that line's text."""
+    note = f"      ; line {line}"
+    if source_lines is not None and 1 <= line <= len(source_lines):
+        text = source_lines[line - 1].strip()
+        if text:
+            note += f"  {text}"
+    return note
+
+
+def _operands(image: Image, op: isa.Op, off: int, args: tuple[int, ...]) -> str:
+    """The operands of one instruction, each shown as what it stands for."""
+    parts = []
+    for (name, _), value in zip(op.operands, args):
+        if name == "off":
+            parts.append(f"-> {off + op.size + value:04d}")
+        elif name == "k":
+            parts.append(_const(image, value))
+        elif name == "name":
+            parts.append(_name(image, value))
+        elif name == "fn":
+            ok = 0 <= value < len(image.funcs)
+            parts.append(_name(image, image.funcs[value].name) if ok else f"?fn{value}")
+        elif name == "mod":
+            ok = 0 <= value < len(image.modules)
+            parts.append(_name(image, image.modules[value].name) if ok else f"?mod{value}")
+        else:
+            parts.append(str(value))
+    return " ".join(parts)
+
+
+def _const(image: Image, k: int) -> str:
+    """A constant in its ilusm printed form; strings double-quoted."""
+    if not 0 <= k < len(image.consts):
+        return f"?const{k}"
+    v = image.consts[k]
+    if isinstance(v, str):
+        return quote(v)
+    if isinstance(v, int) and v.bit_length() > 8000:
+        # Python refuses str() of huge ints (int_max_str_digits); hex has no limit.
+        return hex(v)
+    return fmt_num(v)
+
+
+def _name(image: Image, i: int) -> str:
+    """A name as plain text, quoted when it holds spaces or control characters."""
+    if not 0 <= i < len(image.names):
+        return f"?name{i}"
+    s = image.names[i]
+    return s if s and s.isprintable() and " " not in s and '"' not in s else quote(s)

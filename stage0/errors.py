@@ -1,0 +1,79 @@
+"""The one exception hierarchy of the host, and the exit codes the contract sets.
+
+IlusmError is the root. CompileError (exit 65) covers everything found before
+a program runs; RuntimeErr (exit 70) is an ilusm runtime error and carries the
+trace; ImageError (exit 1) is a truncated, corrupt or wrong-version ILBC image;
+UsageError (exit 2) is a wrong command line.
+"""
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_IMAGE = 1
+EXIT_USAGE = 2
+EXIT_COMPILE = 65
+EXIT_RUNTIME = 70
+
+
+class IlusmError(Exception):
+    """Base of every error the host reports to a user."""
+
+    exit_code = EXIT_RUNTIME
+
+    def render(self) -> str:
+        """The text printed to standard error."""
+        return f"error: {self}"
+
+
+class CompileError(IlusmError):
+    """A syntax or compile error at FILE:LINE:COL, shown with the source line."""
+
+    exit_code = EXIT_COMPILE
+
+    def __init__(self, message: str, file: str, line: int, col: int,
+                 source_line: str | None = None, kind: str = "syntax error") -> None:
+        super().__init__(message)
+        self.message, self.file, self.line, self.col = message, file, line, col
+        self.source_line, self.kind = source_line, kind
+
+    def render(self) -> str:
+        """`FILE:LINE:COL: KIND: MESSAGE`, the source line and a caret."""
+        head = f"{self.file}:{self.line}:{self.col}: {self.kind}: {self.message}"
+        if self.source_line is None:
+            return head
+        text = self.source_line.rstrip("\r\n")
+        caret = " " * max(self.col - 1, 0) + "^"
+        return f"{head}\n    {text}\n    {caret}"
+
+
+class RuntimeErr(IlusmError):
+    """An ilusm runtime error; `trace` lists (name, file, line), outermost first."""
+
+    exit_code = EXIT_RUNTIME
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.trace: list[tuple[str, str, int]] | None = None
+
+    def render(self) -> str:
+        """`error: MESSAGE` then one `  at NAME (FILE:LINE)` line per call."""
+        lines = [f"error: {self.message}"]
+        for name, file, line in self.trace or []:
+            lines.append(f"  at {name} ({file}:{line})")
+        return "\n".join(lines)
+
+
+class ImageError(IlusmError):
+    """A truncated, corrupt or wrong-version ILBC image."""
+
+    exit_code = EXIT_IMAGE
+
+    def render(self) -> str:
+        """One line: `error: bad image: WHY`."""
+        return f"error: bad image: {self}"
+
+
+class UsageError(IlusmError):
+    """A wrong command line."""
+
+    exit_code = EXIT_USAGE

@@ -1,0 +1,233 @@
+"""The Syscall ABI's file, process and environment builtins (`__sys_*`).
+
+A call that fails on the host side (a missing file, a command that cannot
+start) returns the error object `{err: "message"}`; a wrong argument type
+raises RuntimeErr. Files are read and written as bytes and text is UTF-8,
+so there is no newline translation in either direction.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+from stage0.errors import RuntimeErr
+from stage0.host import builtin, error_value
+from stage0.host.core import utf8, want, want_int
+from stage0.values import is_num
+
+# ---- helpers shared with the buf domain ------------------------------------------
+
+
+def failure(verb: str, path: str, e: Exception) -> dict[str, Any]:
+    """The error object for a failed host call on `path`."""
+    reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+    return error_value(f"cannot {verb} {path}: {reason}")
+
+
+def read_bytes(path: str) -> bytes | dict[str, Any]:
+    """A file's bytes, or an error object."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except (OSError, ValueError) as e:
+        return failure("read", path, e)
+
+
+def write_bytes(path: str, data: bytes) -> dict[str, Any] | None:
+    """Write (replace) a file; nil or an error object."""
+    try:
+        with open(path, "wb") as f:
+            f.write(data)
+    except (OSError, ValueError) as e:
+        return failure("write", path, e)
+    return None
+
+
+def decode(data: bytes) -> str | None:
+    """UTF-8 text, or None when the bytes are not valid UTF-8."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+# ---- files ------------------------------------------------------------------------
+
+
+@builtin("__sys_read_file", 1)
+def read_file(vm: Any, path: Any) -> str | dict[str, Any]:
+    """A UTF-8 text file's contents, or {err}."""
+    data = read_bytes(want("__sys_read_file", path, "str"))
+    if isinstance(data, dict):
+        return data
+    text = decode(data)
+    return error_value(f"file is not valid UTF-8: {path}") if text is None else text
+
+
+@builtin("__sys_write_file", 2)
+def write_file(vm: Any, path: Any, content: Any) -> dict[str, Any] | None:
+    """Write a string to a file as UTF-8; nil or {err}."""
+    want("__sys_write_file", path, "str")
+    data = utf8("__sys_write_file", want("__sys_write_file", content, "str"))
+    return write_bytes(path, data)
+
+
+@builtin("__sys_read_dir", 1)
+def read_dir(vm: Any, path: Any) -> list[str] | dict[str, Any]:
+    """The sorted names in a directory, or {err}."""
+    try:
+        return sorted(os.listdir(want("__sys_read_dir", path, "str")))
+    except (OSError, ValueError) as e:
+        return failure("read directory", path, e)
+
+
+@builtin("__sys_stat", 1)
+def stat(vm: Any, path: Any) -> bool:
+    """Whether a file or directory exists."""
+    return os.path.exists(want("__sys_stat", path, "str"))
+
+
+@builtin("__sys_is_dir", 1)
+def is_dir(vm: Any, path: Any) -> bool:
+    """Whether a path is an existing directory."""
+    return os.path.isdir(want("__sys_is_dir", path, "str"))
+
+
+@builtin("__sys_remove", 1)
+def remove(vm: Any, path: Any) -> dict[str, Any] | None:
+    """Remove a file or an empty directory; nil or {err}."""
+    want("__sys_remove", path, "str")
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):
+            os.rmdir(path)
+        else:
+            os.remove(path)
+    except (OSError, ValueError) as e:
+        return failure("remove", path, e)
+    return None
+
+
+@builtin("__sys_mkdir", 1)
+def mkdir(vm: Any, path: Any) -> dict[str, Any] | None:
+    """Create a directory and its parents (fine if it exists); nil or {err}."""
+    try:
+        os.makedirs(want("__sys_mkdir", path, "str"), exist_ok=True)
+    except (OSError, ValueError) as e:
+        return failure("create directory", path, e)
+    return None
+
+
+@builtin("__sys_cwd", 0)
+def cwd(vm: Any) -> str | dict[str, Any]:
+    """The current working directory, or {err}."""
+    try:
+        return os.getcwd()
+    except OSError as e:
+        return failure("read", "the working directory", e)
+
+
+# ---- environment, time, process --------------------------------------------------
+
+
+@builtin("__sys_get_env", 1)
+def get_env(vm: Any, key: Any) -> str | None:
+    """An environment variable's value, or nil when unset."""
+    return os.environ.get(want("__sys_get_env", key, "str"))
+
+
+@builtin("__sys_set_env", 2)
+def set_env(vm: Any, key: Any, value: Any) -> dict[str, Any] | None:
+    """Set an environment variable; nil, or {err} for a name the OS rejects."""
+    want("__sys_set_env", key, "str")
+    want("__sys_set_env", value, "str")
+    try:
+        os.environ[key] = value
+    except (OSError, ValueError) as e:
+        return error_value(f"cannot set environment variable {key!r}: {e}")
+    return None
+
+
+@builtin("__sys_get_time", 0)
+def get_time(vm: Any) -> float:
+    """Seconds since the Unix epoch, as a float."""
+    return time.time()
+
+
+@builtin("__sys_sleep", 1)
+def sleep(vm: Any, ms: Any) -> None:
+    """Pause for `ms` milliseconds."""
+    if not is_num(ms) or not ms >= 0:
+        raise RuntimeErr("__sys_sleep expects a non-negative num of milliseconds")
+    try:
+        time.sleep(ms / 1000)
+    except OverflowError:
+        raise RuntimeErr("__sys_sleep: duration too large") from None
+
+
+def _text(data: bytes) -> str:
+    """A child's output as text; invalid UTF-8 becomes U+FFFD."""
+    return data.decode("utf-8", errors="replace")
+
+
+@builtin("__sys_run_command", 2)
+def run_command(vm: Any, cmd: Any, args: Any) -> dict[str, Any]:
+    """Run cmd with a list of str args (no shell); {code, out, err} or {err}."""
+    want("__sys_run_command", cmd, "str")
+    argv = [cmd] + [want("__sys_run_command", a, "str") for a in want("__sys_run_command", args, "lst")]
+    try:
+        done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, check=False)
+    except (OSError, ValueError) as e:
+        return failure("run", cmd, e)
+    return {"code": done.returncode, "out": _text(done.stdout), "errout": _text(done.stderr)}
+
+
+@builtin("__sys_args", 0)
+def args(vm: Any) -> list[str]:
+    """A copy of the program's arguments."""
+    return list(vm.args)
+
+
+@builtin("__sys_exit", 1)
+def exit_(vm: Any, code: Any) -> None:
+    """End the process with the given status (the CLI handles SystemExit)."""
+    raise SystemExit(want_int("__sys_exit", code))
+
+
+# ---- standard streams ------------------------------------------------------------
+
+
+def _write(stream: Any, s: str) -> None:
+    """Write and flush, so a prompt shows before the program reads input."""
+    stream.write(s)
+    stream.flush()
+
+
+@builtin("__sys_write_stdout", 1)
+def write_stdout(vm: Any, s: Any) -> None:
+    """Write a string to standard output (no newline added)."""
+    _write(vm.out, want("__sys_write_stdout", s, "str"))
+
+
+@builtin("__sys_write_stderr", 1)
+def write_stderr(vm: Any, s: Any) -> None:
+    """Write a string to standard error (no newline added)."""
+    _write(vm.err_out, want("__sys_write_stderr", s, "str"))
+
+
+@builtin("__sys_read_line", 0)
+def read_line(vm: Any) -> str | dict[str, Any] | None:
+    """One line of standard input without its newline; nil at end of input."""
+    if sys.stdin is None:
+        return None
+    try:
+        line = sys.stdin.readline()
+    except (OSError, ValueError) as e:  # UnicodeDecodeError is a ValueError
+        return error_value(f"cannot read standard input: {e}")
+    if line == "":
+        return None
+    if line.endswith("\n"):
+        line = line[:-1]
+    return line[:-1] if line.endswith("\r") else line

@@ -1,0 +1,59 @@
+"""The in-memory form of an ILBC image: what the compiler builds and the VM runs.
+
+An Image is the program object of seed 004 widened to a whole program:
+constants (`cs`), names (`nm`), function definitions (`df`) and a module
+table. `stage0/ilbc.py` turns it into bytes and back; nothing here knows the
+byte format.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Union
+
+Const = Union[int, float, str]
+
+UPVAL_FROM_CELL = 0   # capture the cell in the parent's local slot
+UPVAL_FROM_UPVAL = 1  # capture the parent's own captured variable
+
+
+@dataclass
+class FuncDef:
+    """One function: its code and what the VM needs to build a frame."""
+
+    name: int                      # index into Image.names
+    arity: int
+    nlocals: int                   # parameters first, then other locals
+    upvals: list[tuple[int, int]]  # (UPVAL_FROM_CELL | UPVAL_FROM_UPVAL, index)
+    code: bytes
+    lines: list[tuple[int, int]]   # (code offset, source line), offsets ascending
+
+
+@dataclass
+class ModuleEntry:
+    """A module of the image: its key, its file for traces, its body function."""
+
+    name: int   # index into Image.names: the module key, e.g. "lib/stdlib/trl.ilu"
+    file: int   # index into Image.names: the file shown in traces
+    main: int   # index into Image.funcs: the module's top-level code (arity 0)
+
+
+@dataclass
+class Image:
+    """A whole program: the unit the compiler writes and the VM loads."""
+
+    consts: list[Const] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    funcs: list[FuncDef] = field(default_factory=list)
+    modules: list[ModuleEntry] = field(default_factory=list)
+    entry: int = 0  # index into modules: the module `ilusm run` starts
+
+    def name(self, i: int) -> str:
+        """The name at index i."""
+        return self.names[i]
+
+
+def const_key(v: Const) -> tuple[str, object]:
+    """Pool key that keeps 1, 1.0, tru and -0.0 apart (Python would merge them)."""
+    if isinstance(v, float):
+        return ("f", v.hex())
+    return (type(v).__name__, v)

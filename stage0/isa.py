@@ -1,0 +1,140 @@
+"""The ilusm instruction set, defined once as data.
+
+Every consumer derives from the table below: the VM builds its dispatch from
+it, the seed compiler emits with it, the ILBC reader decodes operands with it,
+the disassembler prints with it, and `tools/gen_opcodes.py` writes the
+`lib/backend/opcodes.ilu` module the self-hosted compiler uses. The opcodes
+seed 000 lists keep its numbers, names and stack effects; the rest sit in
+free numbers and are documented in docs/ilbc.md (generated from this table).
+
+Operand kinds:
+  u8, u16   unsigned little-endian integers
+  i16       signed little-endian jump offset, relative to the end of the
+            instruction (the address of the next instruction)
+The `pops`/`pushes` columns give the stack effect; a string names the operand
+whose value sets it ("argc+1" pops argc + 1 values, "2*n" pops 2n).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+OPERAND_SIZES = {"u8": 1, "u16": 2, "i16": 2}
+
+
+@dataclass(frozen=True)
+class Op:
+    """One instruction: name, number, operand kinds, stack effect, meaning."""
+
+    name: str
+    code: int
+    operands: tuple[tuple[str, str], ...]  # (operand name, kind)
+    pops: int | str
+    pushes: int
+    effect: str
+    doc: str
+
+    @property
+    def size(self) -> int:
+        """Encoded size in bytes: one opcode byte plus the operands."""
+        return 1 + sum(OPERAND_SIZES[k] for _, k in self.operands)
+
+    @property
+    def is_jump(self) -> bool:
+        """True when the last operand is a relative jump offset."""
+        return bool(self.operands) and self.operands[-1][1] == "i16"
+
+    def stack_delta(self, args: tuple[int, ...]) -> tuple[int, int]:
+        """(pops, pushes) for this instruction with the given operand values."""
+        if isinstance(self.pops, int):
+            return self.pops, self.pushes
+        env = {name: args[i] for i, (name, _) in enumerate(self.operands)}
+        return int(eval(self.pops, {"__builtins__": {}}, env)), self.pushes
+
+
+def _op(name: str, code: int, operands: str, pops: int | str, pushes: int, effect: str, doc: str) -> Op:
+    ops = tuple(tuple(p.split(":")) for p in operands.split()) if operands else ()
+    return Op(name, code, ops, pops, pushes, effect, doc)  # type: ignore[arg-type]
+
+
+# fmt: off
+TABLE: tuple[Op, ...] = (
+    # constants and stack (seed 000: PUSH_CONST..PUSH_FLS)
+    _op("PUSH_CONST",   0x01, "k:u16", 0, 1, "( -- val)", "push constant k"),
+    _op("PUSH_NIL",     0x02, "", 0, 1, "( -- nil)", "push nil"),
+    _op("PUSH_TRU",     0x03, "", 0, 1, "( -- tru)", "push tru"),
+    _op("PUSH_FLS",     0x04, "", 0, 1, "( -- fls)", "push fls"),
+    _op("POP",          0x05, "", 1, 0, "(v -- )", "discard the top value"),
+    _op("DUP",          0x06, "", 1, 2, "(v -- v v)", "duplicate the top value"),
+    _op("DUP2",         0x07, "", 2, 4, "(a b -- a b a b)", "duplicate the top two values"),
+    # variables (seed 000: LOAD_LOCAL..STORE_GLOBAL)
+    _op("LOAD_LOCAL",   0x10, "slot:u16", 0, 1, "( -- val)", "push local slot; error if not yet assigned"),
+    _op("STORE_LOCAL",  0x11, "slot:u16", 1, 0, "(val -- )", "store into local slot"),
+    _op("LOAD_GLOBAL",  0x12, "name:u16", 0, 1, "( -- val)", "push module global or builtin named name"),
+    _op("STORE_GLOBAL", 0x13, "name:u16", 1, 0, "(val -- )", "store into module global name"),
+    _op("LOAD_UPVAL",   0x14, "idx:u16", 0, 1, "( -- val)", "push captured variable idx of the running closure"),
+    _op("LOAD_CELL",    0x15, "slot:u16", 0, 1, "( -- val)", "push the value in the cell held by local slot"),
+    _op("STORE_CELL",   0x16, "slot:u16", 1, 0, "(val -- )", "store into the cell held by local slot"),
+    _op("MAKE_CELL",    0x17, "slot:u16", 0, 0, "( -- )", "wrap local slot in a fresh cell (for capture by reference)"),
+    # calls (seed 000: CALL, CALL_TAIL, RET)
+    _op("CALL",         0x20, "argc:u8", "argc+1", 1, "(fn a0..an -- ret)", "call fn with argc arguments"),
+    _op("CALL_TAIL",    0x21, "argc:u8", "argc+1", 1, "(fn a0..an -- ret)", "tail call: the callee replaces this frame"),
+    _op("RET",          0x22, "", 1, 0, "(val -- )", "return val to the caller"),
+    # jumps (seed 000: JUMP, JUMP_IF, JUMP_UNLESS)
+    _op("JUMP",         0x30, "off:i16", 0, 0, "( -- )", "jump by off"),
+    _op("JUMP_IF",      0x31, "off:i16", 1, 0, "(cond -- )", "jump by off if cond is truthy"),
+    _op("JUMP_UNLESS",  0x32, "off:i16", 1, 0, "(cond -- )", "jump by off if cond is falsy"),
+    _op("JUMP_IF_NIL",  0x33, "off:i16", 1, 1, "(v -- v)", "jump by off, keeping v, if v is nil (optional chaining)"),
+    # iteration: the iterator lives in a hidden local slot
+    _op("ITER",         0x38, "slot:u16", 1, 0, "(v -- )", "store an iterator over v's elements/chars/keys in slot"),
+    _op("ITER2",        0x39, "slot:u16", 1, 0, "(v -- )", "store an iterator over v's (index, element) or (key, value) pairs"),
+    _op("ITER_RANGE",   0x3A, "slot:u16", 2, 0, "(a b -- )", "store an iterator over the integers a..b (no list is built)"),
+    _op("FOR_NEXT",     0x3B, "slot:u16 off:i16", 0, 1, "( -- v)", "push the next item of iterator slot, or jump by off when done"),
+    _op("FOR_NEXT2",    0x3C, "slot:u16 off:i16", 0, 2, "( -- k v)", "push the next pair of iterator slot, or jump by off when done"),
+    # arithmetic (seed 000: ADD..MOD)
+    _op("ADD",          0x40, "", 2, 1, "(a b -- a+b)", "add numbers, concatenate lists, or concatenate with a string"),
+    _op("SUB",          0x41, "", 2, 1, "(a b -- a-b)", "subtract"),
+    _op("MUL",          0x42, "", 2, 1, "(a b -- a*b)", "multiply"),
+    _op("DIV",          0x43, "", 2, 1, "(a b -- a/b)", "true division, always a float"),
+    _op("MOD",          0x44, "", 2, 1, "(a b -- a%b)", "modulo with the sign of the divisor"),
+    _op("NEG",          0x45, "", 1, 1, "(a -- -a)", "negate a number"),
+    _op("NOT",          0x46, "", 1, 1, "(a -- bool)", "tru if a is falsy, else fls"),
+    _op("RANGE",        0x47, "", 2, 1, "(a b -- list)", "the inclusive list of integers from a to b"),
+    _op("CONCAT",       0x48, "n:u16", "n", 1, "(v1..vn -- str)", "str() of each value, concatenated (interpolation)"),
+    # comparison (seed 000: EQ..GE)
+    _op("EQ",           0x50, "", 2, 1, "(a b -- bool)", "structural equality"),
+    _op("NEQ",          0x51, "", 2, 1, "(a b -- bool)", "structural inequality"),
+    _op("LT",           0x52, "", 2, 1, "(a b -- bool)", "less than (numbers or strings)"),
+    _op("GT",           0x53, "", 2, 1, "(a b -- bool)", "greater than"),
+    _op("LE",           0x54, "", 2, 1, "(a b -- bool)", "less or equal"),
+    _op("GE",           0x55, "", 2, 1, "(a b -- bool)", "greater or equal"),
+    # containers (seed 000: MAKE_LIST..SET_IDX)
+    _op("MAKE_LIST",    0x60, "n:u16", "n", 1, "(a1..an -- list)", "a list of the top n values"),
+    _op("MAKE_OBJ",     0x61, "n:u16", "2*n", 1, "(k1 v1..kn vn -- obj)", "an object of the top n key/value pairs"),
+    _op("GET_IDX",      0x62, "", 2, 1, "(obj key -- val)", "index a list, string or object"),
+    _op("SET_IDX",      0x63, "", 3, 1, "(obj key val -- obj)", "set an index in place; leaves obj"),
+    _op("GET_FIELD",    0x64, "name:u16", 1, 1, "(obj -- val)", "read field name (nil when missing)"),
+    _op("SET_FIELD",    0x65, "name:u16", 2, 1, "(obj val -- obj)", "set field name in place; leaves obj"),
+    # functions and modules (seed 000: MAKE_CLOSURE)
+    _op("MAKE_CLOSURE", 0x70, "fn:u16", 0, 1, "( -- fn)", "a closure of function fn capturing its upvalues"),
+    _op("USE",          0x71, "mod:u16", 0, 1, "( -- obj)", "run module mod once, push its module object"),
+    _op("IMPORT_ALL",   0x72, "", 1, 0, "(obj -- )", "copy a module object's fields into this module's globals"),
+    # host (seed 000: SYSCALL)
+    _op("SYSCALL",      0xF0, "name:u16 argc:u8", "argc", 1, "(a1..an -- result)", "call the host builtin named name directly"),
+)
+# fmt: on
+
+BY_NAME: dict[str, Op] = {op.name: op for op in TABLE}
+BY_CODE: dict[int, Op] = {op.code: op for op in TABLE}
+
+# Opcode numbers by name, for emitters and the VM: OPC["ADD"] == 0x40.
+OPC: dict[str, int] = {op.name: op.code for op in TABLE}
+
+
+def _check_table() -> None:
+    """Refuse to import a table with duplicate names or numbers."""
+    assert len(BY_NAME) == len(TABLE), "duplicate opcode name"
+    assert len(BY_CODE) == len(TABLE), "duplicate opcode number"
+    assert all(0 < op.code < 256 for op in TABLE)
+
+
+_check_table()

@@ -1,0 +1,1 @@
+"""The seed compiler: ilusm source to ILBC, in Python (the bootstrap's trusted root)."""

@@ -1,0 +1,191 @@
+"""Whole-program compilation for the seed compiler: find modules, order, compile.
+
+`use` names are static, so a program and everything it uses compile into one
+image. Module keys are what the image records and traces show; they never
+depend on where the tree sits on disk: files under the library root are
+`lib/<path>`, other files are relative to the main file's folder.
+
+Entry points: `compile_file(path)` for a program, `compile_tree(root)` for
+every module of a folder (the toolchain image).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Iterator, Optional
+
+from stage0.errors import CompileError
+from stage0.image import Image, ModuleEntry
+from stage0.seedc import ast as A
+from stage0.seedc.compiler import compile_module
+from stage0.seedc.emit import ImageBuilder
+
+LIB_SUBDIRS = ("stdlib", "backend", "frontend", "runtime")
+Parser = Callable[[str, str], A.Program]
+
+
+def lib_root() -> Path:
+    """The `lib/` folder: beside the source checkout, else the installed copy."""
+    here = Path(__file__).resolve().parents[2] / "lib"
+    if (here / "stdlib").is_dir():
+        return here
+    import ilusm_lib  # installed by `pip install .` (see pyproject.toml)
+
+    return Path(ilusm_lib.__file__).resolve().parent
+
+
+def display(path: Path) -> str:
+    """A path as a user would type it: relative to the working folder when below it."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return str(path)
+    return str(path) if rel.startswith("..") else rel
+
+
+class Module:
+    """A source module found while resolving `use` statements."""
+
+    def __init__(self, path: Path, key: str, source: str, prog: A.Program) -> None:
+        self.path, self.key, self.source, self.prog = path, key, source, prog
+        self.deps: dict[int, Path] = {}  # id(Use node) -> resolved file
+
+
+class Loader:
+    """Reads, parses and resolves modules, detecting import cycles."""
+
+    def __init__(self, parse: Parser, base: Path, lib: Optional[Path] = None) -> None:
+        self.parse, self.base = parse, base
+        self.lib = lib or lib_root()
+        self.modules: dict[Path, Module] = {}
+        self.active: list[Path] = []
+
+    def key(self, path: Path) -> str:
+        """The module key recorded in the image."""
+        try:
+            return "lib/" + path.relative_to(self.lib).as_posix()
+        except ValueError:
+            return Path(os.path.relpath(path, self.base)).as_posix()
+
+    def search_path(self, importer: Path) -> list[Path]:
+        """Folders searched by `use name`, in the contract's order."""
+        dirs = [importer.parent] + [self.lib / d for d in LIB_SUBDIRS]
+        extra = os.environ.get("ILUSM_PATH", "")
+        return dirs + [Path(p) for p in extra.split(os.pathsep) if p]
+
+    def find(self, use: A.Use, importer: Path) -> Path:
+        """The file a `use` statement names, or a compile error."""
+        if use.path is not None:
+            target = (importer.parent / use.path).resolve()
+            if target.is_file():
+                return target
+            what = f"module '{use.path}' not found"
+        else:
+            for d in self.search_path(importer):
+                target = (d / f"{use.name}.ilu").resolve()
+                if target.is_file():
+                    return target
+            what = f"module '{use.name}' not found"
+        raise self.error(importer, use, what)
+
+    def error(self, path: Path, node: A.Node, message: str) -> CompileError:
+        """A compile error (kind `error`) at a node of a loaded module."""
+        lines = self.modules[path].source.splitlines()
+        src = lines[node.line - 1] if 0 < node.line <= len(lines) else None
+        return CompileError(message, display(path), node.line, node.col, src, kind="error")
+
+    def load(self, path: Path, source: Optional[str] = None) -> Module:
+        """Load a module (from disk unless `source` is given) and everything it uses."""
+        path = path.resolve()
+        if path in self.modules:
+            return self.modules[path]
+        source = read_source(path) if source is None else source
+        mod = Module(path, self.key(path), source, self.parse(source, display(path)))
+        self.modules[path] = mod
+        self.active.append(path)
+        for use in uses(mod.prog):
+            dep = self.find(use, path)
+            if dep in self.active:
+                chain = self.active[self.active.index(dep):] + [dep]
+                names = " -> ".join(self.modules[p].key for p in chain)
+                raise self.error(path, use, f"import cycle: {names}")
+            self.load(dep)
+            mod.deps[id(use)] = dep
+        self.active.pop()
+        return mod
+
+
+def read_source(path: Path) -> str:
+    """A source file's text; unreadable or non-UTF-8 files are compile errors."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise CompileError(f"cannot read file: {e.strerror}", display(path), 1, 1, None, kind="error") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise CompileError(f"file is not valid UTF-8 (byte {e.start})", display(path), 1, 1, None,
+                           kind="error") from None
+
+
+def uses(node: object) -> Iterator[A.Use]:
+    """Every `use` statement in a tree, in source order."""
+    if isinstance(node, list):
+        for x in node:
+            yield from uses(x)
+    elif isinstance(node, A.Use):
+        yield node
+    elif isinstance(node, A.Node):
+        for v in vars(node).values():
+            yield from uses(v)
+
+
+def build(loader: Loader, entry: Optional[Path]) -> Image:
+    """Compile every loaded module, in key order, into one image."""
+    ib = ImageBuilder()
+    mods = sorted(loader.modules.values(), key=lambda m: m.key)
+    index = {m.path: i for i, m in enumerate(mods)}
+    for m in mods:
+        def resolve(use: A.Use, m: Module = m) -> int:
+            return index[m.deps[id(use)]]
+
+        main = compile_module(ib, m.prog, display(m.path), m.source, resolve)
+        key = ib.name(m.key)
+        ib.image.modules.append(ModuleEntry(key, key, main))
+    ib.image.entry = index[entry] if entry is not None else 0
+    return ib.image
+
+
+def default_parser() -> Parser:
+    """The seed parser."""
+    from stage0.seedc.parser import parse
+
+    return parse
+
+
+def compile_file(path: str | Path, parse: Optional[Parser] = None, source: Optional[str] = None) -> Image:
+    """Compile a program and every module it uses into an image."""
+    return compile_with_sources(path, parse, source)[0]
+
+
+def compile_with_sources(path: str | Path, parse: Optional[Parser] = None,
+                         source: Optional[str] = None) -> tuple[Image, dict[str, str]]:
+    """Like compile_file, also giving each module's source text by module key."""
+    main = Path(path).resolve()
+    loader = Loader(parse or default_parser(), main.parent)
+    loader.load(main, source)
+    return build(loader, main), {m.key: m.source for m in loader.modules.values()}
+
+
+def compile_tree(root: str | Path, main: Optional[str] = None, parse: Optional[Parser] = None) -> Image:
+    """Compile every `.ilu` file under root (sorted) into one image.
+
+    `main` names the entry module's file relative to root (default: the first).
+    """
+    root = Path(root).resolve()
+    loader = Loader(parse or default_parser(), root, lib=root)
+    files = sorted(root.rglob("*.ilu"), key=lambda p: p.relative_to(root).as_posix())
+    for f in files:
+        loader.load(f)
+    entry = (root / main).resolve() if main else (files[0].resolve() if files else None)
+    return build(loader, entry)

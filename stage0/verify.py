@@ -1,0 +1,246 @@
+"""Checks of an Image in memory: instruction decoding, operand ranges and the
+stack-depth flow analysis.
+
+The ILBC reader runs `validate` on every image it loads, and the writer runs
+it on every image it writes, so the VM can trust an Image: every index is in
+range, every jump lands on an instruction, and the operand stack of every
+function has one known depth at every reachable instruction. A bad image
+raises ImageError with a one-line message naming the function and offset.
+"""
+from __future__ import annotations
+
+import struct
+from typing import Callable
+
+from stage0 import isa
+from stage0.errors import ImageError
+from stage0.image import UPVAL_FROM_CELL, UPVAL_FROM_UPVAL, FuncDef, Image
+
+# (offset, opcode, operand values); jump operands stay raw signed offsets.
+Instr = tuple[int, int, tuple[int, ...]]
+
+_STRUCT_CODES = {"u8": "B", "u16": "H", "i16": "h"}
+
+# What each operand name indexes, for range checks and error messages.
+# Operand names not listed here are plain counts (argc, n) or the jump offset.
+_INDEXED = {
+    "k": "constant", "name": "name", "fn": "function", "mod": "module",
+    "slot": "local slot", "idx": "upvalue",
+}
+_COUNTS = {"argc", "n", "off"}
+
+# Stack-depth change on the taken path of each jump. The fall-through path
+# uses the table's pops/pushes; the taken path differs for JUMP_IF_NIL (the
+# value stays) and FOR_NEXT/FOR_NEXT2 (nothing is pushed when the loop ends).
+_BRANCH_DELTA = {
+    "JUMP": 0, "JUMP_IF": -1, "JUMP_UNLESS": -1, "JUMP_IF_NIL": 0,
+    "FOR_NEXT": 0, "FOR_NEXT2": 0,
+}
+
+
+def _pops_fn(op: isa.Op) -> Callable[[tuple[int, ...]], int]:
+    """A fast pops(args) for op; isa's own stack_delta evals its formula per call."""
+    if isinstance(op.pops, int):
+        n = op.pops
+        return lambda args: n
+    params = ", ".join(name for name, _ in op.operands)
+    # The formula comes from the trusted ISA table, never from an image.
+    fn = eval(f"lambda {params}: int({op.pops})", {"__builtins__": {"int": int}})
+    return lambda args: fn(*args)  # type: ignore[no-any-return]
+
+
+def _build_tables() -> list[tuple[isa.Op, struct.Struct, Callable[[tuple[int, ...]], int]] | None]:
+    """The decoding table indexed by opcode byte; refuse an ISA this module cannot check."""
+    table: list[tuple[isa.Op, struct.Struct, Callable[[tuple[int, ...]], int]] | None] = [None] * 256
+    for op in isa.TABLE:
+        for name, _ in op.operands:
+            # A new operand name needs a decision here (is it an index? into what?),
+            # so fail loudly instead of leaving it unchecked.
+            assert name in _INDEXED or name in _COUNTS, f"verify.py: unknown operand {name!r} of {op.name}"
+        assert not op.is_jump or op.name in _BRANCH_DELTA, f"verify.py: no branch rule for {op.name}"
+        fmt = "<" + "".join(_STRUCT_CODES[kind] for _, kind in op.operands)
+        table[op.code] = (op, struct.Struct(fmt), _pops_fn(op))
+    return table
+
+
+_DECODE = _build_tables()
+
+
+def decode(code: bytes) -> list[Instr]:
+    """Split code into (offset, opcode, operands); ImageError on an unknown or cut-off instruction."""
+    out: list[Instr] = []
+    pos, end = 0, len(code)
+    while pos < end:
+        entry = _DECODE[code[pos]]
+        if entry is None:
+            raise ImageError(f"unknown opcode 0x{code[pos]:02X} at offset {pos}")
+        op, layout, _ = entry
+        if pos + op.size > end:
+            raise ImageError(f"{op.name} at offset {pos} is cut off by the end of the code")
+        out.append((pos, op.code, layout.unpack_from(code, pos + 1)))
+        pos += op.size
+    return out
+
+
+def stack_pops(opcode: int, args: tuple[int, ...]) -> int:
+    """How many values the instruction pops (the same numbers as isa.Op.stack_delta)."""
+    entry = _DECODE[opcode]
+    if entry is None:
+        raise ImageError(f"unknown opcode 0x{opcode:02X}")
+    return entry[2](args)
+
+
+def verify_code(func: FuncDef, image: Image) -> int:
+    """Check func's code and line table against image; return its maximum stack depth."""
+    return _verify(func, image, _label(func, image, None))
+
+
+def _label(func: FuncDef, image: Image, index: int | None) -> str:
+    """`function #3 'name'` for error messages (the name only when it is in range)."""
+    head = "function" if index is None else f"function #{index}"
+    if 0 <= func.name < len(image.names):
+        return f"{head} '{image.names[func.name]}'"
+    return head
+
+
+def _verify(func: FuncDef, image: Image, label: str) -> int:
+    """verify_code with the function named by label in every message."""
+    try:
+        instrs = decode(func.code)
+        if not instrs:
+            raise ImageError("has no code")
+        starts = {off for off, _, _ in instrs}
+        limits = _limits(func, image)
+        for off, opcode, args in instrs:
+            _check_operands(off, opcode, args, limits, starts)
+            if isa.BY_CODE[opcode].name == "MAKE_CLOSURE":
+                _check_capture(off, image.funcs[args[0]], func)
+        _check_lines(func, starts)
+        return _flow(instrs, len(func.code))
+    except ImageError as e:
+        raise ImageError(f"{label}: {e}") from None
+
+
+def _limits(func: FuncDef, image: Image) -> dict[str, int]:
+    """The exclusive upper bound of each indexing operand within this function."""
+    return {
+        "k": len(image.consts), "name": len(image.names), "fn": len(image.funcs),
+        "mod": len(image.modules), "slot": func.nlocals, "idx": len(func.upvals),
+    }
+
+
+def _check_operands(off: int, opcode: int, args: tuple[int, ...],
+                    limits: dict[str, int], starts: set[int]) -> None:
+    """Every index in range; a jump target on an instruction boundary."""
+    op = isa.BY_CODE[opcode]
+    for (name, _), value in zip(op.operands, args):
+        limit = limits.get(name)
+        if limit is not None and value >= limit:
+            raise ImageError(f"{op.name} at offset {off}: {_INDEXED[name]} {value} out of range (have {limit})")
+    if op.is_jump:
+        target = off + op.size + args[-1]
+        if target not in starts:
+            raise ImageError(f"{op.name} at offset {off} jumps to {target}, not the start of an instruction")
+
+
+def _check_capture(off: int, target: FuncDef, parent: FuncDef) -> None:
+    """A closure may only capture cells and upvalues the creating frame has."""
+    for kind, idx in target.upvals:
+        if kind == UPVAL_FROM_CELL and idx >= parent.nlocals:
+            raise ImageError(f"MAKE_CLOSURE at offset {off} captures local slot {idx}, "
+                             f"but this function has {parent.nlocals} locals")
+        if kind == UPVAL_FROM_UPVAL and idx >= len(parent.upvals):
+            raise ImageError(f"MAKE_CLOSURE at offset {off} captures upvalue {idx}, "
+                             f"but this function has {len(parent.upvals)} upvalues")
+
+
+def _check_lines(func: FuncDef, starts: set[int]) -> None:
+    """Line-table offsets strictly increase and each one starts an instruction."""
+    prev = -1
+    for off, _line in func.lines:
+        if off <= prev:
+            raise ImageError(f"line table offset {off} does not increase (after {prev})")
+        if off not in starts:
+            raise ImageError(f"line table offset {off} is not the start of an instruction")
+        prev = off
+
+
+def _flow(instrs: list[Instr], size: int) -> int:
+    """Walk every path from offset 0; return the maximum stack depth seen."""
+    at = {off: i for i, (off, _, _) in enumerate(instrs)}
+    depth = {0: 0}
+    work, deepest = [0], 0
+    while work:
+        off = work.pop()
+        _, opcode, args = instrs[at[off]]
+        for nxt, d in _successors(off, opcode, args, depth[off]):
+            if nxt >= size:
+                raise ImageError(f"code falls off the end after offset {off}")
+            seen = depth.get(nxt)
+            if seen is None:
+                depth[nxt] = d
+                deepest = max(deepest, d)
+                work.append(nxt)
+            elif seen != d:
+                raise ImageError(f"stack depth {seen} and {d} meet at offset {nxt}")
+    return deepest
+
+
+def _successors(off: int, opcode: int, args: tuple[int, ...], d: int) -> list[tuple[int, int]]:
+    """(next offset, stack depth there) for each way control leaves the instruction."""
+    op, _, pops_of = _DECODE[opcode]  # type: ignore[misc]  # decode() vetted opcode
+    pops = pops_of(args)
+    if d < pops:
+        raise ImageError(f"stack underflow at offset {off}: {op.name} pops {pops}, depth is {d}")
+    nxt = off + op.size
+    if op.name == "RET":
+        if d != 1:
+            raise ImageError(f"RET at offset {off} with stack depth {d} (must be 1)")
+        return []
+    fall = (nxt, d - pops + op.pushes)
+    if not op.is_jump:
+        return [fall]
+    taken = (nxt + args[-1], d + _BRANCH_DELTA[op.name])
+    return [taken] if op.name == "JUMP" else [fall, taken]
+
+
+def validate(image: Image) -> None:
+    """Check everything the VM relies on; ImageError on the first problem."""
+    for i, func in enumerate(image.funcs):
+        _check_func_header(i, func, image)
+    for i, func in enumerate(image.funcs):
+        _verify(func, image, _label(func, image, i))
+    _check_modules(image)
+
+
+def _check_func_header(i: int, func: FuncDef, image: Image) -> None:
+    """Name index, arity within the locals, upvalue kinds."""
+    if not 0 <= func.name < len(image.names):
+        raise ImageError(f"function #{i}: name index {func.name} out of range (have {len(image.names)})")
+    label = _label(func, image, i)
+    if func.arity > func.nlocals:
+        raise ImageError(f"{label}: arity {func.arity} exceeds its {func.nlocals} locals")
+    for kind, _idx in func.upvals:
+        if kind not in (UPVAL_FROM_CELL, UPVAL_FROM_UPVAL):
+            raise ImageError(f"{label}: unknown upvalue kind {kind} (must be 0 or 1)")
+
+
+def _check_modules(image: Image) -> None:
+    """Module names, files and main functions in range; unique keys; a valid entry."""
+    n_names, n_funcs = len(image.names), len(image.funcs)
+    keys: set[str] = set()
+    for i, mod in enumerate(image.modules):
+        for what, idx in (("name", mod.name), ("file", mod.file)):
+            if not 0 <= idx < n_names:
+                raise ImageError(f"module #{i}: {what} index {idx} out of range (have {n_names})")
+        key = image.names[mod.name]
+        if key in keys:
+            raise ImageError(f"module #{i}: duplicate module '{key}'")
+        keys.add(key)
+        if not 0 <= mod.main < n_funcs:
+            raise ImageError(f"module '{key}': main function {mod.main} out of range (have {n_funcs})")
+        main = image.funcs[mod.main]
+        if main.arity != 0 or main.upvals:
+            raise ImageError(f"module '{key}': main function {mod.main} must take no arguments and capture nothing")
+    if not 0 <= image.entry < len(image.modules):
+        raise ImageError(f"entry module {image.entry} out of range (have {len(image.modules)})")

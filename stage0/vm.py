@@ -1,0 +1,336 @@
+"""The stage-0 VM: the reference interpreter for ILBC images.
+
+Frames are Python lists `[closure, locals, stack, pc]` on `vm.frames`; an
+ilusm call never recurses in Python, so recursion depth is bounded only by
+`max_depth` (the catchable `stack overflow`). Builtins that call back into
+ilusm (`try`, module loading) re-enter `run` with a base depth.
+
+The loop in `run` handles the hottest opcodes inline, most frequent first:
+an if-chain is the fastest dispatch CPython offers, and this loop is the
+interpreter's whole cost. Every other opcode has a handler named after it in
+`handlers.py`; the table of those is built once from the ISA table, and
+`HOT` lists the opcodes the loop keeps inline. Semantics live in values.py.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Any, Optional, TextIO
+
+from stage0.errors import RuntimeErr
+from stage0.handlers import build_table
+from stage0.host import all_builtins
+from stage0.image import Image
+from stage0.isa import OPC
+from stage0.loader import ModuleRT, Proto, load
+from stage0.values import (UNSET, Builtin, Closure, Unset, add, arith, compare, eq, get_field,
+                           get_index, truthy, type_name)
+
+DEFAULT_MAX_DEPTH = 10_000
+
+LOAD_LOCAL, STORE_LOCAL, PUSH_CONST, LOAD_GLOBAL = OPC["LOAD_LOCAL"], OPC["STORE_LOCAL"], OPC["PUSH_CONST"], OPC["LOAD_GLOBAL"]
+GET_FIELD, CALL, RET, JUMP, JUMP_UNLESS, JUMP_IF = OPC["GET_FIELD"], OPC["CALL"], OPC["RET"], OPC["JUMP"], OPC["JUMP_UNLESS"], OPC["JUMP_IF"]
+POP, ADD, SUB, LT, EQ, GET_IDX = OPC["POP"], OPC["ADD"], OPC["SUB"], OPC["LT"], OPC["EQ"], OPC["GET_IDX"]
+FOR_NEXT, FOR_NEXT2, LOAD_UPVAL, LOAD_CELL, DUP = OPC["FOR_NEXT"], OPC["FOR_NEXT2"], OPC["LOAD_UPVAL"], OPC["LOAD_CELL"], OPC["DUP"]
+CALL_TAIL, SYSCALL, PUSH_NIL, JUMP_IF_NIL = OPC["CALL_TAIL"], OPC["SYSCALL"], OPC["PUSH_NIL"], OPC["JUMP_IF_NIL"]
+STORE_GLOBAL, STORE_CELL = OPC["STORE_GLOBAL"], OPC["STORE_CELL"]
+
+# Opcodes the loop handles itself; the rest go through HANDLERS.
+HOT = frozenset({LOAD_LOCAL, STORE_LOCAL, PUSH_CONST, LOAD_GLOBAL, GET_FIELD, CALL, RET, JUMP,
+                 JUMP_UNLESS, JUMP_IF, POP, ADD, SUB, LT, EQ, GET_IDX, FOR_NEXT, FOR_NEXT2,
+                 LOAD_UPVAL, LOAD_CELL, DUP, CALL_TAIL, SYSCALL, PUSH_NIL, JUMP_IF_NIL,
+                 STORE_GLOBAL, STORE_CELL})
+HANDLERS = build_table(HOT)
+_MISSING = object()
+
+
+def arity_error(name: str, want: int, got: int) -> RuntimeErr:
+    """`add expects 2 arguments, got 3`."""
+    noun = "argument" if want == 1 else "arguments"
+    return RuntimeErr(f"{name} expects {want} {noun}, got {got}")
+
+
+class VM:
+    """One ilusm process: loaded modules, builtins, the frame stack."""
+
+    def __init__(self, image: Image, args: Optional[list[str]] = None, out: TextIO | None = None,
+                 err_out: TextIO | None = None, max_depth: int = DEFAULT_MAX_DEPTH,
+                 trace: TextIO | None = None) -> None:
+        self.protos, self.modules = load(image)
+        self.entry = image.entry
+        self.builtins: dict[str, Builtin] = all_builtins()
+        self.args = list(args or [])
+        self.out = out or sys.stdout
+        self.err_out = err_out or sys.stderr
+        self.max_depth = max_depth
+        self.trace_out = trace
+        self.frames: list[list[Any]] = []
+
+    # ---- entry points ----------------------------------------------------------
+
+    def run_main(self) -> dict[str, Any]:
+        """Run the entry module; returns its exported object."""
+        return self.import_module(self.entry)
+
+    def import_module(self, index: int) -> dict[str, Any]:
+        """Run module `index` once; later imports get the same object."""
+        m = self.modules[index]
+        if m.state == ModuleRT.DONE:
+            return m.export
+        if m.state == ModuleRT.RUNNING:
+            raise RuntimeErr(f"import cycle through {m.key}")
+        m.state = ModuleRT.RUNNING
+        self.call(Closure(m.main, (), m), [])
+        m.export = {k: v for k, v in m.globals.items() if not k.startswith("_")}
+        m.state = ModuleRT.DONE
+        return m.export
+
+    def call(self, f: Any, args: list[Any]) -> Any:
+        """Call an ilusm function from the host (builtins, module bodies)."""
+        if type(f) is Builtin:
+            if f.arity >= 0 and f.arity != len(args):
+                raise arity_error(f.name, f.arity, len(args))
+            return f.fn(self, *args)
+        if type(f) is not Closure:
+            raise RuntimeErr(f"cannot call {type_name(f)}")
+        p = f.proto
+        if p.arity != len(args):
+            raise arity_error(p.name, p.arity, len(args))
+        if len(self.frames) >= self.max_depth:
+            raise RuntimeErr("stack overflow")
+        base = len(self.frames)
+        self.frames.append([f, list(args) + p.pad, [], 0])
+        return self.run(base)
+
+    def global_missing(self, g: dict[str, Any], name: str) -> Any:
+        """Slow path of LOAD_GLOBAL: a nil global, a builtin, or an error."""
+        if name in g:
+            return g[name]
+        b = self.builtins.get(name)
+        if b is None:
+            raise RuntimeErr(f"undefined name '{name}'")
+        return b
+
+    def unset_error(self, fr: list[Any], slot: int, upval: bool = False) -> RuntimeErr:
+        """The error for reading a variable before its first assignment."""
+        p: Proto = fr[0].proto
+        names = p.upval_names if upval else p.local_names
+        name = names[slot] if slot < len(names) else f"#{slot}"
+        return RuntimeErr(f"name '{name}' used before assignment")
+
+    # ---- the interpreter loop --------------------------------------------------
+
+    def run(self, base: int) -> Any:
+        """Execute frames until the frame at depth `base` returns; give its value."""
+        frames = self.frames
+        fr = frames[-1]
+        clo, locs, stack, pc = fr
+        code = clo.proto.code
+        g = clo.module.globals
+        push, pop = stack.append, stack.pop
+        trace = self.trace_out
+        try:
+            while True:
+                if trace is not None:
+                    self.trace_step(fr, pc, stack)
+                op, a, b = code[pc]
+                pc += 1
+                if op == LOAD_LOCAL:
+                    v = locs[a]
+                    if v.__class__ is Unset:
+                        raise self.unset_error(fr, a)
+                    push(v)
+                elif op == PUSH_CONST:
+                    push(a)
+                elif op == STORE_LOCAL:
+                    locs[a] = pop()
+                elif op == LOAD_GLOBAL:
+                    v = g.get(a)
+                    push(self.global_missing(g, a) if v is None else v)
+                elif op == JUMP_UNLESS:
+                    v = pop()
+                    if v is False or v is None or (v is not True and not truthy(v)):
+                        pc = a
+                elif op == GET_FIELD:
+                    o = stack[-1]
+                    stack[-1] = o.get(a) if o.__class__ is dict else get_field(o, a)
+                elif op == JUMP:
+                    pc = a
+                elif op == CALL or op == CALL_TAIL:
+                    f = stack[-a - 1]
+                    if f.__class__ is Closure:
+                        p = f.proto
+                        if p.arity != a:
+                            raise arity_error(p.name, p.arity, a)
+                        if a:
+                            nl = stack[-a:] + p.pad
+                            del stack[-a - 1:]
+                        else:
+                            pop()
+                            nl = p.pad[:]
+                        if op == CALL:
+                            if len(frames) >= self.max_depth:
+                                raise RuntimeErr("stack overflow")
+                            fr[3] = pc
+                            fr = [f, nl, [], 0]
+                            frames.append(fr)
+                        else:
+                            fr = [f, nl, [], 0]
+                            frames[-1] = fr
+                        clo, locs, stack, pc = fr
+                        push, pop = stack.append, stack.pop
+                        code = p.code
+                        g = f.module.globals
+                    elif f.__class__ is Builtin:
+                        args = stack[-a:] if a else []
+                        del stack[-a - 1:]
+                        if f.arity != a and f.arity >= 0:
+                            raise arity_error(f.name, f.arity, a)
+                        fr[3] = pc
+                        push(f.fn(self, *args))
+                    else:
+                        raise RuntimeErr(f"cannot call {type_name(f)}")
+                elif op == RET:
+                    v = pop()
+                    frames.pop()
+                    if len(frames) == base:
+                        return v
+                    fr = frames[-1]
+                    clo, locs, stack, pc = fr
+                    push, pop = stack.append, stack.pop
+                    code = clo.proto.code
+                    g = clo.module.globals
+                    push(v)
+                elif op == POP:
+                    pop()
+                elif op == ADD:
+                    y = pop()
+                    x = stack[-1]
+                    if x.__class__ is int and y.__class__ is int:
+                        stack[-1] = x + y
+                    elif x.__class__ is str and y.__class__ is str:
+                        stack[-1] = x + y
+                    else:
+                        stack[-1] = add(x, y)
+                elif op == LT:
+                    y = pop()
+                    x = stack[-1]
+                    if x.__class__ is int and y.__class__ is int:
+                        stack[-1] = x < y
+                    else:
+                        stack[-1] = compare("<", x, y)
+                elif op == EQ:
+                    y = pop()
+                    x = stack[-1]
+                    if x.__class__ is y.__class__ and (x.__class__ is str or x.__class__ is int):
+                        stack[-1] = x == y
+                    else:
+                        stack[-1] = eq(x, y)
+                elif op == SUB:
+                    y = pop()
+                    x = stack[-1]
+                    if x.__class__ is int and y.__class__ is int:
+                        stack[-1] = x - y
+                    else:
+                        stack[-1] = arith("-", x, y)
+                elif op == FOR_NEXT:
+                    v = next(locs[a], _MISSING)
+                    if v is _MISSING:
+                        pc = b
+                    else:
+                        push(v)
+                elif op == GET_IDX:
+                    i = pop()
+                    o = stack[-1]
+                    if o.__class__ is list and i.__class__ is int and -len(o) <= i < len(o):
+                        stack[-1] = o[i]
+                    else:
+                        stack[-1] = get_index(o, i)
+                elif op == JUMP_IF:
+                    v = pop()
+                    if v is True or (v is not False and v is not None and truthy(v)):
+                        pc = a
+                elif op == DUP:
+                    push(stack[-1])
+                elif op == PUSH_NIL:
+                    push(None)
+                elif op == STORE_GLOBAL:
+                    g[a] = pop()
+                elif op == LOAD_UPVAL:
+                    v = clo.upvals[a].v
+                    if v.__class__ is Unset:
+                        raise self.unset_error(fr, a, upval=True)
+                    push(v)
+                elif op == LOAD_CELL:
+                    v = locs[a].v
+                    if v.__class__ is Unset:
+                        raise self.unset_error(fr, a)
+                    push(v)
+                elif op == STORE_CELL:
+                    locs[a].v = pop()
+                elif op == SYSCALL:
+                    fr[3] = pc
+                    args = stack[-b:] if b else []
+                    if b:
+                        del stack[-b:]
+                    push(self.syscall(a, args))
+                elif op == FOR_NEXT2:
+                    pair = next(locs[a], None)
+                    if pair is None:
+                        pc = b
+                    else:
+                        push(pair[0])
+                        push(pair[1])
+                elif op == JUMP_IF_NIL:
+                    if stack[-1] is None:
+                        pc = a
+                else:
+                    fr[3] = pc
+                    HANDLERS[op](self, fr, stack, a, b)
+        except RuntimeErr as e:
+            fr[3] = pc
+            self.unwind(e, base)
+            raise
+        except RecursionError:
+            fr[3] = pc
+            e = RuntimeErr("stack overflow")
+            self.unwind(e, base)
+            raise e from None
+
+    def syscall(self, name: str, args: list[Any]) -> Any:
+        """SYSCALL: call a host builtin by name."""
+        f = self.builtins.get(name)
+        if f is None:
+            raise RuntimeErr(f"unknown host builtin '{name}'")
+        if f.arity >= 0 and f.arity != len(args):
+            raise arity_error(name, f.arity, len(args))
+        return f.fn(self, *args)
+
+    def unwind(self, e: RuntimeErr, base: int) -> None:
+        """Record the trace (once, innermost error site) and drop frames above base."""
+        if e.trace is None:
+            e.trace = [self.frame_site(fr) for fr in self.frames]
+        del self.frames[base:]
+
+    def frame_site(self, fr: list[Any]) -> tuple[str, str, int]:
+        """(function name, file, line) of a frame at its current instruction."""
+        clo, _, _, pc = fr
+        lines = clo.proto.lines
+        line = lines[max(pc - 1, 0)] if lines else 0
+        return clo.proto.name, clo.module.file, line
+
+    def trace_step(self, fr: list[Any], pc: int, stack: list[Any]) -> None:
+        """`--trace`: one line per executed instruction, with the stack."""
+        from stage0.dis import format_decoded
+
+        proto: Proto = fr[0].proto
+        op, a, b = proto.code[pc]
+        shown = ", ".join(_short(v) for v in stack[-4:])
+        self.trace_out.write(f"{proto.name:>12} {pc:04d} {format_decoded(op, a, b):<32} [{shown}]\n")
+
+
+def _short(v: Any) -> str:
+    """A bounded printed form for traces."""
+    from stage0.values import show
+
+    s = show(v)
+    return s if len(s) <= 24 else s[:21] + "..."
