@@ -18,7 +18,7 @@ bootstrap: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
-	$(BIN)/python ../shared/tools/conform.py --timeout 30 --cmd "$(BIN)/ilusm run" ../shared/conformance/core tests/spec
+	$(BIN)/python ../shared/tools/conform.py --timeout 30 --cmd "$(CURDIR)/$(BIN)/ilusm run" ../shared/conformance/core tests/spec
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

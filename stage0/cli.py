@@ -40,6 +40,8 @@ def in_big_stack(fn: Callable[[], int]) -> int:
     def target() -> None:
         result[0] = guarded(fn)
 
+    # Deeply nested source recurses in the parser: allow it, the big stack holds it.
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 50_000))
     old = threading.stack_size(STACK_BYTES)
     try:
         t = threading.Thread(target=target, name="ilusm")

@@ -20,10 +20,10 @@ from stage0.errors import RuntimeErr
 from stage0.handlers import build_table
 from stage0.host import all_builtins
 from stage0.image import Image
-from stage0.isa import OPC
+from stage0.isa import BY_CODE, OPC
 from stage0.loader import ModuleRT, Proto, load
 from stage0.values import (UNSET, Builtin, Closure, Unset, add, arith, compare, eq, get_field,
-                           get_index, truthy, type_name)
+                           get_index, show, truthy, type_name)
 
 DEFAULT_MAX_DEPTH = 10_000
 
@@ -319,18 +319,28 @@ class VM:
         return clo.proto.name, clo.module.file, line
 
     def trace_step(self, fr: list[Any], pc: int, stack: list[Any]) -> None:
-        """`--trace`: one line per executed instruction, with the stack."""
-        from stage0.dis import format_decoded
-
+        """`--trace`: one line per executed instruction (index, name, operands) and the stack top."""
         proto: Proto = fr[0].proto
         op, a, b = proto.code[pc]
         shown = ", ".join(_short(v) for v in stack[-4:])
-        self.trace_out.write(f"{proto.name:>12} {pc:04d} {format_decoded(op, a, b):<32} [{shown}]\n")
+        text = f"{BY_CODE[op].name} {_operand_text(BY_CODE[op], a, b)}".strip()
+        assert self.trace_out is not None
+        self.trace_out.write(f"{proto.name:>12} {pc:04d} {text:<32} [{shown}]\n")
+
+
+def _operand_text(op: Any, a: Any, b: Any) -> str:
+    """Decoded operands for the trace: values, names, jump targets as instruction indices."""
+    if not op.operands:
+        return ""
+    shown = [a.name if isinstance(a, Proto) else _short(a) if op.name == "PUSH_CONST" else str(a)]
+    if len(op.operands) > 1:
+        shown.append(str(b))
+    if op.is_jump:
+        shown[-1] = "-> " + shown[-1]
+    return " ".join(shown)
 
 
 def _short(v: Any) -> str:
     """A bounded printed form for traces."""
-    from stage0.values import show
-
     s = show(v)
     return s if len(s) <= 24 else s[:21] + "..."

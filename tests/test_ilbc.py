@@ -405,7 +405,13 @@ def test_fuzz_corrupt_bytes(data: bytes, edits: list[tuple[int, int]]) -> None:
     read_or_image_error(bytes(buf))
 
 
+# A whole instruction with small operand bytes: splicing these in keeps the
+# code decodable more often, so the range checks and the flow analysis run.
+_INSTR = st.builds(lambda op, b: bytes([op.code]) + b[:op.size - 1], st.sampled_from(isa.TABLE),
+                   st.lists(st.sampled_from([0, 0, 1, 2, 3, 255]), min_size=3, max_size=3).map(bytes))
+
 _EDIT = st.one_of(
+    st.tuples(st.sampled_from(["set", "insert"]), st.integers(0, 10**6), _INSTR),
     st.tuples(st.just("set"), st.integers(0, 10**6), st.binary(min_size=1, max_size=4)),
     st.tuples(st.just("insert"), st.integers(0, 10**6), st.binary(min_size=1, max_size=6)),
     st.tuples(st.just("delete"), st.integers(0, 10**6), st.integers(1, 6)),
@@ -487,7 +493,8 @@ def gen_expr(draw: Any, c: Ctx, depth: int) -> list[tuple[Any, ...]]:
     if kind == "list":
         return args + [(draw(st.sampled_from(["MAKE_LIST", "CONCAT"])), n)]
     if kind == "obj":
-        return args + args + [("MAKE_OBJ", n)]
+        values = [ins for _ in range(n) for ins in sub()]  # fresh code: labels must not repeat
+        return args + values + [("MAKE_OBJ", n)]
     if kind == "sys":
         return args + [("SYSCALL", nm, n)]
     a, b = c.label(), c.label()
@@ -501,18 +508,18 @@ def gen_stmt(draw: Any, c: Ctx, depth: int) -> list[tuple[Any, ...]]:
     f = c.func
     kinds = ["pop", "global", "while"] + (["local", "cell", "for", "for2", "range"] if f.nlocals else [])
     kind = draw(st.sampled_from(kinds))
+    if kind == "cell":
+        return [("MAKE_CELL", draw(st.integers(0, f.nlocals - 1)))]
     e = gen_expr(draw, c, depth)
-    slot = draw(st.integers(0, max(f.nlocals - 1, 0)))
-    body = gen_stmt(draw, c, depth - 1) if depth > 0 else []
-    top, end = c.label(), c.label()
     if kind == "pop":
         return e + [("POP",)]
     if kind == "global":
         return e + [("STORE_GLOBAL", draw(st.integers(0, len(c.image.names) - 1)))]
+    slot = draw(st.integers(0, max(f.nlocals - 1, 0)))
     if kind == "local":
         return e + [(draw(st.sampled_from(["STORE_LOCAL", "STORE_CELL"])), slot)]
-    if kind == "cell":
-        return [("MAKE_CELL", slot)]
+    body = gen_stmt(draw, c, depth - 1) if depth > 0 else []
+    top, end = c.label(), c.label()
     if kind == "while":
         return [("label", top)] + e + [("JUMP_UNLESS", end)] + body + [("JUMP", top), ("label", end)]
     if kind == "range":
@@ -571,7 +578,33 @@ def test_fuzz_random_images_round_trip(image: Image) -> None:
     assert ilbc.write(back) == data
 
 
-@settings(FUZZ, max_examples=500)
-@given(images(), st.lists(_EDIT, min_size=1, max_size=2))
-def test_fuzz_mutated_random_images(image: Image, edits: list[tuple[str, int, Any]]) -> None:
-    read_or_image_error(frame(mutate(ilbc.write(image)[16:], edits)))
+def mutate_image(image: Image, which: int, edits: list[tuple[str, int, Any]], fields: tuple[int, int, int]) -> bytes:
+    """image written (unverified) after editing one function's code and perhaps its shape."""
+    f = image.funcs[which % len(image.funcs)]
+    f.code = mutate(f.code, edits)
+    field, delta, kind = fields
+    if field == 1:
+        f.nlocals = max(0, f.nlocals + delta)
+    elif field == 2:
+        f.arity = max(0, f.arity + delta)
+    elif field == 3:
+        f.upvals = f.upvals + [(kind, abs(delta))]
+    return ilbc.write(image, verify=False)
+
+
+_FIELDS = st.tuples(st.integers(0, 6), st.integers(-2, 2), st.integers(0, 2))
+
+
+@FUZZ
+@given(st.sampled_from([0, 1]), st.integers(0, 3), st.lists(_EDIT, min_size=1, max_size=3), _FIELDS)
+def test_fuzz_mutated_code(sample: int, which: int, edits: list[tuple[str, int, Any]],
+                           fields: tuple[int, int, int]) -> None:
+    image = ilbc.read(SAMPLES[sample])
+    read_or_image_error(mutate_image(image, which, edits, fields))
+
+
+@settings(FUZZ, max_examples=400)
+@given(images(), st.integers(0, 7), st.lists(_EDIT, min_size=1, max_size=2), _FIELDS)
+def test_fuzz_mutated_random_images(image: Image, which: int, edits: list[tuple[str, int, Any]],
+                                    fields: tuple[int, int, int]) -> None:
+    read_or_image_error(mutate_image(image, which, edits, fields))

@@ -1,15 +1,10 @@
 """Tests of the seed lexer (stage0/seedc/lexer.py): tokens, layout, errors."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from stage0.errors import CompileError  # noqa: E402
-from stage0.seedc.lexer import KEYWORDS, Token, dump_tokens, tokenize  # noqa: E402
+from stage0.errors import CompileError
+from stage0.seedc.lexer import KEYWORDS, Token, dump_tokens, tokenize
 
 LAYOUT = ("NEWLINE", "INDENT", "DEDENT", "EOF")
 
@@ -218,9 +213,11 @@ def test_unexpected_characters(src: str, error: tuple) -> None:
     ("x\ny\n", "IDENT NEWLINE IDENT NEWLINE EOF"),
     ("x\n\n   \n# c\n    # indented comment\ny", "IDENT NEWLINE IDENT NEWLINE EOF"),
     ("a:\n    b\nc", "IDENT : NEWLINE INDENT IDENT NEWLINE DEDENT IDENT NEWLINE EOF"),
-    ("a:\n  b:\n    c\nd", "IDENT : NEWLINE INDENT IDENT : NEWLINE INDENT IDENT NEWLINE DEDENT DEDENT IDENT NEWLINE EOF"),
+    ("a:\n  b:\n    c\nd",
+     "IDENT : NEWLINE INDENT IDENT : NEWLINE INDENT IDENT NEWLINE DEDENT DEDENT IDENT NEWLINE EOF"),
     ("a:\n  b:\n    c", "IDENT : NEWLINE INDENT IDENT : NEWLINE INDENT IDENT NEWLINE DEDENT DEDENT EOF"),
-    ("a:\n  b:\n    c\n  d", "IDENT : NEWLINE INDENT IDENT : NEWLINE INDENT IDENT NEWLINE DEDENT IDENT NEWLINE DEDENT EOF"),
+    ("a:\n  b:\n    c\n  d",
+     "IDENT : NEWLINE INDENT IDENT : NEWLINE INDENT IDENT NEWLINE DEDENT IDENT NEWLINE DEDENT EOF"),
     ("a:\n    b\n\n    # c\n    d", "IDENT : NEWLINE INDENT IDENT NEWLINE IDENT NEWLINE DEDENT EOF"),
     ("f(1,\n  2)\nx", "IDENT ( NUM , NUM ) NEWLINE IDENT NEWLINE EOF"),
     ("x = [\n1,\n        2,\n]\ny", "IDENT = [ NUM , NUM , ] NEWLINE IDENT NEWLINE EOF"),

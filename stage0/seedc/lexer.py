@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import NoReturn, Union
+from typing import Any, NoReturn, Union
 
 from stage0.errors import CompileError
 
@@ -62,7 +62,7 @@ class Token:
     """
 
     kind: str
-    value: object
+    value: Any
     line: int
     col: int
     space_before: bool = True
@@ -101,7 +101,7 @@ def _dump_one(t: Token) -> str:
 
 def quote(s: str) -> str:
     """Double-quote `s` as ilusm prints strings inside lists (docs/decisions.md)."""
-    out = []
+    out: list[str] = []
     for ch in s:
         if ch in '\\"':
             out.append("\\" + ch)
@@ -221,6 +221,7 @@ class _Lexer:
     def number(self, number: int, text: str, i: int) -> tuple[int, str, object]:
         """A number literal: 42 0xFF 0b101 1_000 3.14 1e9 2.5e-3."""
         m = _NUMBER.match(text, i)
+        assert m is not None  # text[i] is a digit, which the pattern always matches
         end = m.end()
         # `12ab`, `0b102`, `1_` and `1e` are one bad literal, not two tokens.
         if end < len(text) and text[end] in _WORD_CHARS:
@@ -257,7 +258,8 @@ class _Lexer:
 
     def string(self, number: int, text: str, i: int) -> tuple[int, str, object]:
         """A quoted string with its escapes applied."""
-        quote_char, j, out = text[i], i + 1, []
+        quote_char, j = text[i], i + 1
+        out: list[str] = []
         while True:
             if j >= len(text):
                 self.unterminated(number, i)
@@ -287,7 +289,8 @@ class _Lexer:
         if code == "u":
             m = _UNICODE.match(text, j + 2)
             value = int(m.group(1), 16) if m else -1
-            if not (0 <= value <= 0x10FFFF) or 0xD800 <= value <= 0xDFFF:
+            # Surrogates are not characters: they cannot be printed as UTF-8.
+            if m is None or value > 0x10FFFF or 0xD800 <= value <= 0xDFFF:
                 self.error("invalid unicode escape", number, j + 1)
             return chr(value), m.end()
         self.error(f"unknown escape '\\{code}'", number, j + 1)

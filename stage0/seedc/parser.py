@@ -37,7 +37,12 @@ EXPR_KWS = frozenset(["tru", "fls", "nil", "if", "not", "fn", "mat"])
 def parse(source: str, file: str) -> A.Program:
     """Parse a whole module; raises CompileError at the first error."""
     parser = _Parser(tokenize(source, file), file, source)
-    return parser.program()
+    try:
+        return parser.program()
+    except RecursionError:
+        # Absurdly deep nesting exhausts Python's stack: report it rather than crash.
+        # (A caller that needs deeper nesting raises sys.setrecursionlimit first.)
+        parser.fail("too deeply nested", parser.tok)
 
 
 def parse_expr_text(text: str, file: str, line: int, col: int,
@@ -55,11 +60,21 @@ def parse_expr_text(text: str, file: str, line: int, col: int,
     except CompileError as e:
         raise _moved(e, shift_line, shift_col, source) from None
     for t in tokens:
-        t.line, t.col = _moved_pos(t.line, t.col, shift_line, shift_col)
-        if t.kind == "INTERP":  # a nested interpolation's parts move too
-            t.value = [p if isinstance(p, str) else (p[0], *_moved_pos(p[1], p[2], shift_line, shift_col))
-                       for p in t.value]
-    return _Parser(tokens, file, source).expr_text()
+        _move_token(t, shift_line, shift_col)
+    # The fragment's NEWLINE and EOF stand where its closing `}` is.
+    return _Parser(tokens, file, source, end="'}'").expr_text()
+
+
+def _move_token(t: Token, shift_line: int, shift_col: int) -> None:
+    """Move a fragment's token into the file; a nested interpolation's parts move too."""
+    t.line, t.col = _moved_pos(t.line, t.col, shift_line, shift_col)
+    if t.kind == "INTERP":
+        moved = []
+        for part in t.value:
+            if not isinstance(part, str):
+                part = (part[0], *_moved_pos(part[1], part[2], shift_line, shift_col))
+            moved.append(part)
+        t.value = moved
 
 
 def _moved_pos(line: int, col: int, shift_line: int, shift_col: int) -> tuple[int, int]:
@@ -81,20 +96,13 @@ def _source_line(source: Optional[str], line: int) -> Optional[str]:
     return lines[line - 1] if 0 < line <= len(lines) else None
 
 
-def _describe(t: Token) -> str:
-    """A token as error messages name it."""
-    if t.kind in ("OP", "KW"):
-        return f"'{t.value}'"
-    return {"NUM": "number", "STR": "string", "INTERP": "string", "IDENT": f"name '{t.value}'",
-            "NEWLINE": "end of line", "INDENT": "indent", "DEDENT": "dedent",
-            "EOF": "end of file"}[t.kind]
-
-
 class _Parser:
     """The state of one parse."""
 
-    def __init__(self, tokens: list[Token], file: str, source: Optional[str]) -> None:
+    def __init__(self, tokens: list[Token], file: str, source: Optional[str],
+                 end: Optional[str] = None) -> None:
         self.tokens, self.pos, self.file, self.source = tokens, 0, file, source
+        self.end = end  # how errors name NEWLINE/EOF, when not "end of line/file"
         self.no_pipe = False
         self.in_loop = False
         self.in_func = False
@@ -144,7 +152,17 @@ class _Parser:
 
     def unexpected(self) -> NoReturn:
         """Fail on the current token."""
-        self.fail(f"unexpected {_describe(self.tok)}", self.tok)
+        self.fail(f"unexpected {self.describe(self.tok)}", self.tok)
+
+    def describe(self, t: Token) -> str:
+        """A token as error messages name it."""
+        if t.kind in ("OP", "KW"):
+            return f"'{t.value}'"
+        if t.kind in ("NEWLINE", "EOF") and self.end:
+            return self.end
+        return {"NUM": "number", "STR": "string", "INTERP": "string", "IDENT": f"name '{t.value}'",
+                "NEWLINE": "end of line", "INDENT": "indent", "DEDENT": "dedent",
+                "EOF": "end of file"}[t.kind]
 
     def node(self, cls: Callable[..., T], start: Token, *args: object) -> T:
         """Build an AST node positioned at token `start`."""
@@ -191,7 +209,7 @@ class _Parser:
 
     def indented(self, item: Callable[[], T]) -> tuple[Token, list[T]]:
         """indented = NEWLINE INDENT { item NEWLINE } DEDENT"""
-        self.expect("NEWLINE", None, f"unexpected {_describe(self.tok)}")
+        self.expect("NEWLINE", None, f"unexpected {self.describe(self.tok)}")
         start = self.expect("INDENT", None, "expected an indented block")
         items = []
         with self.state(no_pipe=False):
