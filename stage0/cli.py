@@ -66,6 +66,11 @@ def guarded(fn: Callable[[], int], err: Optional[TextIO] = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=err)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`ilusm run p.ilu | head`): stop quietly, as Unix tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except Exception as e:  # a host bug: still no traceback for the user
         print(f"error: internal error: {type(e).__name__}: {e}", file=err)
         return EXIT_RUNTIME
@@ -101,13 +106,27 @@ def load_program(file: str, compiler: str) -> tuple[Image, dict[str, str]]:
     return ilbc.read(ilbc.write(image)), sources
 
 
+ENGINES = ("ref", "fast")
+
+
 def execute(image: Image, args: list[str], max_depth: int, trace: bool = False,
-            out: Optional[TextIO] = None) -> int:
-    """Run an image's entry module; returns the exit status."""
+            out: Optional[TextIO] = None, engine: str = "ref") -> int:
+    """Run an image's entry module; returns the exit status.
+
+    engine "ref" is the reference interpreter, "fast" the fast host tier
+    (stage0/fast.py); `trace` always runs the reference interpreter.
+    """
     from stage0.vm import VM
 
+    if engine not in ENGINES:
+        raise UsageError(f"unknown engine '{engine}' (choose from {', '.join(ENGINES)})")
+    cls = VM
+    if engine == "fast" and not trace:
+        from stage0.fast import FastVM
+
+        cls = FastVM
     sys.setrecursionlimit(max(20_000, max_depth * 4))
-    vm = VM(image, args=args, max_depth=max_depth, trace=sys.stderr if trace else None, out=out)
+    vm = cls(image, args=args, max_depth=max_depth, trace=sys.stderr if trace else None, out=out)
     try:
         vm.run_main()
     finally:
@@ -116,7 +135,7 @@ def execute(image: Image, args: list[str], max_depth: int, trace: bool = False,
 
 
 def run_file(file: str, args: list[str], out: TextIO, err: TextIO, compiler: str = "seed",
-             max_depth: Optional[int] = None) -> int:
+             max_depth: Optional[int] = None, engine: str = "ref") -> int:
     """Compile (if needed) and run a program, writing to out/err; returns the exit status.
 
     This is `ilusm run` without the process around it, for tests and tools.
@@ -124,7 +143,7 @@ def run_file(file: str, args: list[str], out: TextIO, err: TextIO, compiler: str
 
     def go() -> int:
         image, _ = load_program(file, compiler)
-        return execute(image, args, max_depth or default_depth(), out=out)
+        return execute(image, args, max_depth or default_depth(), out=out, engine=engine)
 
     return in_big_stack(lambda: guarded(go, err))
 
@@ -152,11 +171,13 @@ def cli() -> None:
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @compiler_option
 @click.option("--max-depth", type=click.IntRange(min=1), default=None, help="Recursion limit (default 10000).")
-@click.option("--trace", is_flag=True, help="Print every executed instruction to stderr.")
+@click.option("--trace", is_flag=True, help="Print every executed instruction to stderr (implies --engine ref).")
+@click.option("--engine", type=click.Choice(ENGINES), default="ref", show_default=True,
+              help="ref: the reference interpreter; fast: functions translated to Python code.")
 @click.option("--dump-tokens", is_flag=True, help="Print the tokens and stop.")
 @click.option("--dump-ast", is_flag=True, help="Print the syntax tree and stop.")
 @click.option("--dump-ilbc", is_flag=True, help="Print the disassembled image and stop.")
-def run(file: str, args: tuple[str, ...], compiler: str, max_depth: Optional[int], trace: bool,
+def run(file: str, args: tuple[str, ...], compiler: str, max_depth: Optional[int], trace: bool, engine: str,
         dump_tokens: bool, dump_ast: bool, dump_ilbc: bool) -> None:
     """Run FILE (.ilu source or .ilbc image) with ARGS."""
 
@@ -169,7 +190,7 @@ def run(file: str, args: tuple[str, ...], compiler: str, max_depth: Optional[int
 
             click.echo(disassemble(image, sources), nl=False)
             return 0
-        return execute(image, list(args), max_depth or default_depth(), trace)
+        return execute(image, list(args), max_depth or default_depth(), trace, engine="ref" if trace else engine)
 
     sys.exit(in_big_stack(go))
 

@@ -90,7 +90,7 @@ def _line_note(line: int, source_lines: list[str] | None) -> str:
 def _operands(image: Image, op: isa.Op, off: int, args: tuple[int, ...]) -> str:
     """The operands of one instruction, each shown as what it stands for."""
     parts = []
-    for (name, _), value in zip(op.operands, args):
+    for (name, _), value in zip(op.operands, args, strict=True):
         if name == "off":
             parts.append(f"-> {off + op.size + value:04d}")
         elif name == "k":

@@ -290,6 +290,21 @@ def write_func(w: Writer, func: FuncDef, i: int) -> None:
     for offset, line in func.lines:
         w.put_u32(offset, f"{what} line offset")
         w.put_u32(line, f"{what} line")
+    write_debug_names(w, func.local_names, f"{what} local names")
+    write_debug_names(w, func.upval_names, f"{what} upvalue names")
+
+
+def write_debug_names(w: Writer, names: list[int], what: str) -> None:
+    """u16 count (0, or one per slot), then a u16 name index each."""
+    w.put_u16(len(names), f"{what} count")
+    for index in names:
+        w.put_u16(index, what)
+
+
+def read_debug_names(r: Reader, what: str) -> list[int]:
+    """Mirror of write_debug_names."""
+    count = r.get_count(r.get_u16(f"{what} count"), 2, what)
+    return [r.get_u16(what) for _ in range(count)]
 
 
 def read_func(r: Reader, i: int) -> FuncDef:
@@ -303,7 +318,9 @@ def read_func(r: Reader, i: int) -> FuncDef:
     code = r.get_bytes(f"{what} code")
     nlines = r.get_count(r.get_u32(f"{what} line count"), _MIN_LINE, f"{what} line entries")
     lines = [(r.get_u32(f"{what} line offset"), r.get_u32(f"{what} line")) for _ in range(nlines)]
-    return FuncDef(name, arity, nlocals, upvals, code, lines)
+    local_names = read_debug_names(r, f"{what} local names")
+    upval_names = read_debug_names(r, f"{what} upvalue names")
+    return FuncDef(name, arity, nlocals, upvals, code, lines, local_names, upval_names)
 
 
 # ---- modules --------------------------------------------------------------------

@@ -26,6 +26,10 @@ class FuncDef:
     upvals: list[tuple[int, int]]  # (UPVAL_FROM_CELL | UPVAL_FROM_UPVAL, index)
     code: bytes
     lines: list[tuple[int, int]]   # (code offset, source line), offsets ascending
+    # Debug names (indices into Image.names) for error messages and the
+    # disassembler: empty, or one per local slot / captured variable.
+    local_names: list[int] = field(default_factory=list)
+    upval_names: list[int] = field(default_factory=list)
 
 
 @dataclass

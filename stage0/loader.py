@@ -53,8 +53,8 @@ def load(image: Image) -> tuple[list[Proto], list[ModuleRT]]:
     protos = [Proto(i, image.names[f.name], f.arity, f.nlocals) for i, f in enumerate(image.funcs)]
     for proto, f in zip(protos, image.funcs):
         proto.upvals = list(f.upvals)
-        proto.local_names = [image.names[i] for i in getattr(f, "local_names", [])]
-        proto.upval_names = [image.names[i] for i in getattr(f, "upval_names", [])]
+        proto.local_names = [image.names[i] for i in f.local_names]
+        proto.upval_names = [image.names[i] for i in f.upval_names]
         proto.code, proto.lines = _decode(f.code, f.lines, image, protos)
     modules = [ModuleRT(image.names[m.name], image.names[m.file], protos[m.main]) for m in image.modules]
     return protos, modules

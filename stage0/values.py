@@ -111,6 +111,14 @@ def fmt_num(v: int | float) -> str:
     return r[:-2] if r.endswith(".0") else r
 
 
+def dump_num(v: int | float) -> str:
+    """A number as the token and AST dumps show it: printed form, floats marked by `.0`."""
+    text = fmt_num(v)
+    if type(v) is float and text.lstrip("-").isdigit():
+        text += ".0"
+    return text
+
+
 def to_str(v: Any) -> str:
     """`str(v)`: strings as they are, everything else in printed form."""
     if type(v) is str:

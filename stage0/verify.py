@@ -10,11 +10,13 @@ raises ImageError with a one-line message naming the function and offset.
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 from typing import Callable
 
 from stage0 import isa
 from stage0.errors import ImageError
 from stage0.image import UPVAL_FROM_CELL, UPVAL_FROM_UPVAL, FuncDef, Image
+from stage0.values import quote
 
 # (offset, opcode, operand values); jump operands stay raw signed offsets.
 Instr = tuple[int, int, tuple[int, ...]]
@@ -38,8 +40,21 @@ _BRANCH_DELTA = {
 }
 
 
+@dataclass(frozen=True)
+class _Spec:
+    """What the verifier needs of one opcode, computed once (isa.Op recomputes
+    size and evals its pops formula on every call)."""
+
+    op: isa.Op
+    layout: struct.Struct
+    size: int
+    pops: Callable[[tuple[int, ...]], int]
+    indexed: tuple[tuple[int, str], ...]   # (operand position, operand name) of index operands
+    branch: int | None                     # depth change on the taken path; None: not a jump
+
+
 def _pops_fn(op: isa.Op) -> Callable[[tuple[int, ...]], int]:
-    """A fast pops(args) for op; isa's own stack_delta evals its formula per call."""
+    """A fast pops(args) for op."""
     if isinstance(op.pops, int):
         n = op.pops
         return lambda args: n
@@ -49,21 +64,31 @@ def _pops_fn(op: isa.Op) -> Callable[[tuple[int, ...]], int]:
     return lambda args: fn(*args)  # type: ignore[no-any-return]
 
 
-def _build_tables() -> list[tuple[isa.Op, struct.Struct, Callable[[tuple[int, ...]], int]] | None]:
-    """The decoding table indexed by opcode byte; refuse an ISA this module cannot check."""
-    table: list[tuple[isa.Op, struct.Struct, Callable[[tuple[int, ...]], int]] | None] = [None] * 256
+def _spec(op: isa.Op) -> _Spec:
+    """The _Spec of op; refuse an opcode this module would not know how to check."""
+    for name, _ in op.operands:
+        # A new operand name needs a decision here (is it an index? into what?),
+        # so fail loudly instead of leaving it unchecked.
+        assert name in _INDEXED or name in _COUNTS, f"verify.py: unknown operand {name!r} of {op.name}"
+    assert not op.is_jump or op.name in _BRANCH_DELTA, f"verify.py: no branch rule for {op.name}"
+    layout = struct.Struct("<" + "".join(_STRUCT_CODES[kind] for _, kind in op.operands))
+    indexed = tuple((i, name) for i, (name, _) in enumerate(op.operands) if name in _INDEXED)
+    branch = _BRANCH_DELTA[op.name] if op.is_jump else None
+    return _Spec(op, layout, op.size, _pops_fn(op), indexed, branch)
+
+
+def _build_table() -> list[_Spec | None]:
+    """The decoding table indexed by opcode byte (None: no such opcode)."""
+    table: list[_Spec | None] = [None] * 256
     for op in isa.TABLE:
-        for name, _ in op.operands:
-            # A new operand name needs a decision here (is it an index? into what?),
-            # so fail loudly instead of leaving it unchecked.
-            assert name in _INDEXED or name in _COUNTS, f"verify.py: unknown operand {name!r} of {op.name}"
-        assert not op.is_jump or op.name in _BRANCH_DELTA, f"verify.py: no branch rule for {op.name}"
-        fmt = "<" + "".join(_STRUCT_CODES[kind] for _, kind in op.operands)
-        table[op.code] = (op, struct.Struct(fmt), _pops_fn(op))
+        table[op.code] = _spec(op)
     return table
 
 
-_DECODE = _build_tables()
+_SPECS = _build_table()
+_RET = isa.OPC["RET"]
+_JUMP = isa.OPC["JUMP"]
+_MAKE_CLOSURE = isa.OPC["MAKE_CLOSURE"]
 
 
 def decode(code: bytes) -> list[Instr]:
@@ -71,23 +96,22 @@ def decode(code: bytes) -> list[Instr]:
     out: list[Instr] = []
     pos, end = 0, len(code)
     while pos < end:
-        entry = _DECODE[code[pos]]
-        if entry is None:
+        spec = _SPECS[code[pos]]
+        if spec is None:
             raise ImageError(f"unknown opcode 0x{code[pos]:02X} at offset {pos}")
-        op, layout, _ = entry
-        if pos + op.size > end:
-            raise ImageError(f"{op.name} at offset {pos} is cut off by the end of the code")
-        out.append((pos, op.code, layout.unpack_from(code, pos + 1)))
-        pos += op.size
+        if pos + spec.size > end:
+            raise ImageError(f"{spec.op.name} at offset {pos} is cut off by the end of the code")
+        out.append((pos, code[pos], spec.layout.unpack_from(code, pos + 1)))
+        pos += spec.size
     return out
 
 
 def stack_pops(opcode: int, args: tuple[int, ...]) -> int:
     """How many values the instruction pops (the same numbers as isa.Op.stack_delta)."""
-    entry = _DECODE[opcode]
-    if entry is None:
+    spec = _SPECS[opcode]
+    if spec is None:
         raise ImageError(f"unknown opcode 0x{opcode:02X}")
-    return entry[2](args)
+    return spec.pops(args)
 
 
 def verify_code(func: FuncDef, image: Image) -> int:
@@ -96,10 +120,10 @@ def verify_code(func: FuncDef, image: Image) -> int:
 
 
 def _label(func: FuncDef, image: Image, index: int | None) -> str:
-    """`function #3 'name'` for error messages (the name only when it is in range)."""
+    """`function #3 "name"` for error messages (the name only when it is in range)."""
     head = "function" if index is None else f"function #{index}"
     if 0 <= func.name < len(image.names):
-        return f"{head} '{image.names[func.name]}'"
+        return f"{head} {quote(image.names[func.name])}"  # quoted: a name may hold a newline
     return head
 
 
@@ -113,7 +137,7 @@ def _verify(func: FuncDef, image: Image, label: str) -> int:
         limits = _limits(func, image)
         for off, opcode, args in instrs:
             _check_operands(off, opcode, args, limits, starts)
-            if isa.BY_CODE[opcode].name == "MAKE_CLOSURE":
+            if opcode == _MAKE_CLOSURE:
                 _check_capture(off, image.funcs[args[0]], func)
         _check_lines(func, starts)
         return _flow(instrs, len(func.code))
@@ -132,15 +156,16 @@ def _limits(func: FuncDef, image: Image) -> dict[str, int]:
 def _check_operands(off: int, opcode: int, args: tuple[int, ...],
                     limits: dict[str, int], starts: set[int]) -> None:
     """Every index in range; a jump target on an instruction boundary."""
-    op = isa.BY_CODE[opcode]
-    for (name, _), value in zip(op.operands, args):
-        limit = limits.get(name)
-        if limit is not None and value >= limit:
-            raise ImageError(f"{op.name} at offset {off}: {_INDEXED[name]} {value} out of range (have {limit})")
-    if op.is_jump:
-        target = off + op.size + args[-1]
+    spec = _SPECS[opcode]
+    assert spec is not None  # decode() vetted the opcode
+    for i, name in spec.indexed:
+        if args[i] >= limits[name]:
+            raise ImageError(f"{spec.op.name} at offset {off}: {_INDEXED[name]} {args[i]} "
+                             f"out of range (have {limits[name]})")
+    if spec.branch is not None:
+        target = off + spec.size + args[-1]
         if target not in starts:
-            raise ImageError(f"{op.name} at offset {off} jumps to {target}, not the start of an instruction")
+            raise ImageError(f"{spec.op.name} at offset {off} jumps to {target}, not the start of an instruction")
 
 
 def _check_capture(off: int, target: FuncDef, parent: FuncDef) -> None:
@@ -188,20 +213,21 @@ def _flow(instrs: list[Instr], size: int) -> int:
 
 def _successors(off: int, opcode: int, args: tuple[int, ...], d: int) -> list[tuple[int, int]]:
     """(next offset, stack depth there) for each way control leaves the instruction."""
-    op, _, pops_of = _DECODE[opcode]  # type: ignore[misc]  # decode() vetted opcode
-    pops = pops_of(args)
+    spec = _SPECS[opcode]
+    assert spec is not None  # decode() vetted the opcode
+    pops = spec.pops(args)
     if d < pops:
-        raise ImageError(f"stack underflow at offset {off}: {op.name} pops {pops}, depth is {d}")
-    nxt = off + op.size
-    if op.name == "RET":
+        raise ImageError(f"stack underflow at offset {off}: {spec.op.name} pops {pops}, depth is {d}")
+    nxt = off + spec.size
+    if opcode == _RET:
         if d != 1:
             raise ImageError(f"RET at offset {off} with stack depth {d} (must be 1)")
         return []
-    fall = (nxt, d - pops + op.pushes)
-    if not op.is_jump:
+    fall = (nxt, d - pops + spec.op.pushes)
+    if spec.branch is None:
         return [fall]
-    taken = (nxt + args[-1], d + _BRANCH_DELTA[op.name])
-    return [taken] if op.name == "JUMP" else [fall, taken]
+    taken = (nxt + args[-1], d + spec.branch)
+    return [taken] if opcode == _JUMP else [fall, taken]
 
 
 def validate(image: Image) -> None:
@@ -223,6 +249,12 @@ def _check_func_header(i: int, func: FuncDef, image: Image) -> None:
     for kind, _idx in func.upvals:
         if kind not in (UPVAL_FROM_CELL, UPVAL_FROM_UPVAL):
             raise ImageError(f"{label}: unknown upvalue kind {kind} (must be 0 or 1)")
+    for what, names, want in (("local", func.local_names, func.nlocals), ("upvalue", func.upval_names,
+                                                                          len(func.upvals))):
+        if len(names) not in (0, want):
+            raise ImageError(f"{label}: {len(names)} {what} names for {want} {what}s")
+        if any(not 0 <= n < len(image.names) for n in names):
+            raise ImageError(f"{label}: {what} name index out of range (have {len(image.names)})")
 
 
 def _check_modules(image: Image) -> None:
@@ -235,12 +267,13 @@ def _check_modules(image: Image) -> None:
                 raise ImageError(f"module #{i}: {what} index {idx} out of range (have {n_names})")
         key = image.names[mod.name]
         if key in keys:
-            raise ImageError(f"module #{i}: duplicate module '{key}'")
+            raise ImageError(f"module #{i}: duplicate module {quote(key)}")
         keys.add(key)
         if not 0 <= mod.main < n_funcs:
-            raise ImageError(f"module '{key}': main function {mod.main} out of range (have {n_funcs})")
+            raise ImageError(f"module {quote(key)}: main function {mod.main} out of range (have {n_funcs})")
         main = image.funcs[mod.main]
         if main.arity != 0 or main.upvals:
-            raise ImageError(f"module '{key}': main function {mod.main} must take no arguments and capture nothing")
+            raise ImageError(f"module {quote(key)}: main function {mod.main} "
+                             "must take no arguments and capture nothing")
     if not 0 <= image.entry < len(image.modules):
         raise ImageError(f"entry module {image.entry} out of range (have {len(image.modules)})")

@@ -9,6 +9,7 @@ import struct
 import sys
 import time
 import zlib
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -707,3 +708,21 @@ def test_cry_random(vm: FakeVM) -> None:
     assert call(vm, "__cry_random", 0) == ""
     assert fails(vm, "__cry_random", -1) == "__cry_random expects a count from 0 to 16777216, got -1"
     assert fails(vm, "__cry_random", "4") == "__cry_random expects an integer, got str"
+
+
+def test_num_isflt(vm: FakeVM) -> None:
+    assert call(vm, "__num_isflt", 2.0) is True and call(vm, "__num_isflt", 2) is False
+    assert fails(vm, "__num_isflt", "x") == "__num_isflt expects a num, got str"
+
+
+def test_realpath_and_relpath(vm: FakeVM, tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    real = call(vm, "__sys_realpath", str(tmp_path / "a" / ".." / "a"))
+    assert real == os.path.realpath(tmp_path / "a")
+    assert call(vm, "__sys_relpath", str(tmp_path / "a" / "b.ilu"), str(tmp_path)) == "a/b.ilu"
+    assert call(vm, "__sys_relpath", str(tmp_path), str(tmp_path / "a")) == ".."
+
+
+def test_txt_letter(vm: FakeVM) -> None:
+    assert [call(vm, "__txt_letter", c) for c in ("a", "é", "ж", "_", "1", "", "ab")] == \
+        [True, True, True, False, False, False, False]

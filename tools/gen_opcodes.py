@@ -101,15 +101,16 @@ def splice(doc: str, table: str) -> str:
     return f"{head}\n{table}\n{doc[end:]}"
 
 
-def expected(root: Path = ROOT) -> dict[Path, str]:
+def expected(root: Path | None = None) -> dict[Path, str]:
     """Each generated file (relative path) and the text it should hold."""
-    doc_file = root / DOC_PATH
+    doc_file = (root or ROOT) / DOC_PATH
     doc = doc_file.read_text(encoding="utf-8") if doc_file.exists() else ""
     return {ILU_PATH: render_ilu(), DOC_PATH: splice(doc, render_table())}
 
 
-def stale(root: Path = ROOT) -> list[str]:
+def stale(root: Path | None = None) -> list[str]:
     """Relative paths of the generated files that differ from what would be generated."""
+    root = root or ROOT
     out = []
     for rel, text in expected(root).items():
         path = root / rel
@@ -118,8 +119,9 @@ def stale(root: Path = ROOT) -> list[str]:
     return out
 
 
-def generate(root: Path = ROOT) -> list[str]:
+def generate(root: Path | None = None) -> list[str]:
     """Rewrite every stale generated file; return the paths written."""
+    root = root or ROOT
     written = []
     for rel, text in expected(root).items():
         path = root / rel

@@ -138,3 +138,10 @@ def parse(vm: Any, s: Any) -> int | float | None:
         return parse_num(s)
     except RuntimeErr:
         return None
+
+
+@builtin("__num_isflt", 1)
+def is_float(vm: Any, x: Any) -> bool:
+    """Whether a number is held as a float (2.0) rather than an exact integer (2)."""
+    want("__num_isflt", x, "num")
+    return type(x) is float

@@ -96,6 +96,19 @@ def is_dir(vm: Any, path: Any) -> bool:
     return os.path.isdir(want("__sys_is_dir", path, "str"))
 
 
+@builtin("__sys_realpath", 1)
+def realpath(vm: Any, path: Any) -> str:
+    """The absolute path with symlinks resolved (the module loader's file identity)."""
+    return os.path.realpath(want("__sys_realpath", path, "str"))
+
+
+@builtin("__sys_relpath", 2)
+def relpath(vm: Any, path: Any, base: Any) -> str:
+    """`path` relative to `base`, with `/` separators."""
+    rel = os.path.relpath(want("__sys_relpath", path, "str"), want("__sys_relpath", base, "str"))
+    return rel.replace(os.sep, "/")
+
+
 @builtin("__sys_remove", 1)
 def remove(vm: Any, path: Any) -> dict[str, Any] | None:
     """Remove a file or an empty directory; nil or {err}."""

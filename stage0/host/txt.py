@@ -155,6 +155,12 @@ def isal(vm: Any, c: Any) -> bool:
     return _in_class("__txt_isal", c, _ALPHA)
 
 
+@builtin("__txt_letter", 1)
+def letter(vm: Any, c: Any) -> bool:
+    """Whether c is one letter of any script (Unicode alphabetic)."""
+    return len(_s("__txt_letter", c)) == 1 and c.isalpha()
+
+
 @builtin("__txt_isan", 1)
 def isan(vm: Any, c: Any) -> bool:
     """Whether c is an ASCII letter, digit or _."""

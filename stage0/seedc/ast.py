@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Optional, Union
 
+from stage0.values import dump_num, quote
+
 
 @dataclass
 class Node:
@@ -268,13 +270,14 @@ def dump(node: object, indent: int = 0) -> str:
 
 
 def _scalar(v: object) -> str:
-    """Print a non-node field value unambiguously."""
+    """Print a non-node field value as ilusm would (prs.ilu prints the same text)."""
     if isinstance(v, str):
-        return '"' + v.encode("unicode_escape").decode("ascii").replace('"', '\\"') + '"'
+        return quote(v)
     if isinstance(v, list):
         return "[" + ", ".join(_scalar(x) for x in v) + "]"
     if v is None:
         return "nil"
     if isinstance(v, bool):
         return "tru" if v else "fls"
-    return repr(v)
+    assert isinstance(v, (int, float))
+    return dump_num(v)

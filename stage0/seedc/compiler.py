@@ -46,9 +46,14 @@ class FunctionCompiler:
 
     def finish(self, index: int, arity: int) -> None:
         """Store the finished function in its reserved image slot."""
-        s = self.scope
-        self.mod.ib.image.funcs[index] = FuncDef(
-            self.mod.ib.name(self.name), arity, s.nslots, list(s.upval_desc), bytes(self.b.code), self.b.lines)
+        s, ib = self.scope, self.mod.ib
+        by_slot = [""] * s.nslots
+        for name, slot in s.slots.items():
+            by_slot[slot] = name
+        locals_ = [ib.name(n) for n in by_slot]
+        upvals = [ib.name(n) for n in s.upvals]
+        ib.image.funcs[index] = FuncDef(ib.name(self.name), arity, s.nslots, list(s.upval_desc),
+                                        bytes(self.b.code), self.b.lines, locals_, upvals)
 
     def prologue(self) -> None:
         """Wrap captured locals (parameters included) in cells before any use."""

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn, Union
 
 from stage0.errors import CompileError
+from stage0.values import dump_num, quote
 
 KEYWORDS = frozenset("if whl fn use ret mat tru fls nil and or not brk cnt def".split())
 
@@ -77,7 +78,7 @@ def tokenize(source: str, file: str) -> list[Token]:
 def dump_tokens(tokens: list[Token]) -> str:
     """One token per line: `LINE:COL KIND VALUE` (no VALUE for layout tokens).
 
-    NUM values print as Python's repr (so 1.0 shows as a float), STR values
+    NUM values print as `values.dump_num` (floats keep `.0`), STR values
     double-quoted with the language's escapes, INTERP values as their parts
     separated by spaces: quoted pieces and `{expression text}`.
     """
@@ -90,7 +91,7 @@ def _dump_one(t: Token) -> str:
     if t.value is None:
         return head
     if t.kind == "NUM":
-        return f"{head} {t.value!r}"
+        return f"{head} {dump_num(t.value)}"
     if t.kind == "STR":
         return f"{head} {quote(t.value)}"
     if t.kind == "INTERP":
@@ -98,20 +99,6 @@ def _dump_one(t: Token) -> str:
         return f"{head} {' '.join(parts)}"
     return f"{head} {t.value}"
 
-
-def quote(s: str) -> str:
-    """Double-quote `s` as ilusm prints strings inside lists (docs/decisions.md)."""
-    out: list[str] = []
-    for ch in s:
-        if ch in '\\"':
-            out.append("\\" + ch)
-        elif ch in "\n\t\r\0":
-            out.append({"\n": "\\n", "\t": "\\t", "\r": "\\r", "\0": "\\0"}[ch])
-        elif ord(ch) < 32 or ord(ch) == 127:
-            out.append("\\u{%X}" % ord(ch))
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
 
 
 class _Lexer:
