@@ -23,7 +23,7 @@ def qs(a, lo, hi):
             hi = j
 xs = []
 seed = 12345
-for k in range(1, 100001):
+for _k in range(1, 100001):
     seed = (seed * 1103515245 + 12345) % 2147483648
     xs.append(seed % 1000000)
 qs(xs, 0, len(xs) - 1)

@@ -152,7 +152,7 @@ def _show_container(v: list[Any] | dict[str, Any], seen: tuple[int, ...]) -> str
     if id(v) in seen:
         return "[...]" if type(v) is list else "{...}"
     seen = seen + (id(v),)
-    if type(v) is list:
+    if isinstance(v, list):
         return "[" + ", ".join(show(x, seen) for x in v) + "]"
     items = (f"{show_key(k)}: {show(x, seen)}" for k, x in v.items())
     return "{" + ", ".join(items) + "}"

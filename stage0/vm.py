@@ -22,17 +22,29 @@ from stage0.host import all_builtins
 from stage0.image import Image
 from stage0.isa import BY_CODE, OPC
 from stage0.loader import ModuleRT, Proto, load
-from stage0.values import (UNSET, Builtin, Closure, Unset, add, arith, compare, eq, get_field,
-                           get_index, show, truthy, type_name)
+from stage0.values import (
+    Builtin,
+    Closure,
+    Unset,
+    add,
+    arith,
+    compare,
+    eq,
+    get_field,
+    get_index,
+    show,
+    truthy,
+    type_name,
+)
 
 DEFAULT_MAX_DEPTH = 10_000
 
-LOAD_LOCAL, STORE_LOCAL, PUSH_CONST, LOAD_GLOBAL = OPC["LOAD_LOCAL"], OPC["STORE_LOCAL"], OPC["PUSH_CONST"], OPC["LOAD_GLOBAL"]
-GET_FIELD, CALL, RET, JUMP, JUMP_UNLESS, JUMP_IF = OPC["GET_FIELD"], OPC["CALL"], OPC["RET"], OPC["JUMP"], OPC["JUMP_UNLESS"], OPC["JUMP_IF"]
-POP, ADD, SUB, LT, EQ, GET_IDX = OPC["POP"], OPC["ADD"], OPC["SUB"], OPC["LT"], OPC["EQ"], OPC["GET_IDX"]
-FOR_NEXT, FOR_NEXT2, LOAD_UPVAL, LOAD_CELL, DUP = OPC["FOR_NEXT"], OPC["FOR_NEXT2"], OPC["LOAD_UPVAL"], OPC["LOAD_CELL"], OPC["DUP"]
-CALL_TAIL, SYSCALL, PUSH_NIL, JUMP_IF_NIL = OPC["CALL_TAIL"], OPC["SYSCALL"], OPC["PUSH_NIL"], OPC["JUMP_IF_NIL"]
-STORE_GLOBAL, STORE_CELL = OPC["STORE_GLOBAL"], OPC["STORE_CELL"]
+(LOAD_LOCAL, STORE_LOCAL, PUSH_CONST, LOAD_GLOBAL, GET_FIELD, CALL, RET, JUMP, JUMP_UNLESS, JUMP_IF, POP, ADD,
+ SUB, LT, EQ, GET_IDX, FOR_NEXT, FOR_NEXT2, LOAD_UPVAL, LOAD_CELL, DUP, CALL_TAIL, SYSCALL, PUSH_NIL, JUMP_IF_NIL,
+ STORE_GLOBAL, STORE_CELL) = (OPC[name] for name in (
+    "LOAD_LOCAL", "STORE_LOCAL", "PUSH_CONST", "LOAD_GLOBAL", "GET_FIELD", "CALL", "RET", "JUMP", "JUMP_UNLESS",
+    "JUMP_IF", "POP", "ADD", "SUB", "LT", "EQ", "GET_IDX", "FOR_NEXT", "FOR_NEXT2", "LOAD_UPVAL", "LOAD_CELL", "DUP",
+    "CALL_TAIL", "SYSCALL", "PUSH_NIL", "JUMP_IF_NIL", "STORE_GLOBAL", "STORE_CELL"))
 
 # Opcodes the loop handles itself; the rest go through HANDLERS.
 HOT = frozenset({LOAD_LOCAL, STORE_LOCAL, PUSH_CONST, LOAD_GLOBAL, GET_FIELD, CALL, RET, JUMP,
@@ -292,9 +304,9 @@ class VM:
             raise
         except RecursionError:
             fr[3] = pc
-            e = RuntimeErr("stack overflow")
-            self.unwind(e, base)
-            raise e from None
+            overflow = RuntimeErr("stack overflow")
+            self.unwind(overflow, base)
+            raise overflow from None
 
     def syscall(self, name: str, args: list[Any]) -> Any:
         """SYSCALL: call a host builtin by name."""

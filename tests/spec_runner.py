@@ -61,7 +61,9 @@ def verdict(path: Path, e: Expect, status: int, out: str, err: str) -> str:
         return ""
     got = [line.rstrip() for line in out.splitlines()]
     if got != e.out:
-        return f"stdout differs:\n--- expected\n{chr(10).join(e.out)}\n--- got\n{chr(10).join(got)}\n--- stderr\n{err[:500]}"
+        nl = "\n"
+        return (f"stdout differs:{nl}--- expected{nl}{nl.join(e.out)}{nl}--- got{nl}{nl.join(got)}{nl}"
+                f"--- stderr{nl}{err[:500]}")
     if e.runtime is not None:
         if status != 70 or f"error: {e.runtime}" not in err:
             return f"expected runtime error {e.runtime!r} (exit 70); got exit {status}, stderr {err[:300]!r}"
