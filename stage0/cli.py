@@ -99,7 +99,7 @@ def load_program(file: str, compiler: str) -> tuple[Image, dict[str, str]]:
     path = Path(file)
     if not path.is_file():
         raise UsageError(f"no such file: {file}")
-    if is_image(path):
+    if path.suffix == ".ilbc" or is_image(path):
         return ilbc.read(path.read_bytes()), {}
     image, sources = compile_source(path, compiler)
     # What runs is exactly what `compile` would write, read back and verified.

@@ -23,7 +23,9 @@ from stage0.errors import ImageError
 from stage0.image import Const, FuncDef, Image, ModuleEntry, const_key
 from stage0.verify import decode, stack_pops, verify_code
 
-FUZZ = settings(max_examples=2000, deadline=None, derandomize=True, database=None,
+# `make fuzz` raises the example count for a long soak (ILUSM_FUZZ_EXAMPLES).
+FUZZ_EXAMPLES = int(os.environ.get("ILUSM_FUZZ_EXAMPLES", "2000"))
+FUZZ = settings(max_examples=FUZZ_EXAMPLES, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 _PACK = {"u8": "<B", "u16": "<H", "i16": "<h"}
