@@ -1,0 +1,103 @@
+"""The self-hosted toolchain seen from the host: load an image, ask it to compile.
+
+A toolchain image (build/stage1.ilbc, build/stage2.ilbc, the committed
+ilusm.ilbc) has `lib/backend/compile_pipeline.ilu` as its entry module, which
+exports `compile_file(path)` and `compile_tree(root, main)`. Both return the
+ILBC bytes as a buf, or an error object `{err, kind, file, line, col}` for a
+compile error, which becomes the host's CompileError (same format, exit 65).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+from stage0 import ilbc
+from stage0.errors import CompileError, UsageError
+from stage0.image import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+COMMITTED = ROOT / "ilusm.ilbc"
+
+
+def committed_image() -> Path:
+    """The committed toolchain image, beside the checkout or the installed library."""
+    if COMMITTED.is_file():
+        return COMMITTED
+    from stage0.seedc.driver import lib_root
+
+    installed = lib_root() / "ilusm.ilbc"
+    if installed.is_file():
+        return installed
+    raise UsageError("no ilusm.ilbc toolchain image found: run `python bootstrap.py stage2` or use --compiler seed")
+
+
+class Toolchain:
+    """A loaded toolchain image, ready to compile."""
+
+    def __init__(self, data: bytes, engine: str = "fast", max_depth: int = 10_000) -> None:
+        from stage0.seedc.driver import lib_root
+
+        os.environ.setdefault("ILUSM_LIB", str(lib_root()))
+        image = ilbc.read(data)
+        self.vm = make_vm(image, engine, max_depth)
+        self.exports: dict[str, Any] = self.vm.run_main()
+
+    def call(self, name: str, *args: Any) -> Any:
+        """Call an exported function of the pipeline module."""
+        fn = self.exports.get(name)
+        if fn is None:
+            raise UsageError(f"the toolchain image does not export {name}")
+        return self.vm.call(fn, list(args))
+
+    def compile_file(self, path: str | Path) -> bytes:
+        """ILBC bytes of a program and its modules."""
+        return self.result(self.call("compile_file", str(path)), Path(path))
+
+    def compile_tree(self, root: str | Path, main: Optional[str]) -> bytes:
+        """ILBC bytes of every module under root."""
+        return self.result(self.call("compile_tree", str(root), main), None)
+
+    def result(self, r: Any, path: Optional[Path]) -> bytes:
+        """Bytes from a buf, or the CompileError an error object describes."""
+        if isinstance(r, bytearray):
+            return bytes(r)
+        if isinstance(r, dict) and r.get("err") is not None:
+            raise to_compile_error(r, path)
+        raise CompileError(f"the self-hosted compiler returned {type(r).__name__}", str(path or "?"), 1, 1)
+
+
+def to_compile_error(r: dict[str, Any], path: Optional[Path]) -> CompileError:
+    """A host CompileError (with the source line) from the pipeline's error object."""
+    file = str(r.get("file") or path or "?")
+    line, col = int(r.get("line") or 1), int(r.get("col") or 1)
+    source_line = None
+    try:
+        lines = Path(file).read_text(encoding="utf-8").splitlines()
+        source_line = lines[line - 1] if 0 < line <= len(lines) else None
+    except OSError:
+        pass
+    kind = str(r.get("kind") or "error")
+    return CompileError(str(r["err"]), file, line, col, source_line, kind=kind)
+
+
+def make_vm(image: Image, engine: str, max_depth: int) -> Any:
+    """A VM of the chosen engine for an image."""
+    if engine == "fast":
+        from stage0.fast import FastVM
+
+        return FastVM(image, max_depth=max_depth)
+    from stage0.vm import VM
+
+    return VM(image, max_depth=max_depth)
+
+
+_CACHE: dict[Path, Toolchain] = {}
+
+
+def default_toolchain() -> Toolchain:
+    """The committed toolchain, loaded once per process."""
+    path = committed_image()
+    if path not in _CACHE:
+        _CACHE[path] = Toolchain(path.read_bytes())
+    return _CACHE[path]
