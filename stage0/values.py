@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from typing import Any, Callable
 
 from stage0.errors import RuntimeErr
+
+# Integers are exact at any size, so converting them to and from text must be
+# too (CPython limits it to 4300 digits by default).
+sys.set_int_max_str_digits(0)
 
 RESERVED = frozenset("if whl fn use ret mat tru fls nil and or not brk cnt def".split())
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")

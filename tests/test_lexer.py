@@ -193,7 +193,7 @@ def test_maximal_munch(src: str, expected: list) -> None:
     ("a ? b", (1, 3, "unexpected character '?'")),
     ("$x", (1, 1, "unexpected character '$'")),
     ("x @ y", (1, 3, "unexpected character '@'")),
-    ("café = 1", (1, 4, "unexpected character 'é'")),
+    ("café = 1", (1, 4, "unexpected character U+00E9")),
     ("x = 1\ry", (1, 6, "unexpected character U+000D")),
     ("x = \u00a01", (1, 5, "unexpected character U+00A0")),
     ("`x`", (1, 1, "unexpected character '`'")),

@@ -371,4 +371,5 @@ def _skip_string(text: str, j: int, interp: bool) -> int:
 
 def _show_char(ch: str) -> str:
     """A character for an error message: quoted if printable, else U+XXXX."""
-    return f"'{ch}'" if ch.isprintable() else f"U+{ord(ch):04X}"
+    # Printable ASCII only: the rule must not depend on the Unicode tables of a Python version.
+    return f"'{ch}'" if "!" <= ch <= "~" else f"U+{ord(ch):04X}"
