@@ -218,7 +218,7 @@ def add(a: Any, b: Any) -> Any:
         try:
             return a + b
         except OverflowError:
-            raise RuntimeErr("number too large") from None
+            return _as_float(a) + _as_float(b)
     if ta is str or tb is str:
         return to_str(a) + to_str(b)
     if ta is list and tb is list:
@@ -244,7 +244,21 @@ def arith(op: str, a: Any, b: Any) -> Any:
             raise RuntimeErr("division by zero")
         return a % b
     except OverflowError:
-        raise RuntimeErr("number too large") from None
+        # An integer too big for a float, met with a float: IEEE rules, as for float overflow.
+        return arith(op, _as_float(a), _as_float(b))
+
+
+def _as_float(x: int | float) -> float:
+    """x as a float; an integer beyond the float range becomes +-inf."""
+    try:
+        return float(x)
+    except OverflowError:
+        return math.inf if x > 0 else -math.inf
+
+
+def _whole(x: Any) -> Any:
+    """An integral float as the integer it holds (5.0 -> 5); anything else unchanged."""
+    return int(x) if type(x) is float and x.is_integer() else x
 
 
 def neg(a: Any) -> Any:
@@ -269,7 +283,8 @@ def compare(op: str, a: Any, b: Any) -> bool:
 
 
 def make_range(a: Any, b: Any) -> range:
-    """The integers a..b inclusive, counting down when a > b."""
+    """The integers a..b inclusive, counting down when a > b (integral floats count)."""
+    a, b = _whole(a), _whole(b)
     if type(a) is not int or type(b) is not int:
         raise RuntimeErr("range bounds must be integers")
     return range(a, b + 1) if a <= b else range(a, b - 1, -1)
