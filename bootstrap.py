@@ -1,10 +1,15 @@
-"""The full-source bootstrap: stage1 | stage2 | stage3 | all | verify | reseed.
+"""The full-source bootstrap: stage1 | stage2 | stage3 | all | reseed.
 
 stage1: the seed compiler (Python) compiles lib/ into build/stage1.ilbc, and
         tests/smoke_vm.ilu runs on the stage-0 VM.
-stage2, stage3: the self-hosted stages (see docs/bootstrap.md).
+stage2: build/stage1.ilbc, on the stage-0 VM, compiles lib/ into
+        build/stage2.ilbc; that image compiles lib/ again into
+        build/stage2b.ilbc; the two must be byte-identical (the fixed point)
+        and equal to the committed ilusm.ilbc; tests/core.ilu then runs.
+reseed: rewrite ilusm.ilbc from a reached fixed point (commit it alone).
 
-Every step prints its wall time; every image its size and sha256.
+Every step prints its wall time; every image its size and sha256. Any
+mismatch prints an ILBC-aware diff and exits non-zero.
 """
 from __future__ import annotations
 
@@ -82,10 +87,86 @@ def stage1() -> None:
     guarded(do_stage1)
 
 
+def self_compile(compiler: Path, out: Path) -> bytes:
+    """Run the toolchain image `compiler` on the stage-0 VM to compile lib/ into `out`."""
+    from stage0 import ilbc
+    from stage0.selfhost import Toolchain
+
+    data = Toolchain(compiler.read_bytes(), engine="ref").compile_tree(LIB, MAIN_MODULE)
+    ilbc.read(data)
+    out.write_bytes(data)
+    return data
+
+
+def must_match(a: Path, b: Path, hint: str = "") -> None:
+    """Exit non-zero with an ILBC-aware diff unless two images are byte-identical."""
+    from stage0.ilbcdiff import explain
+
+    why = explain(a.read_bytes(), b.read_bytes(), str(a.name), str(b.name))
+    if why:
+        click.echo(f"MISMATCH: {a.name} and {b.name} differ\n{why}", err=True)
+        if hint:
+            click.echo(hint, err=True)
+        raise SystemExit(1)
+
+
+def run_core(image_path: Path) -> None:
+    """tests/core.ilu, compiled by the fixed-point toolchain, on the stage-0 VM."""
+    from stage0 import ilbc
+    from stage0.cli import execute
+    from stage0.selfhost import Toolchain
+
+    data = Toolchain(image_path.read_bytes(), engine="ref").compile_file(ROOT / "tests" / "core.ilu")
+    if execute(ilbc.read(data), [], 10_000) != 0:
+        raise SystemExit("tests/core.ilu failed")
+
+
+def reach_fixed_point() -> Path:
+    """stage1, then two self-compiles that must agree; returns build/stage2.ilbc."""
+    s1 = do_stage1()
+    click.echo("stage2: the self-hosted compiler compiles lib/ on the stage-0 VM")
+    s2, s2b = BUILD / "stage2.ilbc", BUILD / "stage2b.ilbc"
+    step("stage1.ilbc compiles lib/ -> stage2.ilbc", lambda: self_compile(s1, s2))
+    report(s2)
+    step("stage2.ilbc compiles lib/ -> stage2b.ilbc", lambda: self_compile(s2, s2b))
+    report(s2b)
+    must_match(s2, s2b)
+    click.echo("  fixed point reached")
+    return s2
+
+
+def do_stage2() -> Path:
+    """The fixed point, checked against the committed image, then tests/core.ilu."""
+    s2 = reach_fixed_point()
+    committed = ROOT / "ilusm.ilbc"
+    if not committed.is_file():
+        raise SystemExit("ilusm.ilbc is missing: run `python bootstrap.py reseed` and commit it")
+    must_match(s2, committed, "the committed ilusm.ilbc is stale: if the change is intended, "
+                              "run `python bootstrap.py reseed` and commit ilusm.ilbc on its own")
+    click.echo("  fixed point equals the committed ilusm.ilbc")
+    step("tests/core.ilu on the stage-0 VM", lambda: run_core(s2))
+    return s2
+
+
 @cli.command()
 def stage2() -> None:
-    """Self-hosted compiler reaches a fixed point (not yet available)."""
-    raise SystemExit("stage2 comes with the self-hosting issue: lib/ has no self-hosted compiler yet")
+    """Self-hosted compiler reaches a byte-identical fixed point equal to ilusm.ilbc."""
+    t0 = time.perf_counter()
+    guarded(do_stage2)
+    click.echo(f"stage2 passed in {time.perf_counter() - t0:.2f}s")
+
+
+@cli.command()
+def reseed() -> None:
+    """Rewrite ilusm.ilbc from a freshly reached fixed point."""
+
+    def go() -> None:
+        s2 = reach_fixed_point()
+        (ROOT / "ilusm.ilbc").write_bytes(s2.read_bytes())
+        report(ROOT / "ilusm.ilbc")
+        click.echo("  ilusm.ilbc rewritten: commit it on its own")
+
+    guarded(go)
 
 
 @cli.command()
@@ -96,11 +177,11 @@ def stage3() -> None:
 
 @cli.command(name="all")
 def all_() -> None:
-    """Every stage available so far."""
+    """Every stage available so far (stage1 and stage2)."""
     t0 = time.perf_counter()
-    guarded(do_stage1)
-    click.echo(f"bootstrap: stages available so far passed in {time.perf_counter() - t0:.2f}s "
-               "(stage2/stage3 come with the self-hosting issue)")
+    guarded(do_stage2)
+    click.echo(f"bootstrap: stage1 and stage2 passed in {time.perf_counter() - t0:.2f}s "
+               "(stage3 comes with the self-hosted VM)")
 
 
 def guarded(fn: Callable[[], object]) -> None:
