@@ -86,9 +86,12 @@ def is_image(path: Path) -> bool:
 
 
 def compile_source(path: Path, compiler: str) -> tuple[Image, dict[str, str]]:
-    """Compile a source file with the chosen compiler."""
+    """Compile a source file with the chosen compiler (self: lib/ compiled by itself)."""
     if compiler == "self":
-        raise UsageError("the self-hosted compiler is not available yet (it comes with the self-hosting issue)")
+        from stage0.selfhost import default_toolchain, sources_for
+
+        image = ilbc.read(default_toolchain().compile_file(path))
+        return image, sources_for(image, path)
     from stage0.seedc.driver import compile_with_sources
 
     return compile_with_sources(path)
@@ -134,7 +137,7 @@ def execute(image: Image, args: list[str], max_depth: int, trace: bool = False,
     return 0
 
 
-def run_file(file: str, args: list[str], out: TextIO, err: TextIO, compiler: str = "seed",
+def run_file(file: str, args: list[str], out: TextIO, err: TextIO, compiler: str = "self",
              max_depth: Optional[int] = None, engine: str = "ref") -> int:
     """Compile (if needed) and run a program, writing to out/err; returns the exit status.
 
@@ -156,8 +159,9 @@ def default_depth() -> int:
     return int(raw) if raw.isdigit() and int(raw) > 0 else DEFAULT_MAX_DEPTH
 
 
-compiler_option = click.option("--compiler", type=click.Choice(["seed", "self"]), default="seed",
-                               show_default=True, help="Which compiler turns source into ILBC.")
+compiler_option = click.option("--compiler", type=click.Choice(["seed", "self"]), default="self",
+                               show_default=True,
+                               help="self: the compiler written in ilusm (ilusm.ilbc); seed: the Python one.")
 
 
 @click.group(epilog=EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]})

@@ -18,18 +18,38 @@ from stage0.image import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMITTED = ROOT / "ilusm.ilbc"
+DEFAULT_ENGINE = "ref"
 
 
-def committed_image() -> Path:
-    """The committed toolchain image, beside the checkout or the installed library."""
+MAIN_MODULE = "backend/compile_pipeline.ilu"
+
+
+def toolchain_bytes() -> bytes:
+    """The committed toolchain image; without one (an installed copy), lib/ compiled by the seed.
+
+    The two are byte-identical (bootstrap stage2 checks it), so the fallback
+    runs the same compiler.
+    """
     if COMMITTED.is_file():
-        return COMMITTED
+        return COMMITTED.read_bytes()
+    from stage0.seedc.driver import compile_tree, lib_root
+
+    return ilbc.write(compile_tree(lib_root(), MAIN_MODULE))
+
+
+def sources_for(image: Image, main: Path) -> dict[str, str]:
+    """Source text by module key, for the disassembler (keys: lib/... or relative to main)."""
     from stage0.seedc.driver import lib_root
 
-    installed = lib_root() / "ilusm.ilbc"
-    if installed.is_file():
-        return installed
-    raise UsageError("no ilusm.ilbc toolchain image found: run `python bootstrap.py stage2` or use --compiler seed")
+    out: dict[str, str] = {}
+    for m in image.modules:
+        key = image.names[m.name]
+        path = lib_root().parent / key if key.startswith("lib/") else main.resolve().parent / key
+        try:
+            out[key] = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+    return out
 
 
 class Toolchain:
@@ -92,12 +112,11 @@ def make_vm(image: Image, engine: str, max_depth: int) -> Any:
     return VM(image, max_depth=max_depth)
 
 
-_CACHE: dict[Path, Toolchain] = {}
+_CACHE: list[Toolchain] = []
 
 
 def default_toolchain() -> Toolchain:
     """The committed toolchain, loaded once per process."""
-    path = committed_image()
-    if path not in _CACHE:
-        _CACHE[path] = Toolchain(path.read_bytes())
-    return _CACHE[path]
+    if not _CACHE:
+        _CACHE.append(Toolchain(toolchain_bytes(), engine=DEFAULT_ENGINE))
+    return _CACHE[0]

@@ -10,14 +10,14 @@ import os
 from pathlib import Path
 
 import pytest
-
 from spec_runner import expectations, spec_files, verdict
+
 from stage0.cli import run_file
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "conformance"
 FILES = spec_files(ROOT / "tests" / "spec", SHARED)
-PATHS = ["seed"]
+PATHS = ["seed", "self"]
 
 
 def run_in(path: Path, compiler: str) -> tuple[int, str, str]:
