@@ -21,6 +21,7 @@ from stage0.seedc.scope import Analyzer, Scope
 BINOPS = {"+": "ADD", "-": "SUB", "*": "MUL", "/": "DIV", "%": "MOD", "==": "EQ",
           "!=": "NEQ", "<": "LT", ">": "GT", "<=": "LE", ">=": "GE", "..": "RANGE"}
 ASSIGN_OPS = {"+=": "ADD", "-=": "SUB", "*=": "MUL", "/=": "DIV", "%=": "MOD"}
+MAX_ARGS = 255  # CALL's argument count is a u8
 
 # Resolves a `use` statement of this module to a module index of the image.
 UseResolver = Callable[[A.Use], int]
@@ -418,6 +419,8 @@ class FunctionCompiler:
 
     def call(self, n: A.Call, skips: list[int], tail: bool) -> None:
         """A call: host builtins by SYSCALL, tail calls by CALL_TAIL."""
+        if len(n.args) > MAX_ARGS:
+            raise self.mod.error(f"too many arguments in a call (at most {MAX_ARGS})", n)
         if self.is_host_call(n.fn):
             assert isinstance(n.fn, A.Name)
             for a in n.args:
@@ -444,6 +447,11 @@ class ModuleCompiler:
         self.ib, self.file, self.resolve = ib, file, resolve
         self.lines = source.splitlines()
         self.scopes: dict[int, Scope] = {}
+
+    def error(self, message: str, node: A.Node) -> CompileError:
+        """A compile error (kind `error`) at a node of this module."""
+        src = self.lines[node.line - 1] if 0 < node.line <= len(self.lines) else None
+        return CompileError(message, self.file, node.line, node.col, src, kind="error")
 
     def compile(self, prog: A.Program) -> int:
         """Compile the module body; returns the index of its top-level function."""

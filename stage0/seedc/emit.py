@@ -69,7 +69,10 @@ class FnBuilder:
         start = len(self.code)
         self.code.append(op.code)
         for value, (_, kind) in zip(operands, op.operands):
-            self.code += struct.pack(_PACK[kind], value)
+            try:
+                self.code += struct.pack(_PACK[kind], value)
+            except struct.error:
+                raise OverflowError(f"program too large: {name} operand {value} does not fit in {kind}") from None
         return start
 
     def jump(self, name: str, *operands: int) -> int:
