@@ -1,9 +1,12 @@
 """`make bench`: each bench/*.ilu on the stage-0 VM against the same program in Python.
 
-Both run in this one process, one after the other, so the ratio compares
-like with like on whatever machine runs it. Outputs must match; a mismatch
-fails the run. Times are the best of `--repeat` runs (compile time excluded
-for both: CPython's own compile to bytecode is not timed either).
+Every program runs on the reference interpreter (`ref`), on the fast host
+tier (`fast`, stage0/fast.py) and as the equivalent Python program, all in
+this one process, one after the other, so the ratios compare like with like
+on whatever machine runs it. Outputs must match; a mismatch fails the run.
+Times are the best of `--repeat` runs (compile time excluded: CPython's own
+compile to bytecode is not timed either; the fast tier's translation of each
+function into Python happens on its first call and is timed).
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from stage0 import ilbc  # noqa: E402
+from stage0.fast import FastVM  # noqa: E402
 from stage0.seedc.driver import compile_file  # noqa: E402
 from stage0.vm import VM  # noqa: E402
 
@@ -32,11 +36,11 @@ def time_python(path: Path) -> tuple[float, str]:
     return time.perf_counter() - t0, out.getvalue()
 
 
-def time_ilusm(path: Path) -> tuple[float, str]:
-    """Run an ilusm program on the stage-0 VM; (seconds, stdout)."""
+def time_ilusm(path: Path, engine: type[VM] = VM) -> tuple[float, str]:
+    """Run an ilusm program on the stage-0 VM (or another engine); (seconds, stdout)."""
     image = ilbc.read(ilbc.write(compile_file(path)))
     out = io.StringIO()
-    vm = VM(image, out=out)
+    vm = engine(image, out=out)
     t0 = time.perf_counter()
     vm.run_main()
     return time.perf_counter() - t0, out.getvalue()
@@ -50,14 +54,16 @@ def main() -> int:
     opts = ap.parse_args()
     sys.setrecursionlimit(100_000)
     names = opts.names or sorted(p.stem for p in HERE.glob("*.ilu"))
-    print(f"{'benchmark':<12} {'ilusm (s)':>10} {'python (s)':>11} {'ratio':>7}")
+    print(f"{'benchmark':<12} {'ref (s)':>9} {'ratio':>7} {'fast (s)':>9} {'ratio':>7} {'python (s)':>11}"
+          f" {'ref/fast':>9}")
     bad = 0
     for name in names:
         ti, out_i = min(time_ilusm(HERE / f"{name}.ilu") for _ in range(opts.repeat))
+        tf, out_f = min(time_ilusm(HERE / f"{name}.ilu", FastVM) for _ in range(opts.repeat))
         tp, out_p = min(time_python(HERE / f"{name}.py") for _ in range(opts.repeat))
-        flag = "" if out_i == out_p else "  OUTPUT DIFFERS"
+        flag = "" if out_i == out_p == out_f else "  OUTPUT DIFFERS"
         bad += bool(flag)
-        print(f"{name:<12} {ti:>10.3f} {tp:>11.3f} {ti / tp:>7.1f}{flag}")
+        print(f"{name:<12} {ti:>9.3f} {ti / tp:>7.1f} {tf:>9.3f} {tf / tp:>7.1f} {tp:>11.3f} {ti / tf:>9.1f}{flag}")
     return 1 if bad else 0
 
 

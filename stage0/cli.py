@@ -113,7 +113,7 @@ ENGINES = ("ref", "fast")
 
 
 def execute(image: Image, args: list[str], max_depth: int, trace: bool = False,
-            out: Optional[TextIO] = None, engine: str = "ref") -> int:
+            out: Optional[TextIO] = None, engine: str = "fast") -> int:
     """Run an image's entry module; returns the exit status.
 
     engine "ref" is the reference interpreter, "fast" the fast host tier
@@ -138,7 +138,7 @@ def execute(image: Image, args: list[str], max_depth: int, trace: bool = False,
 
 
 def run_file(file: str, args: list[str], out: TextIO, err: TextIO, compiler: str = "self",
-             max_depth: Optional[int] = None, engine: str = "ref") -> int:
+             max_depth: Optional[int] = None, engine: str = "fast") -> int:
     """Compile (if needed) and run a program, writing to out/err; returns the exit status.
 
     This is `ilusm run` without the process around it, for tests and tools.
@@ -176,7 +176,7 @@ def cli() -> None:
 @compiler_option
 @click.option("--max-depth", type=click.IntRange(min=1), default=None, help="Recursion limit (default 10000).")
 @click.option("--trace", is_flag=True, help="Print every executed instruction to stderr (implies --engine ref).")
-@click.option("--engine", type=click.Choice(ENGINES), default="ref", show_default=True,
+@click.option("--engine", type=click.Choice(ENGINES), default="fast", show_default=True,
               help="ref: the reference interpreter; fast: functions translated to Python code.")
 @click.option("--dump-tokens", is_flag=True, help="Print the tokens and stop.")
 @click.option("--dump-ast", is_flag=True, help="Print the syntax tree and stop.")

@@ -13,8 +13,20 @@ from typing import Any, Callable
 
 from stage0 import isa
 from stage0.errors import RuntimeErr
-from stage0.values import (Cell, Closure, arith, compare, eq, make_range, neg, set_field, set_index,
-                           to_str, truthy, type_name)
+from stage0.values import (
+    Cell,
+    Closure,
+    arith,
+    compare,
+    eq,
+    make_range,
+    neg,
+    set_field,
+    set_index,
+    to_str,
+    truthy,
+    type_name,
+)
 
 Handler = Callable[[Any, list[Any], list[Any], Any, Any], None]
 

@@ -46,7 +46,7 @@ def exprs() -> st.SearchStrategy[str]:
             st.tuples(inner, inner).map(lambda t: f"mk({t[0]})({t[1]})"),
             st.tuples(inner, inner, inner).map(lambda t: f"(if {t[0]}: {t[1]} | {t[2]})"),
             st.tuples(inner, inner).map(lambda t: f"{t[0]}[{t[1]}]"),
-            inner.map(lambda e: f"o?.k"), inner.map(lambda e: f"$\"<{{{e}}}>\""),
+            inner.map(lambda e: "o?.k"), inner.map(lambda e: f"$\"<{{{e}}}>\""),
             inner.map(lambda e: f"str({e})"), inner.map(lambda e: f"len({e})"),
         )
 
