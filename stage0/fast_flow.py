@@ -58,6 +58,8 @@ class Flow:
     """Blocks, dominators, loops and definite assignment of one prototype."""
 
     def __init__(self, proto: Proto) -> None:
+        # Past the size budget: block discovery and the stack-depth walk share
+        # their worklist state. A candidate for a later tidy-up.
         self.proto = proto
         code = proto.code
         n = len(code)
@@ -194,6 +196,8 @@ class Flow:
 
     def _loops(self) -> None:
         """Back edges, natural loops, loop exits; merge and duplicable blocks."""
+        # Past the size budget: one pass over the blocks fills several related
+        # tables; splitting it would re-walk them. A candidate for a later tidy-up.
         nb = len(self.blocks)
         self.reducible = True
         back: dict[int, list[int]] = {}

@@ -133,6 +133,8 @@ class VM:
 
     def run(self, base: int) -> Any:
         """Execute frames until the frame at depth `base` returns; give its value."""
+        # Long on purpose: the dispatch loop must keep pc, stack and locals in
+        # Python locals; splitting it into helpers would add a call per instruction.
         frames = self.frames
         fr = frames[-1]
         clo, locs, stack, pc = fr
