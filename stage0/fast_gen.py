@@ -781,17 +781,17 @@ class BlockGen:
     # -- iteration --
 
     def op_ITER(self, a: Any, b: Any) -> None:
-        (x,) = self.once(1)
-        self.flush()
-        self._protect(a)
-        self.emit(f"l{a} = iter_items({x.text})", x.at if x.expr else None)
-        self.assigned.add(a)
+        self._iterator(a, "iter_items")
 
     def op_ITER2(self, a: Any, b: Any) -> None:
+        self._iterator(a, "iter_pairs")
+
+    def _iterator(self, a: Any, helper: str) -> None:
+        """Store in local a the iterator `helper` makes of the popped value."""
         (x,) = self.once(1)
         self.flush()
         self._protect(a)
-        self.emit(f"l{a} = iter_pairs({x.text})", x.at if x.expr else None)
+        self.emit(f"l{a} = {helper}({x.text})", x.at if x.expr else None)
         self.assigned.add(a)
 
     def op_ITER_RANGE(self, a: Any, b: Any) -> None:
