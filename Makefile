@@ -25,6 +25,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/floor.py
 
 # Long fuzzing runs, outside the normal test time budget.
 fuzz: $(STAMP)
