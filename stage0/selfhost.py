@@ -88,17 +88,12 @@ class Toolchain:
 
 
 def to_compile_error(r: dict[str, Any], path: Optional[Path]) -> CompileError:
-    """A host CompileError (with the source line) from the pipeline's error object."""
+    """A host CompileError from the pipeline's error object (its `src` is the source line, or nil)."""
     file = str(r.get("file") or path or "?")
     line, col = int(r.get("line") or 1), int(r.get("col") or 1)
-    source_line = None
-    try:
-        lines = Path(file).read_text(encoding="utf-8").splitlines()
-        source_line = lines[line - 1] if 0 < line <= len(lines) else None
-    except OSError:
-        pass
+    src = r.get("src")
     kind = str(r.get("kind") or "error")
-    return CompileError(str(r["err"]), file, line, col, source_line, kind=kind)
+    return CompileError(str(r["err"]), file, line, col, src if isinstance(src, str) else None, kind=kind)
 
 
 def make_vm(image: Image, engine: str, max_depth: int) -> Any:

@@ -302,3 +302,30 @@ def test_builder_surface(tmp_path: Path) -> None:
         "PUSH_CONST 0: index out of range of cs (0)",
         "unknown opcode NOPE",
     ]
+
+
+def test_operand_too_large_is_a_whole_program_compile_error(tmp_path: Path) -> None:
+    """An operand past u16 is the seed's compile error at 1:1, with no source line (emit.py emit).
+
+    A real program needs 65,536 constants to get there, which takes the
+    self-hosted compiler on the reference interpreter ~10 s, so the check is
+    made on the emitters themselves, through the pipeline's guard.
+    """
+    prog = tmp_path / "too_large.ilu"
+    prog.write_text(
+        "use compiler\n"
+        "use compile_pipeline\n"
+        "fc = {b: compiler.new_fnb()}\n"
+        "e = compile_pipeline.guard(\\() compiler.e1(fc, \"PUSH_CONST\", 65536))\n"
+        "prn e.err, e.kind, e.line, e.col, e.src\n"
+        "e = compile_pipeline.guard(\\() compiler.emit(fc.b, \"SYSCALL\", [70000, 1]))\n"
+        "prn e.err\n"
+        "prn compiler.e1(fc, \"LOAD_LOCAL\", 65535), compiler.emit(fc.b, \"SYSCALL\", [65535, 1])\n",
+        encoding="utf-8")
+    status, out, err = run_image(ilbc.read(ilbc.write(driver.compile_file(prog))), [])
+    assert status == 0, err
+    assert out.splitlines() == [
+        "program too large: PUSH_CONST operand 65536 does not fit in u16 error 1 1 nil",
+        "program too large: SYSCALL operand 70000 does not fit in u16",
+        "0 1",
+    ]
