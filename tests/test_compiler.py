@@ -79,6 +79,15 @@ CASES = [
      ["LOAD_LOCAL 0", "STORE_LOCAL 1", "LOAD_LOCAL 1", "PUSH_CONST 1", "EQ", "JUMP_IF +6", "LOAD_LOCAL 1",
       "PUSH_CONST 2", "EQ", "JUMP_IF +2", "JUMP +3", "PUSH_CONST 3", "JUMP +4", "PUSH_CONST 4", "JUMP +2",
       "PUSH_NIL", "RET"]),
+    # brk inside an if block used as the right operand: the held left operand is popped first.
+    ("f(a) =\n    whl tru:\n        a = a + if a:\n            brk\n        | 1\n    a", "f",
+     ["PUSH_TRU", "JUMP_UNLESS +12", "LOAD_LOCAL 0", "LOAD_LOCAL 0", "JUMP_UNLESS +5", "POP", "JUMP +7",
+      "PUSH_NIL", "JUMP +2", "PUSH_CONST 1", "ADD", "STORE_LOCAL 0", "JUMP -12", "LOAD_LOCAL 0", "RET"]),
+    # cnt under a shorthand call: the callee and the first argument are popped.
+    ("i <- 1..2:\n    prn i, if i:\n        cnt\n    | 0", "<module>",
+     ["PUSH_CONST 1", "PUSH_CONST 2", "ITER_RANGE 0", "FOR_NEXT 0 +15", "STORE_GLOBAL i",
+      "LOAD_GLOBAL prn", "LOAD_GLOBAL i", "LOAD_GLOBAL i", "JUMP_UNLESS +6", "POP", "POP", "JUMP -8",
+      "PUSH_NIL", "JUMP +2", "PUSH_CONST 0", "CALL 2", "POP", "JUMP -14", "PUSH_NIL", "RET"]),
 ]
 
 

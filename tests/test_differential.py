@@ -62,7 +62,10 @@ def statements() -> st.SearchStrategy[str]:
     each = e.map(lambda x: f"i, v <- [1, \"two\", nil]:\n    prn i, try(\\() v + {x}).val")
     mat = e.map(lambda x: f"prn mat try(\\() {x}).err:\n    nil: \"ok\"\n    _ => \"err\"")
     fn = e.map(lambda x: f"h(p) =\n    q = p\n    ret try(\\() {x}).err\nprn h(1)")
-    return st.one_of(show, loop, each, mat, fn)
+    held = st.tuples(e, st.integers(0, 4), st.integers(1, 3), st.sampled_from(["brk", "cnt"])).map(
+        lambda t: f"n = 0\nwhl n < {t[1]}:\n    n += 1\n    prn n, str(try(\\() {t[0]}).val) + if n == {t[2]}:\n"
+                  f"        {t[3]}\n    | \"\"")
+    return st.one_of(show, loop, each, mat, fn, held)
 
 
 PROGRAMS = st.lists(statements(), min_size=1, max_size=4).map(lambda ss: PRELUDE + "\n".join(ss) + "\n")

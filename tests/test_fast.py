@@ -202,7 +202,7 @@ def typed(draw: Draw, env: Env, typ: str, depth: int) -> str:
         if pick == 2:
             return f"({draw(sub('lst'))} + {draw(sub('lst'))})"
         if pick == 3:
-            return f"{draw(st.integers(min_value=-2, max_value=3))}..{draw(st.integers(min_value=-2, max_value=3))}"
+            return f"({draw(st.integers(min_value=-2, max_value=3))}..{draw(st.integers(min_value=-2, max_value=3))})"
         if pick == 4:
             return f"keys({draw(sub('obj'))})"
         return f"(if {draw(sub('bool'))}: {draw(sub('lst'))} | xs)"
@@ -265,7 +265,13 @@ def statements(draw: Draw, env: Env, indent: int, depth: int, loop: bool, counte
                 inner = env.plus(var, typ)
             out += draw(statements(inner, indent + 1, depth - 1, True, counter))
         elif k == 8 and loop:
-            out.append(f"{pad}if {draw(typed(env, 'bool', 2))}: {draw(st.sampled_from(['brk', 'cnt']))}")
+            jump = draw(st.sampled_from(["brk", "cnt"]))
+            if draw(st.booleans()):
+                out.append(f"{pad}if {draw(typed(env, 'bool', 2))}: {jump}")
+            else:  # inside an if block used as an operand: what the operand pushed is popped first
+                out.append(f"{pad}prn {draw(typed(env, 'num', 2))}, 1 + if {draw(typed(env, 'bool', 2))}:")
+                out.append(f"{pad}    {jump}")
+                out.append(f"{pad}| {draw(typed(env, 'num', 2))}")
         elif k == 9 and depth > 0:
             out.append(f"{pad}mat {draw(typed(env, draw(st.sampled_from(['num', 'str'])), 2))}:")
             arms = draw(st.lists(st.sampled_from(["0", "1", "-1", '"a"', '""', "nil", "tru", "2, 3", "0.5"]),

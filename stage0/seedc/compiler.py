@@ -28,10 +28,14 @@ UseResolver = Callable[[A.Use], int]
 
 
 class Loop:
-    """Jump bookkeeping for `brk` and `cnt` in the innermost loop."""
+    """Jump bookkeeping for `brk` and `cnt` in the innermost loop.
 
-    def __init__(self, top: int) -> None:
-        self.top = top
+    `held` is how many operand-stack values enclosing expressions had pushed
+    when the loop began (see FunctionCompiler.held_expr).
+    """
+
+    def __init__(self, top: int, held: int) -> None:
+        self.top, self.held = top, held
         self.breaks: list[int] = []
 
 
@@ -42,6 +46,13 @@ class FunctionCompiler:
         self.mod, self.scope, self.name = mod, scope, name
         self.b = FnBuilder()
         self.loops: list[Loop] = []
+        # Values that enclosing, unfinished expressions keep on the operand
+        # stack here: a `brk` or `cnt` inside an `if` block used as an operand
+        # (`1 + if c:` / `brk`) pops them before it jumps. A block cannot start
+        # inside brackets, so only bracket-free operands count: the right of a
+        # binary operator, assigned values, a range's bound, shorthand-call
+        # arguments.
+        self.held = 0
 
     # ---- function frame ------------------------------------------------------
 
@@ -152,7 +163,7 @@ class FunctionCompiler:
         if isinstance(t, A.Name):
             if op:
                 self.load(t.name)
-            self.expr(n.value)
+            self.held_expr(n.value, 1 if op else 0)
             if op:
                 self.b.emit(op)
             self.store(t.name)
@@ -161,7 +172,7 @@ class FunctionCompiler:
             if op:
                 self.b.emit("DUP")
                 self.b.emit("GET_FIELD", self.mod.ib.name(t.name))
-            self.expr(n.value)
+            self.held_expr(n.value, 2 if op else 1)
             if op:
                 self.b.emit(op)
             self.b.emit("SET_FIELD", self.mod.ib.name(t.name))
@@ -169,11 +180,11 @@ class FunctionCompiler:
         else:
             assert isinstance(t, A.Index)
             self.expr(t.x)
-            self.expr(t.i)
+            self.held_expr(t.i, 1)
             if op:
                 self.b.emit("DUP2")
                 self.b.emit("GET_IDX")
-            self.expr(n.value)
+            self.held_expr(n.value, 3 if op else 2)
             if op:
                 self.b.emit(op)
             self.b.emit("SET_IDX")
@@ -199,11 +210,18 @@ class FunctionCompiler:
 
     def s_Brk(self, n: A.Brk) -> None:
         """`brk`: leave the innermost loop."""
+        self.drop_held()
         self.loops[-1].breaks.append(self.b.jump("JUMP"))
 
     def s_Cnt(self, n: A.Cnt) -> None:
         """`cnt`: next iteration of the innermost loop."""
+        self.drop_held()
         self.b.loop_back(self.loops[-1].top)
+
+    def drop_held(self) -> None:
+        """Pop what enclosing expressions pushed since the innermost loop began."""
+        for _ in range(self.held - self.loops[-1].held):
+            self.b.emit("POP")
 
     def s_Whl(self, n: A.Whl) -> None:
         """whl_stmt = "whl" expr ":" body."""
@@ -220,7 +238,7 @@ class FunctionCompiler:
         it = n.iter
         if len(n.names) == 1 and isinstance(it, A.Bin) and it.op == "..":
             self.expr(it.l)
-            self.expr(it.r)
+            self.held_expr(it.r, 1)
             self.b.emit("ITER_RANGE", slot)
         else:
             self.expr(it)
@@ -235,7 +253,7 @@ class FunctionCompiler:
 
     def loop_body(self, top: int, body: A.Node) -> None:
         """A loop body followed by the jump back to `top`."""
-        self.loops.append(Loop(top))
+        self.loops.append(Loop(top, self.held))
         self.body(body)
         self.b.loop_back(top)
 
@@ -306,6 +324,12 @@ class FunctionCompiler:
 
     # ---- expressions -----------------------------------------------------------
 
+    def held_expr(self, n: A.Node, held: int) -> None:
+        """Push the value of `n` while `held` earlier operands of its enclosing expression wait beneath."""
+        self.held += held
+        self.expr(n)
+        self.held -= held
+
     def expr(self, n: A.Node, tail: bool = False) -> None:
         """Push the value of an expression."""
         self.b.at(n.line)
@@ -372,7 +396,7 @@ class FunctionCompiler:
             self.expr(n.r)
             self.b.patch(end)
             return
-        self.expr(n.r)
+        self.held_expr(n.r, 1)
         self.b.emit(BINOPS[n.op])
 
     def e_Lambda(self, n: A.Lambda) -> None:
@@ -423,14 +447,14 @@ class FunctionCompiler:
             raise self.mod.error(f"too many arguments in a call (at most {MAX_ARGS})", n)
         if self.is_host_call(n.fn):
             assert isinstance(n.fn, A.Name)
-            for a in n.args:
-                self.expr(a)
+            for i, a in enumerate(n.args):
+                self.held_expr(a, i)
             self.b.at(n.line)
             self.b.emit("SYSCALL", self.mod.ib.name(n.fn.name), len(n.args))
             return
         self.link(n.fn, skips)
-        for a in n.args:
-            self.expr(a)
+        for i, a in enumerate(n.args):
+            self.held_expr(a, i + 1)
         self.b.at(n.line)
         self.b.emit("CALL_TAIL" if tail and not skips else "CALL", len(n.args))
 
