@@ -24,13 +24,18 @@ NOCONST = object()
 
 
 class Entry:
-    """One symbolic stack slot: Python text, whether it is a pending expression, its type."""
+    """One symbolic stack slot: Python text, whether it is a pending expression, its type.
 
-    __slots__ = ("text", "expr", "typ", "locs", "at", "const")
+    `depth` is how many pending operations the text nests (0 for a name or a literal).
+    """
+
+    __slots__ = ("text", "expr", "typ", "locs", "at", "const", "depth")
 
     def __init__(self, text: str, expr: bool = False, typ: Optional[str] = None,
-                 locs: frozenset[int] = frozenset(), at: int = -1, const: Any = NOCONST) -> None:
+                 locs: frozenset[int] = frozenset(), at: int = -1, const: Any = NOCONST,
+                 depth: int = 0) -> None:
         self.text, self.expr, self.typ, self.locs, self.at, self.const = text, expr, typ, locs, at, const
+        self.depth = depth
 
     @property
     def obj(self) -> str:
@@ -39,6 +44,11 @@ class Entry:
 
 
 Line = list[Any]  # [indent, text, instruction index or SKIP]
+
+# Pending operations nested in one Python expression before it is evaluated
+# into its slot variable: CPython's parser stops at 200 nested brackets, and
+# one operation may add a few.
+MAX_EXPR_DEPTH = 32
 
 
 class Ctx:
@@ -305,6 +315,7 @@ class BlockGen:
         self.stack: list[Entry] = [Entry(f"s{k}") for k in range(self.bl.depth)]
         self.assigned = set(tr.flow.ins[b])
         self.i = self.bl.start
+        self.popped = 0  # the deepest operand taken by `once` since the last push
 
     # -- helpers --
 
@@ -349,11 +360,16 @@ class BlockGen:
                 break
         ops = self.stack[base:]
         del self.stack[base:]
+        self.popped = max([self.popped] + [e.depth for e in ops])
         return ops
 
     def push(self, text: str, expr: bool = True, typ: Optional[str] = None, locs: frozenset[int] = frozenset(),
              const: Any = NOCONST) -> None:
-        self.stack.append(Entry(text, expr, typ, locs, self.i, const))
+        depth = self.popped + 1 if expr else 0
+        self.popped = 0
+        self.stack.append(Entry(text, expr, typ, locs, self.i, const, depth))
+        if depth > MAX_EXPR_DEPTH:  # CPython refuses (or overflows on) very deep expressions
+            self.flush()
 
     def top_var(self) -> str:
         return f"s{len(self.stack)}"

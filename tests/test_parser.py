@@ -7,6 +7,8 @@ Statement snippets with several statements join their shapes with " ; ".
 from __future__ import annotations
 
 import re
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -906,11 +908,37 @@ def test_empty_and_comment_only_modules() -> None:
     assert parse("# @requires fs\n\n# nothing else\n", "t.ilu").stmts == []
 
 
-def test_deep_nesting_is_a_compile_error_not_a_crash() -> None:
+@pytest.fixture
+def deep_stack() -> Iterator[None]:
+    """The recursion limit the command line gives the compiler (stage0/cli.py in_big_stack)."""
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(50_000)
+    yield
+    sys.setrecursionlimit(old)
+
+
+def test_deep_nesting_is_a_compile_error_not_a_crash(deep_stack: None) -> None:
     depth = 5000
     with pytest.raises(CompileError) as info:
         parse("x = " + "(" * depth + "1" + ")" * depth, "t.ilu")
-    assert (info.value.line, info.value.message) == (1, "too deeply nested")
+    # The 1000th bracket's contents are the 1001st nested expression (MAX_NESTING).
+    assert (info.value.line, info.value.col, info.value.message) == (1, 1005, "too deeply nested")
+
+
+def test_shallow_stack_still_gives_the_error_not_a_crash() -> None:
+    """Under Python's default recursion limit the seed runs out before MAX_NESTING: same message."""
+    with pytest.raises(CompileError) as info:
+        parse("x = " + "(" * 1000 + "1" + ")" * 1000, "t.ilu")
+    assert info.value.message == "too deeply nested"
+
+
+def test_nesting_limit_is_the_language_s_not_the_host_s(deep_stack: None) -> None:
+    """Exactly MAX_NESTING levels parse, whatever the recursion limit allows; one more does not."""
+    ok = "x = " + "(" * 999 + "1" + ")" * 999
+    assert parse(ok, "t.ilu").stmts
+    with pytest.raises(CompileError) as info:
+        parse("x = " + "(" * 1000 + "1" + ")" * 1000, "t.ilu")
+    assert info.value.col == 1005
 
 
 def test_moderate_nesting_parses() -> None:

@@ -32,6 +32,10 @@ COMPARE_OPS = frozenset(["==", "!=", "<", ">", "<=", ">="])
 LITERAL_KWS = frozenset(["tru", "fls", "nil"])
 # Reserved words that can only begin an expression (shorthand-call rule).
 EXPR_KWS = frozenset(["tru", "fls", "nil", "if", "not", "fn", "mat"])
+# Expressions, prefix operators and indented blocks nested in one another
+# deeper than this are the syntax error "too deeply nested": a limit of the
+# language, the same for both compilers on every host and engine.
+MAX_NESTING = 1000
 
 
 def parse(source: str, file: str) -> A.Program:
@@ -40,8 +44,9 @@ def parse(source: str, file: str) -> A.Program:
     try:
         return parser.program()
     except RecursionError:
-        # Absurdly deep nesting exhausts Python's stack: report it rather than crash.
-        # (A caller that needs deeper nesting raises sys.setrecursionlimit first.)
+        # MAX_NESTING keeps the parser well inside the stack the command line
+        # gives it; a caller in a thread with a small stack and a low recursion
+        # limit still gets the same error rather than a crash.
         parser.fail("too deeply nested", parser.tok)
 
 
@@ -106,6 +111,7 @@ class _Parser:
         self.no_pipe = False
         self.in_loop = False
         self.in_func = False
+        self.depth = 0  # nesting, for MAX_NESTING
 
     # ---- token helpers ------------------------------------------------------
 
@@ -145,6 +151,12 @@ class _Parser:
         if not self.at(kind, value):
             self.fail(message, self.tok)
         return self.advance()
+
+    def deeper(self) -> None:
+        """One nesting level in (undone by `self.depth -= 1`); past MAX_NESTING, a syntax error."""
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            self.fail("too deeply nested", self.tok)
 
     def fail(self, message: str, t: Token, kind: str = "syntax error") -> NoReturn:
         """Raise a compile error at token `t`."""
@@ -211,12 +223,14 @@ class _Parser:
         """indented = NEWLINE INDENT { item NEWLINE } DEDENT"""
         self.expect("NEWLINE", None, f"unexpected {self.describe(self.tok)}")
         start = self.expect("INDENT", None, "expected an indented block")
+        self.deeper()
         items = []
         with self.state(no_pipe=False):
             while not self.at("DEDENT"):
                 items.append(item())
                 self.end_stmt()
         self.advance()
+        self.depth -= 1
         return start, items
 
     def block(self) -> A.Block:
@@ -457,7 +471,10 @@ class _Parser:
 
     def expr(self) -> A.Node:
         """expr = pipeline   (lambdas and if-expressions are primaries that extend right)"""
-        return self.pipeline()
+        self.deeper()
+        x = self.pipeline()
+        self.depth -= 1
+        return x
 
     def pipeline(self) -> A.Node:
         """pipeline = or_expr { ( "|>" | "|" ) or_expr }   (no bare "|" in a then-part)"""
@@ -523,7 +540,10 @@ class _Parser:
         t = self.tok
         if (t.kind == "OP" and t.value in ("-", "!")) or (t.kind == "KW" and t.value == "not"):
             self.advance()
-            return self.node(A.Unary, t, "-" if t.value == "-" else "!", self.unary())
+            self.deeper()
+            x = self.unary()
+            self.depth -= 1
+            return self.node(A.Unary, t, "-" if t.value == "-" else "!", x)
         return self.postfix()
 
     def postfix(self) -> A.Node:
