@@ -88,9 +88,9 @@ def is_image(path: Path) -> bool:
 def compile_source(path: Path, compiler: str) -> tuple[Image, dict[str, str]]:
     """Compile a source file with the chosen compiler (self: lib/ compiled by itself)."""
     if compiler == "self":
-        from stage0.selfhost import default_toolchain, sources_for
+        from stage0.selfhost import default_toolchain, engine_for, sources_for
 
-        image = ilbc.read(default_toolchain().compile_file(path))
+        image = ilbc.read(default_toolchain(engine_for(path)).compile_file(path))
         return image, sources_for(image, path)
     from stage0.seedc.driver import compile_with_sources
 

@@ -19,6 +19,11 @@ from stage0.image import Image
 ROOT = Path(__file__).resolve().parent.parent
 COMMITTED = ROOT / "ilusm.ilbc"
 DEFAULT_ENGINE = "ref"
+# From this many bytes of main source up, the toolchain runs on the fast tier:
+# it compiles 5-10x faster there, but first translates the ~200 compiler
+# functions it touches (about 0.1 s), which a small program would not repay
+# (numbers in docs/fast_tier.md). The bytes produced are the same either way.
+FAST_FROM_BYTES = 4096
 
 
 MAIN_MODULE = "backend/compile_pipeline.ilu"
@@ -107,11 +112,20 @@ def make_vm(image: Image, engine: str, max_depth: int) -> Any:
     return VM(image, max_depth=max_depth)
 
 
-_CACHE: list[Toolchain] = []
+_CACHE: dict[str, Toolchain] = {}
 
 
-def default_toolchain() -> Toolchain:
-    """The committed toolchain, loaded once per process."""
-    if not _CACHE:
-        _CACHE.append(Toolchain(toolchain_bytes(), engine=DEFAULT_ENGINE))
-    return _CACHE[0]
+def default_toolchain(engine: str = DEFAULT_ENGINE) -> Toolchain:
+    """The committed toolchain on `engine`, loaded once per process."""
+    if engine not in _CACHE:
+        _CACHE[engine] = Toolchain(toolchain_bytes(), engine=engine)
+    return _CACHE[engine]
+
+
+def engine_for(path: Path) -> str:
+    """The engine that compiles the program at `path` sooner, judged by its size."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        size = 0
+    return "fast" if size >= FAST_FROM_BYTES else DEFAULT_ENGINE

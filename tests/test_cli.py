@@ -178,3 +178,17 @@ def test_compile_is_deterministic_across_environments(tmp_path: Path) -> None:
                        cwd=where, env=env, check=True, capture_output=True)
         outs.append(out.read_bytes())
     assert outs[0] == outs[1]
+
+
+def test_toolchain_engine_follows_program_size(tmp_path: Path) -> None:
+    """Small programs compile on the reference engine (no translation to pay), big ones on the fast tier."""
+    from stage0.selfhost import FAST_FROM_BYTES, engine_for
+
+    small, big = tmp_path / "small.ilu", tmp_path / "big.ilu"
+    small.write_text("prn 1\n")
+    big.write_text("x = 1\n" * (FAST_FROM_BYTES // 6 + 1) + "prn x\n")
+    assert (engine_for(small), engine_for(big), engine_for(tmp_path / "none.ilu")) == ("ref", "fast", "ref")
+    assert ilusm("run", str(big)) == (0, "1\n", "")
+    assert ilusm("compile", str(big), "-o", str(tmp_path / "a.ilbc"))[0] == 0
+    assert ilusm("compile", "--compiler", "seed", str(big), "-o", str(tmp_path / "b.ilbc"))[0] == 0
+    assert (tmp_path / "a.ilbc").read_bytes() == (tmp_path / "b.ilbc").read_bytes()
