@@ -97,11 +97,32 @@ def compile_source(path: Path, compiler: str) -> tuple[Image, dict[str, str]]:
     return compile_with_sources(path)
 
 
-def load_program(file: str, compiler: str) -> tuple[Image, dict[str, str]]:
-    """An image from an `.ilbc` file or compiled from source, checked by the reader."""
+def need_file(file: str) -> Path:
+    """The path of an input file that exists and is not a directory."""
     path = Path(file)
+    if path.is_dir():
+        raise UsageError(f"{file} is a directory, not a program")
     if not path.is_file():
         raise UsageError(f"no such file: {file}")
+    return path
+
+
+def write_output(out: Path, data: bytes) -> None:
+    """Write an output file whole or not at all (a temporary file, then a rename)."""
+    if out.is_dir():
+        raise UsageError(f"cannot write {out}: it is a directory")
+    tmp = out.with_name(out.name + ".tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, out)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise UsageError(f"cannot write {out}: {e.strerror}") from None
+
+
+def load_program(file: str, compiler: str) -> tuple[Image, dict[str, str]]:
+    """An image from an `.ilbc` file or compiled from source, checked by the reader."""
+    path = need_file(file)
     if path.suffix == ".ilbc" or is_image(path):
         return ilbc.read(path.read_bytes()), {}
     image, sources = compile_source(path, compiler)
@@ -205,8 +226,7 @@ def dump_front(file: str, tokens: bool) -> int:
     from stage0.seedc.lexer import dump_tokens, tokenize
     from stage0.seedc.parser import parse
 
-    if not Path(file).is_file():
-        raise UsageError(f"no such file: {file}")
+    need_file(file)
     source = read_source(Path(file))
     if tokens:
         click.echo(dump_tokens(tokenize(source, file)))
@@ -230,10 +250,7 @@ def compile(file: str, output: str, compiler: str, force: bool) -> None:
         if out.exists() and not force and not is_image(out):
             raise UsageError(f"refusing to overwrite {output}: it is not an ILBC image (use --force)")
         image, _ = load_program(file, compiler)
-        data = ilbc.write(image)
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, out)
+        write_output(out, ilbc.write(image))
         return 0
 
     sys.exit(guarded(go))

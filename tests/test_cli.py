@@ -192,3 +192,15 @@ def test_toolchain_engine_follows_program_size(tmp_path: Path) -> None:
     assert ilusm("compile", str(big), "-o", str(tmp_path / "a.ilbc"))[0] == 0
     assert ilusm("compile", "--compiler", "seed", str(big), "-o", str(tmp_path / "b.ilbc"))[0] == 0
     assert (tmp_path / "a.ilbc").read_bytes() == (tmp_path / "b.ilbc").read_bytes()
+
+
+def test_directories_and_unwritable_outputs_are_usage_errors(prog, tmp_path: Path) -> None:
+    """A directory given as a program or as -o, or an -o in a missing folder: one line, exit 2."""
+    src = prog("prn 1\n")
+    assert ilusm("run", str(tmp_path)) == (2, "", f"error: {tmp_path} is a directory, not a program\n")
+    assert ilusm("dis", str(tmp_path))[0] == 2
+    code, _, err = ilusm("compile", src, "-o", str(tmp_path / "missing" / "p.ilbc"))
+    assert (code, err) == (2, f"error: cannot write {tmp_path / 'missing' / 'p.ilbc'}: No such file or directory\n")
+    code, _, err = ilusm("compile", "--force", src, "-o", str(tmp_path))
+    assert (code, err) == (2, f"error: cannot write {tmp_path}: it is a directory\n")
+    assert not list(tmp_path.glob("*.tmp"))
