@@ -52,9 +52,9 @@ def op_MAKE_CELL(vm: Any, fr: list[Any], stack: list[Any], a: Any, b: Any) -> No
 
 
 def _iter_items(v: Any) -> Any:
-    """An iterator over a value's elements, characters or (snapshot) keys."""
+    """An iterator over a value's elements, characters or (snapshot) keys (a buf is not iterable: §6)."""
     t = type(v)
-    if t is list or t is str or t is bytearray:
+    if t is list or t is str:
         return iter(v)
     if t is dict:
         return iter(list(v))
@@ -70,7 +70,7 @@ def op_ITER2(vm: Any, fr: list[Any], stack: list[Any], a: Any, b: Any) -> None:
     """Store an iterator over (index, element) or (key, value) pairs in slot a."""
     v = stack.pop()
     t = type(v)
-    if t is list or t is str or t is bytearray:
+    if t is list or t is str:
         fr[1][a] = enumerate(v)
     elif t is dict:
         fr[1][a] = iter(list(v.items()))
