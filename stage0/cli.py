@@ -7,8 +7,12 @@ that escapes into a one-line internal error.
 """
 from __future__ import annotations
 
+import ctypes
+import io
 import os
+import stat
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any, Callable, Optional, TextIO
@@ -16,13 +20,13 @@ from typing import Any, Callable, Optional, TextIO
 import click
 
 from stage0 import __version__, ilbc
-from stage0.errors import EXIT_RUNTIME, IlusmError, UsageError
+from stage0.errors import EXIT_RUNTIME, IlusmError, ImageError, OutputError, UsageError
 from stage0.image import Image
 
 EXAMPLES = """\b
 Examples:
   ilusm run hello.ilu              run a program
-  ilusm run prog.ilu a b           run with arguments (sys.args)
+  ilusm run prog.ilu a b           run with arguments (__sys_args())
   ilusm run --dump-ast prog.ilu    show the parse tree instead of running
   ilusm compile prog.ilu -o p.ilbc compile to an ILBC image
   ilusm run p.ilbc                 run an image
@@ -31,25 +35,53 @@ Examples:
 """
 
 STACK_BYTES = 512 * 1024 * 1024
+# Python frames the big stack holds while compiling: a 1,000,000-term `1+1+...`
+# chain compiles with either compiler (the user program's limit is set later).
+COMPILE_RECURSION = 4_000_000
+MAX_DEPTH_LIMIT = 10_000_000
 
 
 def in_big_stack(fn: Callable[[], int]) -> int:
-    """Run fn in a thread with a large C stack, so deep host recursion cannot crash."""
+    """Run fn in a thread with a large C stack, so deep host recursion cannot crash.
+
+    Ctrl-C reaches the main thread, which passes it on to the worker as a
+    KeyboardInterrupt (`guarded` turns that into exit 130); a second Ctrl-C
+    quits at once.
+    """
     result: list[Any] = [EXIT_RUNTIME]
+    done = threading.Event()
 
     def target() -> None:
-        result[0] = guarded(fn)
+        try:
+            result[0] = guarded(fn)
+        finally:
+            done.set()
 
-    # Deeply nested source recurses in the parser: allow it, the big stack holds it.
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 50_000))
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), COMPILE_RECURSION))
     old = threading.stack_size(STACK_BYTES)
     try:
-        t = threading.Thread(target=target, name="ilusm")
+        t = threading.Thread(target=target, name="ilusm", daemon=True)
         t.start()
-        t.join()
     finally:
         threading.stack_size(old)
+    # Wait on an Event, not Thread.join: on Python 3.11 a Ctrl-C inside join()
+    # marks the still-running thread as stopped (bpo-45274's handler).
+    try:
+        done.wait()
+    except KeyboardInterrupt:
+        interrupt(t)
+        try:
+            done.wait()
+        except KeyboardInterrupt:
+            print("error: interrupted", file=sys.stderr)
+            os._exit(130)
     return int(result[0])
+
+
+def interrupt(t: threading.Thread) -> None:
+    """Raise KeyboardInterrupt in thread t at its next Python instruction."""
+    if t.ident is not None:
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(t.ident), ctypes.py_object(KeyboardInterrupt))
 
 
 def guarded(fn: Callable[[], int], err: Optional[TextIO] = None) -> int:
@@ -58,7 +90,7 @@ def guarded(fn: Callable[[], int], err: Optional[TextIO] = None) -> int:
     try:
         return fn()
     except IlusmError as e:
-        sys.stdout.flush()
+        flush_quietly()
         print(e.render(), file=err)
         return e.exit_code
     except SystemExit as e:
@@ -69,11 +101,19 @@ def guarded(fn: Callable[[], int], err: Optional[TextIO] = None) -> int:
     except BrokenPipeError:
         # The reader went away (`ilusm run p.ilu | head`): stop quietly, as Unix tools do.
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(devnull, 1)
         return 141
     except Exception as e:  # a host bug: still no traceback for the user
         print(f"error: internal error: {type(e).__name__}: {e}", file=err)
         return EXIT_RUNTIME
+
+
+def flush_quietly() -> None:
+    """Flush standard output before an error message; a failure here is not news."""
+    try:
+        sys.stdout.flush()
+    except (IlusmError, OSError):
+        pass
 
 
 def is_image(path: Path) -> bool:
@@ -98,33 +138,82 @@ def compile_source(path: Path, compiler: str) -> tuple[Image, dict[str, str]]:
 
 
 def need_file(file: str) -> Path:
-    """The path of an input file that exists and is not a directory."""
+    """The path of an input file that exists and is a regular file with a UTF-8 name."""
+    if not file:
+        raise UsageError("no file given")
     path = Path(file)
     if path.is_dir():
         raise UsageError(f"{file} is a directory, not a program")
-    if not path.is_file():
+    if not path.exists():
+        if file.startswith("-"):
+            raise UsageError(f"no such option: {file} (see --help)")
         raise UsageError(f"no such file: {file}")
+    if not path.is_file():
+        raise UsageError(f"{file} is not a regular file")
+    try:
+        str(path.resolve()).encode("utf-8")
+    except UnicodeEncodeError:
+        # Module keys and traces are UTF-8 text in the image; such a name has no spelling there.
+        raise UsageError(f"file name is not valid UTF-8: {file.encode('utf-8', 'surrogateescape')!r}") from None
     return path
 
 
-def write_output(out: Path, data: bytes) -> None:
-    """Write an output file whole or not at all (a temporary file, then a rename)."""
+def read_image(path: Path) -> bytes:
+    """The bytes of an image file; an unreadable one is a bad-image error (exit 1)."""
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise ImageError(f"cannot read {path}: {e.strerror}") from None
+
+
+def check_output(out: Path, source: Path, force: bool) -> None:
+    """Refuse an output path that would destroy something the user wrote."""
     if out.is_dir():
         raise UsageError(f"cannot write {out}: it is a directory")
-    tmp = out.with_name(out.name + ".tmp")
+    if out.exists() and out.resolve() == source.resolve():
+        raise UsageError(f"refusing to overwrite {out}: it is the source file")
+    if out.is_file() and not force and not is_image(out):
+        raise UsageError(f"refusing to overwrite {out}: it is not an ILBC image (use --force)")
+
+
+def write_output(out: Path, data: bytes) -> None:
+    """Write an output file whole or not at all (a temporary file, then a rename).
+
+    A symbolic link is written through to its target; a device or pipe
+    (`-o /dev/null`) is written to directly, since renaming over it would
+    replace the device node.
+    """
+    target = out.resolve() if out.is_symlink() else out
     try:
-        tmp.write_bytes(data)
-        os.replace(tmp, out)
+        if target.exists() and not stat.S_ISREG(target.stat().st_mode):
+            with open(target, "wb") as f:
+                f.write(data)
+            return
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         raise UsageError(f"cannot write {out}: {e.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, target)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise UsageError(f"cannot write {out}: {e.strerror}") from None
+
+
+def _umask() -> int:
+    """The process umask (mkstemp creates files 0600; an image should get the usual mode)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def load_program(file: str, compiler: str) -> tuple[Image, dict[str, str]]:
     """An image from an `.ilbc` file or compiled from source, checked by the reader."""
     path = need_file(file)
     if path.suffix == ".ilbc" or is_image(path):
-        return ilbc.read(path.read_bytes()), {}
+        return ilbc.read(read_image(path)), {}
     image, sources = compile_source(path, compiler)
     # What runs is exactly what `compile` would write, read back and verified.
     return ilbc.read(ilbc.write(image)), sources
@@ -173,11 +262,15 @@ def run_file(file: str, args: list[str], out: TextIO, err: TextIO, compiler: str
 
 
 def default_depth() -> int:
-    """The recursion limit: ILUSM_MAX_DEPTH or the VM default."""
+    """The recursion limit: ILUSM_MAX_DEPTH or the VM default; a bad value is a usage error."""
     from stage0.vm import DEFAULT_MAX_DEPTH
 
-    raw = os.environ.get("ILUSM_MAX_DEPTH", "")
-    return int(raw) if raw.isdigit() and int(raw) > 0 else DEFAULT_MAX_DEPTH
+    raw = os.environ.get("ILUSM_MAX_DEPTH")
+    if raw is None or raw == "":
+        return DEFAULT_MAX_DEPTH
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_DEPTH_LIMIT:
+        raise UsageError(f"ILUSM_MAX_DEPTH must be a whole number from 1 to {MAX_DEPTH_LIMIT:,}, not {raw!r}")
+    return int(raw)
 
 
 compiler_option = click.option("--compiler", type=click.Choice(["seed", "self"]), default="self",
@@ -195,7 +288,8 @@ def cli() -> None:
 @click.argument("file")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @compiler_option
-@click.option("--max-depth", type=click.IntRange(min=1), default=None, help="Recursion limit (default 10000).")
+@click.option("--max-depth", type=click.IntRange(1, MAX_DEPTH_LIMIT), default=None,
+              help="Recursion limit (default 10000, or ILUSM_MAX_DEPTH).")
 @click.option("--trace", is_flag=True, help="Print every executed instruction to stderr (implies --engine ref).")
 @click.option("--engine", type=click.Choice(ENGINES), default="fast", show_default=True,
               help="ref: the reference interpreter; fast: functions translated to Python code.")
@@ -226,7 +320,8 @@ def dump_front(file: str, tokens: bool) -> int:
     from stage0.seedc.lexer import dump_tokens, tokenize
     from stage0.seedc.parser import parse
 
-    need_file(file)
+    if is_image(need_file(file)):
+        raise UsageError(f"{'--dump-tokens' if tokens else '--dump-ast'} needs a source file; {file} is an ILBC image")
     source = read_source(Path(file))
     if tokens:
         click.echo(dump_tokens(tokenize(source, file)))
@@ -247,13 +342,12 @@ def compile(file: str, output: str, compiler: str, force: bool) -> None:
 
     def go() -> int:
         out = Path(output)
-        if out.exists() and not force and not is_image(out):
-            raise UsageError(f"refusing to overwrite {output}: it is not an ILBC image (use --force)")
+        check_output(out, need_file(file), force)
         image, _ = load_program(file, compiler)
         write_output(out, ilbc.write(image))
         return 0
 
-    sys.exit(guarded(go))
+    sys.exit(in_big_stack(go))
 
 
 @cli.command()
@@ -269,21 +363,87 @@ def dis(file: str, compiler: str) -> None:
         click.echo(disassemble(image, sources), nl=False)
         return 0
 
-    sys.exit(guarded(go))
+    sys.exit(in_big_stack(go))
 
 
 @cli.command()
-@click.option("--max-depth", type=click.IntRange(min=1), default=None, help="Recursion limit.")
+@click.option("--max-depth", type=click.IntRange(1, MAX_DEPTH_LIMIT), default=None,
+              help="Recursion limit (default 10000, or ILUSM_MAX_DEPTH).")
 def repl(max_depth: Optional[int]) -> None:
     """Interactive session: blocks continue until a blank line; errors do not end it."""
     from stage0.repl import Repl
 
-    sys.exit(in_big_stack(lambda: Repl(max_depth or default_depth()).loop()))
+    sys.exit(guarded(lambda: Repl(max_depth or default_depth()).loop()))
+
+
+class CheckedOut(io.TextIOBase):
+    """Standard output, always UTF-8, whose write failures are OutputErrors.
+
+    A full disk or a closed descriptor then ends the program with one line
+    and exit 70; a reader that went away still raises BrokenPipeError, which
+    `guarded` turns into a quiet exit.
+    """
+
+    def __init__(self, stream: Optional[TextIO]) -> None:
+        super().__init__()
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        """Write text, or raise OutputError."""
+        return self._do(lambda s: s.write(text))
+
+    def flush(self) -> None:
+        """Flush, or raise OutputError (a closed stream has nothing to flush)."""
+        if self.stream is not None:
+            self._do(lambda s: s.flush())
+
+    def close(self) -> None:
+        """Nothing to release; a failed final flush was already reported."""
+
+    def writable(self) -> bool:
+        """Always: failures show at write time."""
+        return True
+
+    def isatty(self) -> bool:
+        """Whether the real stream is a terminal."""
+        return self.stream is not None and self.stream.isatty()
+
+    def fileno(self) -> int:
+        """The real stream's descriptor."""
+        if self.stream is None:
+            raise OSError("standard output is closed")
+        return self.stream.fileno()
+
+    def _do(self, op: Callable[[TextIO], Any]) -> Any:
+        if self.stream is None:
+            raise OutputError("it is closed")
+        try:
+            return op(self.stream)
+        except BrokenPipeError:
+            raise
+        except OSError as e:
+            raise OutputError(e.strerror or str(e)) from None
+
+
+def utf8_streams() -> None:
+    """Make standard output and error UTF-8 whatever the locale (output is deterministic)."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(encoding="utf-8", errors="backslashreplace" if name == "stderr" else "strict")
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")
+    sys.stdout = CheckedOut(sys.stdout)
 
 
 def main() -> None:
     """Console-script entry point."""
-    cli(prog_name="ilusm")
+    utf8_streams()
+    try:
+        cli(prog_name="ilusm")
+    except IlusmError as e:  # --help or --version could not be written
+        print(e.render(), file=sys.stderr)
+        sys.exit(e.exit_code)
 
 
 if __name__ == "__main__":

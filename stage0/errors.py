@@ -3,7 +3,8 @@
 IlusmError is the root. CompileError (exit 65) covers everything found before
 a program runs; RuntimeErr (exit 70) is an ilusm runtime error and carries the
 trace; ImageError (exit 1) is a truncated, corrupt or wrong-version ILBC image;
-UsageError (exit 2) is a wrong command line.
+UsageError (exit 2) is a wrong command line; OutputError (exit 70) is a
+failed write to standard output (a full disk, a closed descriptor).
 """
 from __future__ import annotations
 
@@ -40,9 +41,15 @@ class CompileError(IlusmError):
         head = f"{self.file}:{self.line}:{self.col}: {self.kind}: {self.message}"
         if self.source_line is None:
             return head
-        text = self.source_line.rstrip("\r\n")
-        caret = " " * max(self.col - 1, 0) + "^"
-        return f"{head}\n    {text}\n    {caret}"
+        text = printable(self.source_line.rstrip("\r\n"))
+        # The caret line copies the tabs before the column, so it lines up in any terminal.
+        lead = "".join("\t" if c == "\t" else " " for c in text[:max(self.col - 1, 0)])
+        return f"{head}\n    {text}\n    {lead}^"
+
+
+def printable(text: str) -> str:
+    """A source line safe to echo: control characters (a stray CR, a NUL) become U+FFFD."""
+    return "".join("\ufffd" if (ord(c) < 32 and c != "\t") or ord(c) == 127 else c for c in text)
 
 
 class RuntimeErr(IlusmError):
@@ -77,3 +84,13 @@ class UsageError(IlusmError):
     """A wrong command line."""
 
     exit_code = EXIT_USAGE
+
+
+class OutputError(IlusmError):
+    """Standard output could not be written; not catchable by `try`."""
+
+    exit_code = EXIT_RUNTIME
+
+    def render(self) -> str:
+        """One line: `error: cannot write to standard output: WHY`."""
+        return f"error: cannot write to standard output: {self}"

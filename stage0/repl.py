@@ -1,20 +1,24 @@
 """`ilusm repl`: an interactive session on the seed compiler and stage-0 VM.
 
 Each entry is compiled as a small module whose globals persist across
-entries. An entry that opens a block (a line ending in `:` or `=`, or open
-brackets) continues until a blank line. When an entry ends in an expression
-its value is printed and kept in `_`. Errors are printed and the session goes
-on; end it with Ctrl-D.
+entries; a module it `use`s runs once per session, as in a program. An entry
+that opens a block (a line ending in `:` or `=`, or open brackets) continues
+until a blank line. When an entry ends in an expression its value is printed
+and kept in `_`. Errors are printed and the session goes on; Ctrl-C abandons
+the entry being typed or stops the one running; end the session with Ctrl-D.
+
+Lines are read on the main thread (so Ctrl-C reaches `input`); each entry
+runs in the big-stack worker of `cli.in_big_stack`.
 """
 from __future__ import annotations
 
 import os
-import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from stage0 import ilbc
-from stage0.errors import IlusmError
+from stage0.loader import ModuleRT
 from stage0.seedc import ast as A
 
 PROMPT, MORE = "ilusm> ", "  ...> "
@@ -22,10 +26,39 @@ _STATEMENTS = (A.Assign, A.Def, A.FnDef, A.Whl, A.For, A.Use, A.Ret, A.Brk, A.Cn
 
 
 def needs_more(text: str) -> bool:
-    """True while an entry is visibly unfinished."""
-    depth = sum(text.count(c) for c in "([{") - sum(text.count(c) for c in ")]}")
-    last = text.rstrip().splitlines()[-1] if text.strip() else ""
-    return depth > 0 or last.rstrip().endswith((":", "=", "\\"))
+    """True while an entry is visibly unfinished: open brackets, or a line that opens a block.
+
+    Once a line has opened a block, only a blank line ends the entry.
+    """
+    depth, lines = scan(text)
+    return depth > 0 or any(line.endswith((":", "=", "\\")) for line in lines)
+
+
+def scan(text: str) -> tuple[int, list[str]]:
+    """Open-bracket depth and each line's code with strings and comments left out."""
+    depth, quote, code, lines = 0, "", [], []
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if quote:
+            if c == "\\":
+                i += 1
+            elif c == quote or c == "\n":
+                quote = ""
+        elif c == "#":
+            while i + 1 < len(text) and text[i + 1] != "\n":
+                i += 1
+        elif c in "\"'":
+            quote = c
+            code.append(c)
+        elif c == "\n":
+            lines.append("".join(code).rstrip())
+            code = []
+        else:
+            depth += (c in "([{") - (c in ")]}")
+            code.append(c)
+        i += 1
+    return depth, lines + ["".join(code).rstrip()]
 
 
 def parse_entry(source: str, file: str) -> A.Program:
@@ -52,6 +85,7 @@ class Repl:
     def __init__(self, max_depth: int) -> None:
         self.max_depth = max_depth
         self.globals: dict[str, Any] = {}
+        self.loaded: dict[str, dict[str, Any]] = {}  # module key -> export, across entries
         self.path = Path(os.getcwd()) / "<repl>.ilu"
         self._history()
 
@@ -84,8 +118,8 @@ class Repl:
             if not needs_more("\n".join(lines)):
                 return "\n".join(lines)
 
-    def eval(self, text: str) -> None:
-        """Compile and run one entry, printing its value or its error."""
+    def eval(self, text: str) -> int:
+        """Compile and run one entry, printing its value; errors propagate to `guarded`."""
         from stage0.seedc.driver import compile_file
         from stage0.values import show
         from stage0.vm import VM
@@ -94,25 +128,34 @@ class Repl:
         image = ilbc.read(ilbc.write(compile_file(self.path, parse=parse_entry, source=text + "\n")))
         vm = VM(image, max_depth=self.max_depth)
         vm.modules[image.entry].globals = self.globals
-        vm.run_main()
+        for m in vm.modules:
+            if m.key in self.loaded and m is not vm.modules[image.entry]:
+                m.state, m.export = ModuleRT.DONE, self.loaded[m.key]
+        try:
+            vm.run_main()
+        finally:
+            self.loaded.update((m.key, m.export) for m in vm.modules
+                               if m.state == ModuleRT.DONE and m is not vm.modules[image.entry])
         if self.globals.get("_") is not None:
             print(show(self.globals["_"]))
+        return 0
 
     def loop(self) -> int:
         """Read-eval-print until end of input."""
+        from stage0.cli import in_big_stack
+
         print("ilusm repl: blocks end with a blank line; Ctrl-D quits")
         while True:
-            text = self.read_entry()
+            try:
+                text = self.read_entry()
+            except KeyboardInterrupt:
+                print("\n(interrupted; Ctrl-D quits)")
+                continue
             if text is None:
                 print()
                 return 0
-            if not text.strip():
-                continue
-            try:
-                self.eval(text)
-            except IlusmError as e:
-                sys.stdout.flush()
-                print(e.render(), file=sys.stderr)
+            if text.strip():
+                in_big_stack(partial(self.eval, text))
 
 
 def _save_history(readline: Any, path: Path) -> None:

@@ -24,6 +24,9 @@ DEFAULT_ENGINE = "ref"
 # functions it touches (about 0.1 s), which a small program would not repay
 # (numbers in docs/fast_tier.md). The bytes produced are the same either way.
 FAST_FROM_BYTES = 4096
+# The toolchain's recursion limit: the compiler is trusted code, and a chain of
+# 100,000 operators recurses that deep (the user's --max-depth is for the program).
+TOOLCHAIN_DEPTH = 1_000_000
 
 
 MAIN_MODULE = "backend/compile_pipeline.ilu"
@@ -44,14 +47,14 @@ def toolchain_bytes() -> bytes:
 
 def sources_for(image: Image, main: Path) -> dict[str, str]:
     """Source text by module key, for the disassembler (keys: lib/... or relative to main)."""
-    from stage0.seedc.driver import lib_root
+    from stage0.seedc.driver import BOM, lib_root
 
     out: dict[str, str] = {}
     for m in image.modules:
         key = image.names[m.name]
-        path = lib_root().parent / key if key.startswith("lib/") else main.resolve().parent / key
+        path = lib_root() / key[4:] if key.startswith("lib/") else main.resolve().parent / key
         try:
-            out[key] = path.read_text(encoding="utf-8")
+            out[key] = path.read_text(encoding="utf-8").removeprefix(BOM)
         except (OSError, UnicodeDecodeError):
             continue
     return out
@@ -60,7 +63,7 @@ def sources_for(image: Image, main: Path) -> dict[str, str]:
 class Toolchain:
     """A loaded toolchain image, ready to compile."""
 
-    def __init__(self, data: bytes, engine: str = "fast", max_depth: int = 10_000) -> None:
+    def __init__(self, data: bytes, engine: str = "fast", max_depth: int = TOOLCHAIN_DEPTH) -> None:
         from stage0.seedc.driver import lib_root
 
         os.environ.setdefault("ILUSM_LIB", str(lib_root()))

@@ -250,23 +250,40 @@ def dump(node: object, indent: int = 0) -> str:
     node lists on following lines, so a diff of two dumps points at the
     first differing node. Positions are printed as `@line:col`.
     """
+    out: list[str] = []
+    _dump(node, indent, out)
+    return "\n".join(out)
+
+
+def _dump(node: object, indent: int, out: list[str]) -> None:
+    """Append the lines of `dump(node, indent)` to out (one list, so the time is linear)."""
     pad = "  " * indent
     if isinstance(node, list):
         if not node:
-            return pad + "[]"
-        return "\n".join([pad + "["] + [dump(n, indent + 1) for n in node] + [pad + "]"])
+            out.append(pad + "[]")
+            return
+        out.append(pad + "[")
+        for n in node:
+            _dump(n, indent + 1, out)
+        out.append(pad + "]")
+        return
     if not isinstance(node, Node):
-        return pad + _scalar(node)
+        out.append(pad + _scalar(node))
+        return
     head, kids = [type(node).__name__, f"@{node.line}:{node.col}"], []
     for f in fields(node):
         if f.name in ("line", "col"):
             continue
         val = getattr(node, f.name)
         if isinstance(val, Node) or (isinstance(val, list) and any(isinstance(v, Node) for v in val)):
-            kids.append(f"{pad}  {f.name}:\n{dump(val, indent + 2)}")
+            kids.append((f.name, val))
         else:
             head.append(f"{f.name}={_scalar(val)}")
-    return "\n".join([pad + "(" + " ".join(head)] + kids) + ")"
+    out.append(pad + "(" + " ".join(head))
+    for name, val in kids:
+        out.append(f"{pad}  {name}:")
+        _dump(val, indent + 2, out)
+    out[-1] += ")"
 
 
 def _scalar(v: object) -> str:

@@ -11,6 +11,7 @@ every module of a folder (the toolchain image).
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
@@ -21,11 +22,19 @@ from stage0.seedc.compiler import compile_module
 from stage0.seedc.emit import ImageBuilder
 
 LIB_SUBDIRS = ("stdlib", "backend", "frontend", "runtime")
+TOO_DEEP = "program nested too deeply to compile"
+BOM = "\ufeff"  # a byte-order mark some editors write first; it is not part of the program
 Parser = Callable[[str, str], A.Program]
 
 
 def lib_root() -> Path:
-    """The `lib/` folder: beside the source checkout, else the installed copy."""
+    """The `lib/` folder: $ILUSM_LIB when set, else beside the source checkout, else the installed copy.
+
+    The self-hosted pipeline reads the same variable (compile_pipeline.ilu).
+    """
+    env = os.environ.get("ILUSM_LIB")
+    if env:
+        return Path(env).resolve()
     here = Path(__file__).resolve().parents[2] / "lib"
     if (here / "stdlib").is_dir():
         return here
@@ -100,10 +109,12 @@ class Loader:
         if path in self.modules:
             return self.modules[path]
         source = read_source(path) if source is None else source
-        mod = Module(path, self.key(path), source, self.parse(source, display(path)))
+        with too_deep(path):
+            mod = Module(path, self.key(path), source, self.parse(source, display(path)))
+            found = list(uses(mod.prog))
         self.modules[path] = mod
         self.active.append(path)
-        for use in uses(mod.prog):
+        for use in found:
             dep = self.find(use, path)
             if dep in self.active:
                 chain = self.active[self.active.index(dep):] + [dep]
@@ -122,7 +133,7 @@ def read_source(path: Path) -> str:
     except OSError as e:
         raise CompileError(f"cannot read file: {e.strerror}", display(path), 1, 1, None, kind="error") from None
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8").removeprefix(BOM)
     except UnicodeDecodeError as e:
         raise CompileError(f"file is not valid UTF-8 (byte {e.start})", display(path), 1, 1, None,
                            kind="error") from None
@@ -140,6 +151,18 @@ def uses(node: object) -> Iterator[A.Use]:
             yield from uses(v)
 
 
+@contextmanager
+def too_deep(path: Path) -> Iterator[None]:
+    """Host recursion running out (a chain of 1,000,000 operators) is a compile error, not a crash.
+
+    The self-hosted pipeline reports its own `stack overflow` the same way.
+    """
+    try:
+        yield
+    except RecursionError:
+        raise CompileError(TOO_DEEP, display(path), 1, 1, None, kind="error") from None
+
+
 def build(loader: Loader, entry: Optional[Path]) -> Image:
     """Compile every loaded module, in key order, into one image."""
     ib = ImageBuilder()
@@ -149,7 +172,8 @@ def build(loader: Loader, entry: Optional[Path]) -> Image:
         def resolve(use: A.Use, m: Module = m) -> int:
             return index[m.deps[id(use)]]
 
-        main = compile_module(ib, m.prog, display(m.path), m.source, resolve)
+        with too_deep(m.path):
+            main = compile_module(ib, m.prog, display(m.path), m.source, resolve)
         key = ib.name(m.key)
         ib.image.modules.append(ModuleEntry(key, key, main))
     ib.image.entry = index[entry] if entry is not None else 0
