@@ -430,7 +430,8 @@ def utf8_streams() -> None:
     for name in ("stdout", "stderr"):
         stream = getattr(sys, name)
         if isinstance(stream, io.TextIOWrapper):
-            stream.reconfigure(encoding="utf-8", errors="backslashreplace" if name == "stderr" else "strict")
+            # surrogateescape: a file name or argument that was not UTF-8 prints as its own bytes.
+            stream.reconfigure(encoding="utf-8", errors="backslashreplace" if name == "stderr" else "surrogateescape")
     if sys.stderr is None:
         sys.stderr = open(os.devnull, "w", encoding="utf-8")
     sys.stdout = CheckedOut(sys.stdout)

@@ -8,6 +8,8 @@ failed write to standard output (a full disk, a closed descriptor).
 """
 from __future__ import annotations
 
+from typing import Callable
+
 EXIT_OK = 0
 EXIT_IMAGE = 1
 EXIT_USAGE = 2
@@ -38,7 +40,7 @@ class CompileError(IlusmError):
 
     def render(self) -> str:
         """`FILE:LINE:COL: KIND: MESSAGE`, the source line and a caret."""
-        head = f"{self.file}:{self.line}:{self.col}: {self.kind}: {self.message}"
+        head = f"{self.file}:{self.line}:{self.col}: {self.kind}: {printable(self.message)}"
         if self.source_line is None:
             return head
         text = printable(self.source_line.rstrip("\r\n"))
@@ -60,7 +62,25 @@ class RuntimeErr(IlusmError):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-        self.trace: list[tuple[str, str, int]] | None = None
+        self._trace: list[tuple[str, str, int]] | None = None
+        # How to build the trace when someone asks: most errors are caught by
+        # `try` and never shown, and building one costs O(depth).
+        self.pending: Callable[[], list[tuple[str, str, int]]] | None = None
+
+    @property
+    def trace(self) -> list[tuple[str, str, int]] | None:
+        """The trace, built on first use."""
+        if self._trace is None and self.pending is not None:
+            self._trace, self.pending = self.pending(), None
+        return self._trace
+
+    @trace.setter
+    def trace(self, value: list[tuple[str, str, int]] | None) -> None:
+        self._trace, self.pending = value, None
+
+    def traced(self) -> bool:
+        """Whether the trace is recorded (or ready to be built)."""
+        return self._trace is not None or self.pending is not None
 
     def render(self) -> str:
         """`error: MESSAGE` then one `  at NAME (FILE:LINE)` line per call."""

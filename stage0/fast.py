@@ -76,7 +76,7 @@ from stage0.values import (
     truthy,
     type_name,
 )
-from stage0.vm import DEFAULT_MAX_DEPTH, VM, arity_error
+from stage0.vm import DEFAULT_MAX_DEPTH, MAX_HOST_REENTRY, VM, arity_error
 
 
 class Tail(tuple):  # type: ignore[type-arg]
@@ -288,26 +288,38 @@ class FastVM(VM):
             raise arity_error(p.name, p.arity, len(args))
         if p not in self._entry:
             self.adopt(p)
+        if self.reentry >= MAX_HOST_REENTRY:
+            raise RuntimeErr("stack overflow")
         ns = self.ns
         ns["MAX"] = self.max_depth
         base = ns["D"]  # the depth of the frame whose builtin calls back (0 from outside)
+        self.reentry += 1
         try:
             return self._entry[p](f, base + 1, *args)
         except RuntimeErr as e:
-            if e.trace is None:
-                e.trace = self.trace_of(e.__traceback__)
+            if not e.traced():
+                e.pending = self.trace_later(sys._getframe(0), e.__traceback__)
             raise
         except RecursionError as e:
             err = RuntimeErr("stack overflow")
-            err.trace = self.trace_of(e.__traceback__)
+            err.pending = self.trace_later(sys._getframe(0), e.__traceback__)
             raise err from None
         finally:
             ns["D"] = base
+            self.reentry -= 1
 
-    def trace_of(self, tb: Optional[TracebackType]) -> list[tuple[str, str, int]]:
+    def trace_later(self, here: FrameType, tb: Optional[TracebackType]) -> Callable[[], list[tuple[str, str, int]]]:
+        """A builder of the trace of an error caught in frame `here` (see RuntimeErr.pending).
+
+        The frames outside `here` keep the lines they had: an error that is
+        shown has unwound them, and one that `try` caught is never shown.
+        """
+        return lambda: self.trace_of(here.f_back, tb)
+
+    def trace_of(self, outer: Optional[FrameType], tb: Optional[TracebackType]) -> list[tuple[str, str, int]]:
         """(name, file, line) of every active ilusm frame, outermost first, from the Python stack."""
         sites: list[tuple[FrameType, Optional[int]]] = []
-        fr = sys._getframe(1).f_back
+        fr = outer
         while fr is not None:
             sites.append((fr, fr.f_lineno))
             fr = fr.f_back

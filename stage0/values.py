@@ -131,36 +131,58 @@ def to_str(v: Any) -> str:
     return show(v)
 
 
-def show(v: Any, seen: tuple[int, ...] = ()) -> str:
+def show(v: Any) -> str:
     """The printed form of a value as it appears inside a container."""
+    out: list[str] = []
+    _show(v, set(), out)
+    return "".join(out)
+
+
+def _show(v: Any, seen: set[int], out: list[str]) -> None:
+    """Append the printed form of v to out; `seen` holds the containers being printed.
+
+    One list of pieces and one set shared by every level keep a deeply nested
+    value linear in time and memory.
+    """
     t = type(v)
-    if t is str:
-        return quote(v)
-    if t is int or t is float:
-        return fmt_num(v)
-    if t is bool:
-        return "tru" if v else "fls"
-    if v is None:
-        return "nil"
     if t is list or t is dict:
-        return _show_container(v, seen)
-    if t is Closure or t is Builtin:
-        arity = "..." if v.arity < 0 else str(v.arity)
-        return f"<fn {v.name}/{arity}>"
-    if t is bytearray:
-        return f"<buf {len(v)}>"
-    return "<?>"
+        _show_container(v, seen, out)
+    elif t is str:
+        out.append(quote(v))
+    elif t is int or t is float:
+        out.append(fmt_num(v))
+    elif t is bool:
+        out.append("tru" if v else "fls")
+    elif v is None:
+        out.append("nil")
+    elif t is Closure or t is Builtin:
+        out.append(f"<fn {v.name}/{'...' if v.arity < 0 else v.arity}>")
+    elif t is bytearray:
+        out.append(f"<buf {len(v)}>")
+    else:
+        out.append("<?>")
 
 
-def _show_container(v: list[Any] | dict[str, Any], seen: tuple[int, ...]) -> str:
+def _show_container(v: list[Any] | dict[str, Any], seen: set[int], out: list[str]) -> None:
     """Lists and objects; a container met again inside itself prints as [...] / {...}."""
+    is_list = type(v) is list
     if id(v) in seen:
-        return "[...]" if type(v) is list else "{...}"
-    seen = seen + (id(v),)
+        out.append("[...]" if is_list else "{...}")
+        return
+    seen.add(id(v))
     if isinstance(v, list):
-        return "[" + ", ".join(show(x, seen) for x in v) + "]"
-    items = (f"{show_key(k)}: {show(x, seen)}" for k, x in v.items())
-    return "{" + ", ".join(items) + "}"
+        out.append("[")
+        for i, x in enumerate(v):
+            out.append(", " if i else "")
+            _show(x, seen, out)
+        out.append("]")
+    else:
+        out.append("{")
+        for i, (k, x) in enumerate(v.items()):
+            out.append((", " if i else "") + show_key(k) + ": ")
+            _show(x, seen, out)
+        out.append("}")
+    seen.discard(id(v))
 
 
 def show_key(k: str) -> str:
@@ -180,17 +202,30 @@ def quote(s: str) -> str:
         esc = _ESCAPES.get(ch)
         if esc is not None:
             out.append(esc)
-        elif ord(ch) < 32 or ord(ch) == 127:
+        elif ord(ch) < 32 or 127 <= ord(ch) < 160:  # C0, DEL and C1: the control characters
             out.append("\\u{%X}" % ord(ch))
         else:
             out.append(ch)
     return '"' + "".join(out) + '"'
 
 
+def byte_value(x: Any) -> int:
+    """A value stored in a buf: an integer 0..255 (an integral float counts, as for indexes)."""
+    if type(x) is float and x.is_integer():
+        x = int(x)
+    if type(x) is not int or not 0 <= x <= 255:
+        raise RuntimeErr("a buf element must be an integer from 0 to 255")
+    return x
+
+
 # ---- equality ----------------------------------------------------------------
 
-def eq(a: Any, b: Any) -> bool:
-    """Structural equality: booleans never equal numbers; functions by identity."""
+def eq(a: Any, b: Any, active: set[tuple[int, int]] | None = None) -> bool:
+    """Structural equality: booleans never equal numbers; functions by identity.
+
+    It never fails, even on containers that hold themselves: `active` holds the
+    pairs being compared further up, and meeting one again adds no difference.
+    """
     if a is b:
         return not (type(a) is float and a != a)
     ta, tb = type(a), type(b)
@@ -202,11 +237,31 @@ def eq(a: Any, b: Any) -> bool:
         return False
     if ta is str or ta is bytearray:
         return bool(a == b)
-    if ta is list:
-        return len(a) == len(b) and all(eq(x, y) for x, y in zip(a, b))
-    if ta is dict:
-        return len(a) == len(b) and all(k in b and eq(v, b[k]) for k, v in a.items())
+    if (ta is list or ta is dict) and len(a) == len(b):
+        return _eq_containers(a, b, set() if active is None else active)
     return False
+
+
+def _eq_containers(a: Any, b: Any, active: set[tuple[int, int]]) -> bool:
+    """Element-wise equality of two lists or two objects of the same length."""
+    pair = (id(a), id(b))
+    if pair in active:
+        return True
+    active.add(pair)
+    # Plain loops, not all(<generator>): a generator frame would cost C stack per level.
+    same = True
+    if type(a) is list:
+        for x, y in zip(a, b):
+            if not eq(x, y, active):
+                same = False
+                break
+    else:
+        for k, v in a.items():
+            if k not in b or not eq(v, b[k], active):
+                same = False
+                break
+    active.discard(pair)
+    return same
 
 
 # ---- operators (slow paths) ------------------------------------------------
@@ -330,9 +385,7 @@ def set_index(v: Any, i: Any, x: Any) -> None:
             raise RuntimeErr(f"object keys must be strings, got {type_name(i)}")
         v[i] = x
     elif t is bytearray:
-        if type(x) is not int or not 0 <= x <= 255:
-            raise RuntimeErr("a buf element must be an integer from 0 to 255")
-        v[_seq_index(v, i)] = x
+        v[_seq_index(v, i)] = byte_value(x)
     else:
         raise RuntimeErr(f"cannot set index of {type_name(v)}")
 

@@ -38,6 +38,12 @@ from stage0.values import (
 )
 
 DEFAULT_MAX_DEPTH = 10_000
+# Calls from the host back into ilusm (a builtin such as `try` or a `trl`
+# callback calling a function) nest on the C stack: about 450 bytes each on
+# the 512 MiB stack the CLI provides, which would run out near 1,200,000.
+# Past this many, the call is the catchable `stack overflow`, whatever
+# --max-depth says, so the host never crashes.
+MAX_HOST_REENTRY = 200_000
 
 (LOAD_LOCAL, STORE_LOCAL, PUSH_CONST, LOAD_GLOBAL, GET_FIELD, CALL, RET, JUMP, JUMP_UNLESS, JUMP_IF, POP, ADD,
  SUB, LT, EQ, GET_IDX, FOR_NEXT, FOR_NEXT2, LOAD_UPVAL, LOAD_CELL, DUP, CALL_TAIL, SYSCALL, PUSH_NIL, JUMP_IF_NIL,
@@ -76,6 +82,7 @@ class VM:
         self.max_depth = max_depth
         self.trace_out = trace
         self.frames: list[list[Any]] = []
+        self.reentry = 0  # host calls into ilusm now active (see MAX_HOST_REENTRY)
 
     # ---- entry points ----------------------------------------------------------
 
@@ -107,11 +114,15 @@ class VM:
         p = f.proto
         if p.arity != len(args):
             raise arity_error(p.name, p.arity, len(args))
-        if len(self.frames) >= self.max_depth:
+        if len(self.frames) >= self.max_depth or self.reentry >= MAX_HOST_REENTRY:
             raise RuntimeErr("stack overflow")
         base = len(self.frames)
         self.frames.append([f, list(args) + p.pad, [], 0])
-        return self.run(base)
+        self.reentry += 1
+        try:
+            return self.run(base)
+        finally:
+            self.reentry -= 1
 
     def global_missing(self, g: dict[str, Any], name: str) -> Any:
         """Slow path of LOAD_GLOBAL: a nil global, a builtin, or an error."""
@@ -321,8 +332,11 @@ class VM:
 
     def unwind(self, e: RuntimeErr, base: int) -> None:
         """Record the trace (once, innermost error site) and drop frames above base."""
-        if e.trace is None:
-            e.trace = [self.frame_site(fr) for fr in self.frames]
+        if not e.traced():
+            # Copy only the frame list now; the sites are read if the error is ever shown
+            # (the frames above base are discarded, those below stop when it escapes).
+            frames = list(self.frames)
+            e.pending = lambda: [self.frame_site(fr) for fr in frames]
         del self.frames[base:]
 
     def frame_site(self, fr: list[Any]) -> tuple[str, str, int]:

@@ -305,3 +305,48 @@ def test_ilusm_lib_is_read_by_both_compilers(tmp_path: Path, compiler: str, monk
     path.write_text("use trl\nprn trl.name\n")
     monkeypatch.setenv("ILUSM_LIB", str(lib))
     assert ilusm("run", "--compiler", compiler, str(path)) == (0, "fake trl\n", "")
+
+
+REENTRY = '''\
+f(n) =
+    if n == 0: ret "bottom"
+    r = try(\\() f(n - 1))
+    if r.err != nil: ret r.err
+    r.val
+prn f(250000)
+x = []
+y = []
+i <- 1..100000:
+    x = [x]
+    y = [y]
+prn x == y, len(str(x))
+'''
+
+
+@pytest.mark.parametrize("engine", ["fast", "ref"])
+def test_host_callbacks_nested_past_the_c_stack_are_a_stack_overflow(tmp_path: Path, engine: str) -> None:
+    """`try` inside recursion nests host calls on the C stack; --max-depth allowing more must not crash."""
+    from stage0.vm import MAX_HOST_REENTRY
+
+    assert MAX_HOST_REENTRY < 250_000
+    path = tmp_path / "deep.ilu"
+    path.write_text(REENTRY)
+    p = process("run", "--engine", engine, "--max-depth", "10000000", str(path))
+    assert (p.returncode, p.stdout, p.stderr) == (0, b"stack overflow\ntru 200002\n", b"")
+
+
+@pytest.mark.parametrize("compiler", ["self", "seed"])
+def test_a_nul_in_a_use_path_is_module_not_found(tmp_path: Path, compiler: str) -> None:
+    path = tmp_path / "u.ilu"
+    path.write_text('use "a\\0b.ilu"\nprn 1\n')
+    code, out, err = ilusm("run", "--compiler", compiler, str(path))
+    assert (code, out) == (65, "")
+    assert err.splitlines()[0] == f"{path}:1:1: error: module 'a\ufffdb.ilu' not found"
+
+
+def test_arguments_that_are_not_utf8_print_as_their_own_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "a.ilu"
+    path.write_text("a = __sys_args()[0]\nprn a, len(a)\n")
+    p = subprocess.run([sys.executable, "-m", "stage0", "run", str(path), b"x\xffy"], capture_output=True,
+                       cwd=ROOT, timeout=120)
+    assert (p.returncode, p.stdout, p.stderr) == (0, b"x\xffy 3\n", b"")

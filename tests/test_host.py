@@ -374,6 +374,9 @@ def test_exit(vm: FakeVM) -> None:
     assert info.value.code == 4
     assert fails(vm, "__sys_exit", "1") == "__sys_exit expects an integer, got str"
     assert fails(vm, "__sys_exit", 1.5) == "__sys_exit expects an integer, got 1.5"
+    # A status the OS would wrap (256 -> 0) must not turn a failure into success.
+    assert fails(vm, "__sys_exit", 256) == "__sys_exit: status must be from 0 to 255, got 256"
+    assert fails(vm, "__sys_exit", -1) == "__sys_exit: status must be from 0 to 255, got -1"
 
 
 def test_write_stdout_and_stderr(vm: FakeVM) -> None:
@@ -721,6 +724,23 @@ def test_realpath_and_relpath(vm: FakeVM, tmp_path: Path) -> None:
     assert real == os.path.realpath(tmp_path / "a")
     assert call(vm, "__sys_relpath", str(tmp_path / "a" / "b.ilu"), str(tmp_path)) == "a/b.ilu"
     assert call(vm, "__sys_relpath", str(tmp_path), str(tmp_path / "a")) == ".."
+    # Paths no file can have are answers, not host exceptions.
+    assert call(vm, "__sys_realpath", str(tmp_path / "a\0b")) == str(tmp_path / "a\0b")
+    assert call(vm, "__sys_relpath", "", "")["err"].startswith("cannot relate '' to ''")
+
+
+def test_set_env_rejects_bad_names_with_the_abi_message(vm: FakeVM) -> None:
+    for key, value in (("", "x"), ("A=B", "x"), ("A\0B", "x"), ("OK_NAME", "a\0b")):
+        assert call(vm, "__sys_set_env", key, value) == {
+            "err": f"cannot set environment variable {key}: "
+                   "a name must be non-empty without '=' or NUL, a value without NUL"}
+
+
+def test_read_line_that_is_not_utf8_is_an_error_value(vm: FakeVM, monkeypatch) -> None:
+    """Undecodable input reaches Python as lone surrogates; the ABI says {err}."""
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"\xffbad\nok\n"), errors="surrogateescape"))
+    assert call(vm, "__sys_read_line") == {"err": "cannot read standard input: it is not valid UTF-8"}
+    assert call(vm, "__sys_read_line") == "ok"
 
 
 def test_txt_letter(vm: FakeVM) -> None:

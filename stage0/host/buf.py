@@ -14,7 +14,7 @@ from stage0.errors import RuntimeErr
 from stage0.host import builtin, error_value
 from stage0.host.core import utf8, want, want_int
 from stage0.host.sys import decode, read_bytes, write_bytes
-from stage0.values import get_index, set_index
+from stage0.values import byte_value, get_index, set_index
 
 # width name -> (struct format, smallest, largest); f64 has no integer range
 _FORMATS: dict[str, tuple[str, int, int]] = {
@@ -34,9 +34,7 @@ def _buf(name: str, b: Any) -> bytearray:
 
 def _byte(v: Any) -> int:
     """Check one byte value, with the same message as `b[i] = v`."""
-    if type(v) is not int or not 0 <= v <= 255:
-        raise RuntimeErr("a buf element must be an integer from 0 to 255")
-    return v
+    return byte_value(v)
 
 
 # ---- making and measuring ----------------------------------------------------------

@@ -21,6 +21,10 @@ def _ints(name: str, a: Any, b: Any) -> tuple[int, int]:
     return want_int(name, a), want_int(name, b)
 
 
+# The widest integer a shift may produce: 16 Mi bits (2 MiB).
+MAX_SHIFT_BITS = 1 << 24
+
+
 def _bits(op: Callable[[], int]) -> int:
     """Run a bit operation, turning Python's errors into runtime errors."""
     try:
@@ -65,6 +69,8 @@ def xor_(vm: Any, a: Any, b: Any) -> int:
 def shl_(vm: Any, a: Any, b: Any) -> int:
     """The integer a shifted left by b bits."""
     x, y = _ints("__num_shl", a, b)
+    if x and y > 0 and x.bit_length() + y > MAX_SHIFT_BITS:
+        raise RuntimeErr("number too large")  # Python would try to build it, for minutes
     return _bits(lambda: x << y)
 
 

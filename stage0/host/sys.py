@@ -46,6 +46,15 @@ def write_bytes(path: str, data: bytes) -> dict[str, Any] | None:
     return None
 
 
+def utf8_ok(text: str) -> bool:
+    """Whether text holds no lone surrogate (so it is Unicode that UTF-8 can write)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def decode(data: bytes) -> str | None:
     """UTF-8 text, or None when the bytes are not valid UTF-8."""
     try:
@@ -98,15 +107,26 @@ def is_dir(vm: Any, path: Any) -> bool:
 
 @builtin("__sys_realpath", 1)
 def realpath(vm: Any, path: Any) -> str:
-    """The absolute path with symlinks resolved (the module loader's file identity)."""
-    return os.path.realpath(want("__sys_realpath", path, "str"))
+    """The absolute path with symlinks resolved (the module loader's file identity).
+
+    A path no file can have (one holding NUL) is only made absolute: nothing exists there.
+    """
+    want("__sys_realpath", path, "str")
+    try:
+        return os.path.realpath(path)
+    except ValueError:
+        return os.path.abspath(path)
 
 
 @builtin("__sys_relpath", 2)
-def relpath(vm: Any, path: Any, base: Any) -> str:
-    """`path` relative to `base`, with `/` separators."""
-    rel = os.path.relpath(want("__sys_relpath", path, "str"), want("__sys_relpath", base, "str"))
-    return rel.replace(os.sep, "/")
+def relpath(vm: Any, path: Any, base: Any) -> str | dict[str, Any]:
+    """`path` relative to `base`, with `/` separators; {err} for an empty path."""
+    want("__sys_relpath", path, "str")
+    want("__sys_relpath", base, "str")
+    try:
+        return os.path.relpath(path, base).replace(os.sep, "/")
+    except ValueError as e:
+        return error_value(f"cannot relate {path!r} to {base!r}: {e}")
 
 
 @builtin("__sys_remove", 1)
@@ -156,10 +176,13 @@ def set_env(vm: Any, key: Any, value: Any) -> dict[str, Any] | None:
     """Set an environment variable; nil, or {err} for a name the OS rejects."""
     want("__sys_set_env", key, "str")
     want("__sys_set_env", value, "str")
+    if not key or "=" in key or "\0" in key or "\0" in value:
+        return error_value(f"cannot set environment variable {key}: "
+                           "a name must be non-empty without '=' or NUL, a value without NUL")
     try:
         os.environ[key] = value
-    except (OSError, ValueError) as e:
-        return error_value(f"cannot set environment variable {key!r}: {e}")
+    except OSError as e:
+        return error_value(f"cannot set environment variable {key}: {e.strerror or e}")
     return None
 
 
@@ -205,8 +228,11 @@ def args(vm: Any) -> list[str]:
 
 @builtin("__sys_exit", 1)
 def exit_(vm: Any, code: Any) -> None:
-    """End the process with the given status (the CLI handles SystemExit)."""
-    raise SystemExit(want_int("__sys_exit", code))
+    """End the process with the given status, 0 to 255 (the CLI handles SystemExit)."""
+    status = want_int("__sys_exit", code)
+    if not 0 <= status <= 255:
+        raise RuntimeErr(f"__sys_exit: status must be from 0 to 255, got {status}")
+    raise SystemExit(status)
 
 
 # ---- standard streams ------------------------------------------------------------
@@ -241,6 +267,8 @@ def read_line(vm: Any) -> str | dict[str, Any] | None:
         return error_value(f"cannot read standard input: {e}")
     if line == "":
         return None
+    if not utf8_ok(line):  # undecodable bytes arrive as lone surrogates
+        return error_value("cannot read standard input: it is not valid UTF-8")
     if line.endswith("\n"):
         line = line[:-1]
     return line[:-1] if line.endswith("\r") else line

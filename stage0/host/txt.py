@@ -129,6 +129,8 @@ def rep(vm: Any, s: Any, old: Any, new: Any) -> str:
 def rpt(vm: Any, s: Any, n: Any) -> str:
     """s repeated n times (n <= 0 gives "")."""
     text, count = _s("__txt_rpt", s), want_int("__txt_rpt", n)
+    if count <= 0 or not text:
+        return ""
     try:
         return text * count
     except (MemoryError, OverflowError):

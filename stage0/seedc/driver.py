@@ -85,7 +85,10 @@ class Loader:
     def find(self, use: A.Use, importer: Path) -> Path:
         """The file a `use` statement names, or a compile error."""
         if use.path is not None:
-            target = (importer.parent / use.path).resolve()
+            try:
+                target = (importer.parent / use.path).resolve()
+            except ValueError:  # a NUL in the name: no such file can exist
+                target = importer.parent / "\0"
             if target.is_file():
                 return target
             what = f"module '{use.path}' not found"
