@@ -350,3 +350,14 @@ def test_arguments_that_are_not_utf8_print_as_their_own_bytes(tmp_path: Path) ->
     p = subprocess.run([sys.executable, "-m", "stage0", "run", str(path), b"x\xffy"], capture_output=True,
                        cwd=ROOT, timeout=120)
     assert (p.returncode, p.stdout, p.stderr) == (0, b"x\xffy 3\n", b"")
+
+
+@pytest.mark.parametrize("compiler", ["self", "seed"])
+@pytest.mark.parametrize("use", ['"' + "a" * 256 + '"', "a" * 300, '"' + "a/" * 3000 + 'x.ilu"'])
+def test_a_use_name_too_long_for_the_os_is_module_not_found(tmp_path: Path, compiler: str, use: str) -> None:
+    """Found by fuzzing the two compilers against each other: the seed raised OSError here."""
+    path = tmp_path / "u.ilu"
+    path.write_text(f"use {use}\nprn 1\n")
+    code, out, err = ilusm("run", "--compiler", compiler, str(path))
+    assert (code, out) == (65, "")
+    assert err.startswith(f"{path}:1:1: error: module '") and err.splitlines()[0].endswith("' not found")

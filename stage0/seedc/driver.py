@@ -52,6 +52,19 @@ def display(path: Path) -> str:
     return str(path) if rel.startswith("..") else rel
 
 
+def existing_file(path: Path) -> Optional[Path]:
+    """The resolved path when it names a regular file; None for anything else.
+
+    A name no file can have (a NUL, a component past the OS's length limit)
+    is simply not found, as in the self-hosted loader.
+    """
+    try:
+        target = path.resolve()
+        return target if target.is_file() else None
+    except (OSError, ValueError):
+        return None
+
+
 class Module:
     """A source module found while resolving `use` statements."""
 
@@ -85,17 +98,14 @@ class Loader:
     def find(self, use: A.Use, importer: Path) -> Path:
         """The file a `use` statement names, or a compile error."""
         if use.path is not None:
-            try:
-                target = (importer.parent / use.path).resolve()
-            except ValueError:  # a NUL in the name: no such file can exist
-                target = importer.parent / "\0"
-            if target.is_file():
+            target = existing_file(importer.parent / use.path)
+            if target is not None:
                 return target
             what = f"module '{use.path}' not found"
         else:
             for d in self.search_path(importer):
-                target = (d / f"{use.name}.ilu").resolve()
-                if target.is_file():
+                target = existing_file(d / f"{use.name}.ilu")
+                if target is not None:
                     return target
             what = f"module '{use.name}' not found"
         raise self.error(importer, use, what)
