@@ -13,17 +13,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-
-from stage0.cli import cli
+from cli_util import ilusm
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def ilusm(*args: str, input: str | None = None) -> tuple[int, str, str]:
-    """Run the command in-process; (exit status, stdout, stderr)."""
-    result = CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
-    return result.exit_code, result.stdout, result.stderr
 
 
 @pytest.fixture
