@@ -136,10 +136,10 @@ class Analyzer:
 
     def check_consts(self, stmts: list[A.Node], scope: Scope) -> None:
         """`def` names of this scope may not be bound again anywhere in it."""
-        defs = {s.name: s for s in _walk_stmts(stmts) if isinstance(s, A.Def)}
+        defs = {s.name: s for s in walk_stmts(stmts) if isinstance(s, A.Def)}
         scope.consts = set(defs)
-        for s in _walk_stmts(stmts):
-            for name in _bound_names(s):
+        for s in walk_stmts(stmts):
+            for name in bound_names(s):
                 if name in defs and s is not defs[name]:
                     self.error(f"cannot assign to constant '{name}'", s)
 
@@ -149,7 +149,7 @@ class Analyzer:
         raise CompileError(message, self.file, node.line, node.col, src, kind="error")
 
 
-def _bound_names(s: A.Node) -> list[str]:
+def bound_names(s: A.Node) -> list[str]:
     """The names a statement binds."""
     if isinstance(s, A.Assign) and isinstance(s.target, A.Name):
         return [s.target.name]
@@ -162,7 +162,7 @@ def _bound_names(s: A.Node) -> list[str]:
     return []
 
 
-def _walk_stmts(stmts: object) -> list[A.Node]:
+def walk_stmts(stmts: object) -> list[A.Node]:
     """Every statement node in source order, not entering nested functions."""
     out: list[A.Node] = []
 
