@@ -19,6 +19,7 @@ runs in the big-stack worker of `cli.in_big_stack`.
 """
 from __future__ import annotations
 
+import io
 import os
 import re
 import sys
@@ -97,6 +98,16 @@ def parse_entry(source: str, file: str, consts: frozenset[str] = frozenset()) ->
             prog.stmts[-1] = A.Assign(A.Name("_", line=last.line, col=last.col), "=", last,
                                       line=last.line, col=last.col)
     return prog
+
+
+def check_utf8(text: str, file: str) -> None:
+    """A compile error at the first character of an entry that was not valid UTF-8 input."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        line = text.count("\n", 0, e.start) + 1
+        col = e.start - text.rfind("\n", 0, e.start)
+        raise CompileError("entry is not valid UTF-8", file, line, col, None, kind="error") from None
 
 
 def _is_print(n: A.Node) -> bool:
@@ -187,6 +198,7 @@ class Repl:
         from stage0.seedc.driver import compile_file, display
         from stage0.seedc.parser import parse as plain
 
+        check_utf8(text, display(self.path))
         entry: list[A.Program] = []
 
         def parse(source: str, file: str) -> A.Program:
@@ -202,6 +214,10 @@ class Repl:
         """Read-eval-print until end of input; the exit status (piped input stops at a failure)."""
         from stage0.cli import in_big_stack
 
+        if isinstance(sys.stdin, io.TextIOWrapper):
+            # Entries are UTF-8 whatever the locale, as source files are; a bad byte is
+            # kept (surrogateescape) so that `compile` can report it.
+            sys.stdin.reconfigure(encoding="utf-8", errors="surrogateescape")
         self.say("ilusm repl: blocks and `if` end with a blank line; Ctrl-D quits")
         while True:
             try:

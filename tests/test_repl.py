@@ -19,8 +19,9 @@ import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
-from stage0.cli import guarded
+from stage0.cli import cli, guarded
 from stage0.repl import Repl, needs_more
 from tests.cli_util import ilusm
 
@@ -249,3 +250,18 @@ def test_a_def_that_failed_may_be_typed_again() -> None:
     assert guarded(lambda: repl.eval("def K = 2")) == 0
     assert guarded(lambda: repl.eval("K = 3"), err=io.StringIO()) == 65
     assert repl.globals["K"] == 2
+
+
+# ---- input encoding -------------------------------------------------------------------------
+
+def test_entries_are_utf8_whatever_the_locale(tmp_path: Path) -> None:
+    env = dict(os.environ, PYTHONIOENCODING="ascii", LC_ALL="C", LANG="C", PYTHONPATH=str(ROOT))
+    p = subprocess.run([sys.executable, "-m", "stage0", "repl"], input='prn "é😀"\n'.encode(),
+                       capture_output=True, cwd=tmp_path, env=env, timeout=WAIT)
+    assert (p.returncode, p.stdout, p.stderr) == (0, "é😀\n".encode(), b"")
+
+
+def test_an_entry_that_is_not_utf8_is_a_compile_error() -> None:
+    result = CliRunner().invoke(cli, ["repl"], input=b'prn 1\nprn "\xff"\nprn 2\n')
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        65, "1\n", "<repl>.ilu:1:6: error: entry is not valid UTF-8\n")
