@@ -370,7 +370,11 @@ def dis(file: str, compiler: str) -> None:
 @click.option("--max-depth", type=click.IntRange(1, MAX_DEPTH_LIMIT), default=None,
               help="Recursion limit (default 10000, or ILUSM_MAX_DEPTH).")
 def repl(max_depth: Optional[int]) -> None:
-    """Interactive session: blocks continue until a blank line; errors do not end it."""
+    """Interactive session: blocks and `if` go on until a blank line.
+
+    On a terminal errors do not end it; with piped input the first failing
+    entry ends it with that entry's exit status.
+    """
     from stage0.repl import Repl
 
     sys.exit(guarded(lambda: Repl(max_depth or default_depth()).loop()))
