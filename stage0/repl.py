@@ -202,7 +202,7 @@ class Repl:
         entry: list[A.Program] = []
 
         def parse(source: str, file: str) -> A.Program:
-            if file != display(self.path):  # a module the entry uses: parsed as in a program
+            if entry:  # the loader parses the entry first, then the modules it uses, as in a program
                 return plain(source, file)
             entry.append(parse_entry(source, file, frozenset(self.consts)))
             return entry[0]
