@@ -80,7 +80,9 @@ class Loader:
         self.parse, self.base = parse, base
         self.lib = lib or lib_root()
         self.modules: dict[Path, Module] = {}
-        self.active: list[Path] = []
+        self.active: list[Path] = []  # the modules being loaded, outermost first
+        self.on_stack: dict[Path, int] = {}  # each active path -> its index in `active`; a list search per
+        # `use` would make a chain of N modules cost N*N (a chain of 30,000 modules took minutes)
 
     def key(self, path: Path) -> str:
         """The module key recorded in the image."""
@@ -126,16 +128,17 @@ class Loader:
             mod = Module(path, self.key(path), source, self.parse(source, display(path)))
             found = list(uses(mod.prog))
         self.modules[path] = mod
+        self.on_stack[path] = len(self.active)
         self.active.append(path)
         for use in found:
             dep = self.find(use, path)
-            if dep in self.active:
-                chain = self.active[self.active.index(dep):] + [dep]
+            if dep in self.on_stack:
+                chain = self.active[self.on_stack[dep]:] + [dep]
                 names = " -> ".join(self.modules[p].key for p in chain)
                 raise self.error(path, use, f"import cycle: {names}")
             self.load(dep)
             mod.deps[id(use)] = dep
-        self.active.pop()
+        del self.on_stack[self.active.pop()]
         return mod
 
 
