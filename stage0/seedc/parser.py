@@ -634,12 +634,12 @@ class _Parser:
         self.unexpected()
 
     def paren(self) -> A.Node:
-        """paren = "(" expr ")\""""
-        self.advance()
+        """paren = "(" expr ")\"; an optional chain inside stays a Paren node, since it ends there."""
+        start = self.advance()
         with self.state(no_pipe=False):
             x = self.expr()
         self.expect("OP", ")", "expected ')'")
-        return x
+        return self.node(A.Paren, start, x) if _optional_chain(x) else x
 
     def list_expr(self) -> A.List:
         """list = "[" [ expr { "," expr } [ "," ] ] "]\""""
@@ -697,3 +697,12 @@ def _assignable(x: A.Node) -> bool:
     if isinstance(x, A.Name):
         return True
     return isinstance(x, (A.Field, A.Index)) and not x.opt
+
+
+def _optional_chain(x: A.Node) -> bool:
+    """Does a postfix chain contain a `?.` or `?[` link (whose short-circuit a `)` must stop)?"""
+    while isinstance(x, (A.Field, A.Index, A.Call)):
+        if not isinstance(x, A.Call) and x.opt:
+            return True
+        x = x.fn if isinstance(x, A.Call) else x.x
+    return False
