@@ -151,8 +151,21 @@ def read_source(path: Path) -> str:
     try:
         return data.decode("utf-8").removeprefix(BOM)
     except UnicodeDecodeError as e:
-        raise CompileError(f"file is not valid UTF-8 (byte {e.start})", display(path), 1, 1, None,
-                           kind="error") from None
+        line, col = utf8_position(data, e.start)
+        raise CompileError(f"invalid UTF-8 (byte 0x{data[e.start]:02x})", display(path), line, col, None,
+                           kind="syntax error") from None
+
+
+def utf8_position(data: bytes, at: int) -> tuple[int, int]:
+    """Line and column (in characters, as for any other error) of byte `at` of valid UTF-8 up to there.
+
+    Continuation bytes (0x80-0xBF) do not start a character; a leading byte-order mark is not a column.
+    """
+    start = data.rfind(b"\n", 0, at) + 1
+    col = 1 + sum(1 for b in data[start:at] if not 0x80 <= b <= 0xBF)
+    if start == 0 and data.startswith(BOM.encode("utf-8")) and at >= 3:
+        col -= 1
+    return data.count(b"\n", 0, at) + 1, col
 
 
 def uses(node: object) -> Iterator[A.Use]:
