@@ -99,3 +99,16 @@ def test_invalid_utf8_in_a_used_module(tmp_path: Path, compiler: str) -> None:
     finally:
         os.chdir(old)
     assert (status, out, err) == (65, "", "lib1.ilu:2:6: syntax error: invalid UTF-8 (byte 0xfe)\n")
+
+
+def test_self_hosted_parser_keeps_the_same_table() -> None:
+    """lib/frontend/prs.ilu's _HABITS is stage0/hints.py's HABITS (the one fact, kept in both languages)."""
+    from stage0 import selfhost
+    from stage0.hints import HABITS
+    from stage0.loader import ModuleRT
+
+    vm = selfhost.default_toolchain().vm
+    (i, mod), = [(i, m) for i, m in enumerate(vm.modules) if m.key == "lib/frontend/prs.ilu"]
+    if mod.state != ModuleRT.DONE:
+        vm.import_module(i)
+    assert mod.globals["_HABITS"] == HABITS
