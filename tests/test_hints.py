@@ -49,6 +49,8 @@ def test_runtime_hints_are_for_lists_and_strings_and_habit_words() -> None:
 @pytest.mark.parametrize("source, message", [
     ("n = # a count\n", "1:14: syntax error: unexpected end of line\n"),
     ("f(x) =\n    whilex > 0\n    x +\n", "3:8: syntax error: unexpected end of line\n"),
+    ("if 1:\n    print(1)\n| 2 +\n", "3:6: syntax error: unexpected end of line\n"),
+    ("if 1: return\n| 2 +\n", "2:6: syntax error: unexpected end of line\n"),
 ])
 def test_no_hint_without_a_habit(tmp_path: Path, compiler: str, source: str, message: str) -> None:
     """An ordinary syntax error keeps its plain message on both compilers."""

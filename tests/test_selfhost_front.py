@@ -137,6 +137,8 @@ SNIPPETS = [
     "return\nreturn 1 +\n",
     "prnt(1,\n",
     "xs = [1]\nn = len(xs) + #xs",
+    "x = 1\nif x:\n    print(1)\n| 2 +\n",
+    "x = 1\nif x: print(1)\n| 2 +\n",
     # parentheses end an optional chain (a Paren node only around one)
     "(a?.b).c\n(a?.b)[0]\n(a?.f)()\n(a.b).c\n((a?.b))\n(f()?.x)(1)\n(a?.b.c)?.d\n",
 ]

@@ -248,10 +248,17 @@ class _Parser:
         return self.node(A.Block, start, stmts)
 
     def body(self, stmt: bool) -> A.Node:
-        """body = simple_stmt | block   (an expression instead of simple_stmt when not stmt)"""
+        """body = simple_stmt | block   (an expression instead of simple_stmt when not stmt)
+
+        The statements inside lead only themselves: after the body, the enclosing statement leads again.
+        """
+        lead = self.lead
         if self.at("NEWLINE"):
-            return self.block()
-        return self.stmt() if stmt else self.expr()
+            node: A.Node = self.block()
+        else:
+            node = self.stmt() if stmt else self.expr()
+        self.lead = lead
+        return node
 
     # ---- statements ---------------------------------------------------------------
 
