@@ -59,3 +59,108 @@ def test_stack_overflow_trace_is_short(tmp_path: Path, engine: str) -> None:
         f"  at down ({p}:1)",
         "  ... the line above repeated 496 more times",
     ]
+
+
+# ---- `ilusm FILE`, `run -`, `-e CODE` -------------------------------------------------------
+
+
+def test_file_first_is_run(tmp_path: Path) -> None:
+    p = write(tmp_path / "p.ilu", "prn __sys_args()\n")
+    assert ilusm(p, "a", "--trace") == (0, '["a", "--trace"]\n', "")
+    assert ilusm(p) == ilusm("run", p)
+
+
+def test_run_options_before_the_file(tmp_path: Path) -> None:
+    p = write(tmp_path / "p.ilu", "prn 1 + 2\n")
+    assert ilusm("--engine", "ref", p) == (0, "3\n", "")
+
+
+def test_command_name_wins_over_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "run", 'prn "the file"\n')
+    code, _, err = ilusm("run")
+    assert code == 2 and "no file given" in err
+    assert ilusm("./run") == (0, "the file\n", "")
+
+
+def test_eval_runs_code_with_args() -> None:
+    assert ilusm("-e", "prn __sys_args()", "a", "b") == (0, '["a", "b"]\n', "")
+    assert ilusm("run", "--eval", "prn 6 * 7") == (0, "42\n", "")
+
+
+def test_eval_errors_name_string() -> None:
+    code, out, err = ilusm("-e", "prn 1\nf() = 1 / 0\n1 + f()")
+    assert (code, out) == (70, "1\n")
+    assert err.splitlines() == ["error: division by zero", "  at <module> (<string>:3)", "  at f (<string>:2)"]
+    code, _, err = ilusm("-e", "prn (")
+    assert code == 65 and err.startswith("<string>:1:5: syntax error: ")
+
+
+def test_eval_uses_modules_from_the_working_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "m.ilu", "half(x) = x / 2\n")
+    assert ilusm("-e", 'use "m.ilu"\nprn half(8)') == (0, "4\n", "")
+
+
+def test_eval_dump_ast() -> None:
+    code, out, _ = ilusm("run", "--dump-ast", "-e", "prn 1")
+    assert code == 0 and out.startswith("(Program @1:1")
+
+
+def test_stdin_program(tmp_path: Path) -> None:
+    code, out, err = ilusm("run", "-", "x", input="prn __sys_args()\nprn 1 / 0\n")
+    assert (code, out) == (70, '["x"]\n')
+    assert err.splitlines() == ["error: division by zero", "  at <module> (<stdin>:2)"]
+    code, _, err = ilusm("-", input="prn (\n")
+    assert code == 65 and err.startswith("<stdin>:1:5: syntax error: ")
+
+
+def test_stdin_program_in_a_process(tmp_path: Path) -> None:
+    """Real standard input, as bytes: a program, and bytes that are not UTF-8."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "stage0", "run", "-"]
+    r = subprocess.run(cmd, input=b'prn "h\xc3\xa9"\n', capture_output=True, cwd=ROOT, timeout=120)
+    assert (r.returncode, r.stdout, r.stderr) == (0, "hé\n".encode(), b"")
+    r = subprocess.run(cmd, input=b'prn "\xff"\n', capture_output=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 65 and r.stderr == b"<stdin>:1:1: error: file is not valid UTF-8 (byte 5)\n"
+
+
+def test_help_lists_the_forms() -> None:
+    code, out, _ = ilusm("--help")
+    assert code == 0
+    for form in ("ilusm hello.ilu", "ilusm ./run", "ilusm run - <", "ilusm -e", "--engine ref", "--trace"):
+        assert form in out, form
+    code, out, _ = ilusm("run", "--help")
+    assert code == 0 and "-e, --eval CODE" in out and "standard input" in out and "byte offset" in out
+
+
+# ---- `--trace` numbers instructions as `dis` does -------------------------------------------
+
+
+def test_trace_offsets_line_up_with_dis(tmp_path: Path) -> None:
+    p = write(tmp_path / "loop.ilu", "i = 0\nwhl i < 2: i += 1\nf(x) = x + 1\nprn f(i)\n")
+    _, listing, _ = ilusm("dis", p)
+    code, out, err = ilusm("run", "--trace", p)
+    assert (code, out) == (0, "3\n")
+    dis = {(fn, line.split()[0]): line.split()[1:] for fn, line in _dis_instructions(listing)}
+    traced = [line.split() for line in err.splitlines()]
+    assert len(traced) > 20
+    for fn, off, name, *rest in traced:
+        shown = dis[(fn, off)]
+        assert shown[0] == name
+        if shown[1:2] == ["->"]:  # a jump: the same target as `dis` gives
+            assert rest[:2] == shown[1:3]
+    assert sum(t[2] == "JUMP" for t in traced) == 2
+
+
+def _dis_instructions(listing: str) -> list[tuple[str, str]]:
+    """(function name, instruction line) for each instruction of a `dis` listing."""
+    fn, out = "", []
+    for line in listing.splitlines():
+        if line.startswith("fn "):
+            fn = line.split()[1].split("/")[0]
+        elif line[:4].isdigit():
+            out.append((fn, line))
+    return out
