@@ -164,3 +164,52 @@ def _dis_instructions(listing: str) -> list[tuple[str, str]]:
         elif line[:4].isdigit():
             out.append((fn, line))
     return out
+
+
+# ---- one convention for file names in compile errors and traces -----------------------------
+
+
+@pytest.fixture
+def nested(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """sub/prog.ilu using sub/lib/m.ilu (a runtime error) and sub/bad.ilu using sub/lib/b.ilu (a syntax error)."""
+    write(tmp_path / "sub" / "prog.ilu", 'use "lib/m.ilu"\nprn 1 + g(1)\n')
+    write(tmp_path / "sub" / "lib" / "m.ilu", "g(x) =\n    x / 0\n")
+    write(tmp_path / "sub" / "bad.ilu", 'use "lib/b.ilu"\n')
+    write(tmp_path / "sub" / "lib" / "b.ilu", "h(x) = (\n")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.mark.parametrize("compiler", ["self", "seed"])
+@pytest.mark.parametrize("engine", ENGINES)
+def test_runtime_error_in_used_module_from_parent(nested: Path, compiler: str, engine: str) -> None:
+    code, _, err = ilusm("run", "--compiler", compiler, "--engine", engine, "sub/prog.ilu")
+    assert code == 70
+    assert err.splitlines() == ["error: division by zero", "  at <module> (sub/prog.ilu:2)",
+                                "  at g (sub/lib/m.ilu:2)"]
+
+
+@pytest.mark.parametrize("compiler", ["self", "seed"])
+def test_compile_error_in_used_module_from_parent(nested: Path, compiler: str) -> None:
+    code, _, err = ilusm("run", "--compiler", compiler, "sub/bad.ilu")
+    assert code == 65 and err.startswith("sub/lib/b.ilu:1:8: syntax error: ")
+
+
+def test_names_from_inside_the_folder(nested: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(nested / "sub")
+    _, _, err = ilusm("run", "../sub/prog.ilu")
+    assert err.splitlines()[1:] == ["  at <module> (prog.ilu:2)", "  at g (lib/m.ilu:2)"]
+    assert ilusm("run", "bad.ilu")[2].startswith("lib/b.ilu:1:8: ")
+
+
+def test_image_keeps_recorded_names(nested: Path) -> None:
+    """An image does not know where its sources were: names stay as recorded (deterministic)."""
+    assert ilusm("compile", "sub/prog.ilu", "-o", "p.ilbc")[0] == 0
+    _, _, err = ilusm("run", "p.ilbc")
+    assert err.splitlines()[1:] == ["  at <module> (prog.ilu:2)", "  at g (lib/m.ilu:2)"]
+
+
+def test_library_names_stay_short(tmp_path: Path) -> None:
+    p = write(tmp_path / "p.ilu", "use trl\nprn trl.take([1], 1.5)\n")
+    _, _, err = ilusm("run", p)
+    assert "(lib/stdlib/trl.ilu:" in err
