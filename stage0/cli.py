@@ -20,7 +20,16 @@ from typing import Any, Callable, Optional, TextIO
 import click
 
 from stage0 import __version__, ilbc
-from stage0.errors import EXIT_INTERRUPTED, EXIT_RUNTIME, CompileError, IlusmError, ImageError, OutputError, RuntimeErr, UsageError
+from stage0.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_RUNTIME,
+    CompileError,
+    IlusmError,
+    ImageError,
+    OutputError,
+    RuntimeErr,
+    UsageError,
+)
 from stage0.image import Image
 
 EXAMPLES = """\b
@@ -319,7 +328,7 @@ def placer(origin: Path) -> Callable[[str], str]:
     def place(name: str) -> str:
         if name.startswith("lib/") and (lib_root() / name[4:]).is_file():
             return name
-        return display(base / name)
+        return display((base / name).resolve())  # resolved, as the loader names files in compile errors
 
     return place
 

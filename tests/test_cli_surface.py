@@ -213,3 +213,15 @@ def test_library_names_stay_short(tmp_path: Path) -> None:
     p = write(tmp_path / "p.ilu", "use trl\nprn trl.take([1], 1.5)\n")
     _, _, err = ilusm("run", p)
     assert "(lib/stdlib/trl.ilu:" in err
+
+
+def test_module_above_the_working_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A module outside the working folder is named by its absolute path in both kinds of error."""
+    write(tmp_path / "a" / "p.ilu", 'use "../up.ilu"\nprn u()\n')
+    write(tmp_path / "a" / "q.ilu", 'use "../bad.ilu"\n')
+    write(tmp_path / "up.ilu", "u() = 1 / 0\n")
+    write(tmp_path / "bad.ilu", "u() = (\n")
+    monkeypatch.chdir(tmp_path / "a")
+    real = (tmp_path).resolve()
+    assert ilusm("p.ilu")[2].splitlines()[2] == f"  at u ({real / 'up.ilu'}:1)"
+    assert ilusm("q.ilu")[2].startswith(f"{real / 'bad.ilu'}:1:7: ")
