@@ -399,13 +399,13 @@ def cli() -> None:
 @click.option("--trace", is_flag=True,
               help="Print each executed instruction to stderr, at its byte offset as `ilusm dis` shows it "
                    "(runs on --engine ref).")
-@click.option("--engine", type=click.Choice(ENGINES), default="fast", show_default=True,
-              help="ref: the reference interpreter; fast: functions translated to Python code.")
+@click.option("--engine", type=click.Choice(ENGINES), default=None,
+              help="ref: the reference interpreter; fast (the default): functions translated to Python code.")
 @click.option("--dump-tokens", is_flag=True, help="Print the tokens and stop.")
 @click.option("--dump-ast", is_flag=True, help="Print the syntax tree and stop.")
 @click.option("--dump-ilbc", is_flag=True, help="Print the disassembled image and stop.")
 def run(file: Optional[str], args: tuple[str, ...], code: Optional[str], compiler: str, max_depth: Optional[int],
-        trace: bool, engine: str, dump_tokens: bool, dump_ast: bool, dump_ilbc: bool) -> None:
+        trace: bool, engine: Optional[str], dump_tokens: bool, dump_ast: bool, dump_ilbc: bool) -> None:
     """Run FILE (.ilu source or .ilbc image) with ARGS; FILE `-` reads the program from standard input."""
     if code is not None:
         args = ((file,) if file is not None else ()) + args
@@ -414,6 +414,8 @@ def run(file: Optional[str], args: tuple[str, ...], code: Optional[str], compile
     def go() -> int:
         if file is None:
             raise UsageError("no file given (see --help)")
+        if trace and engine == "fast":  # the fast tier runs Python code, not instructions
+            raise UsageError("--trace runs on the reference interpreter; it cannot be used with --engine fast")
         if dump_tokens or dump_ast:
             return dump_front(file, code, dump_tokens)
         image, sources, origin = load_entry(file, code, compiler)
@@ -422,8 +424,8 @@ def run(file: Optional[str], args: tuple[str, ...], code: Optional[str], compile
 
             click.echo(disassemble(image, sources), nl=False)
             return 0
-        return execute(image, list(args), max_depth or default_depth(), trace, engine="ref" if trace else engine,
-                       origin=origin)
+        return execute(image, list(args), max_depth or default_depth(), trace,
+                       engine=engine or ("ref" if trace else "fast"), origin=origin)
 
     sys.exit(in_big_stack(go))
 

@@ -225,3 +225,11 @@ def test_module_above_the_working_folder(tmp_path: Path, monkeypatch: pytest.Mon
     real = (tmp_path).resolve()
     assert ilusm("p.ilu")[2].splitlines()[2] == f"  at u ({real / 'up.ilu'}:1)"
     assert ilusm("q.ilu")[2].startswith(f"{real / 'bad.ilu'}:1:7: ")
+
+
+def test_trace_runs_on_the_reference_interpreter(tmp_path: Path) -> None:
+    p = write(tmp_path / "p.ilu", "prn 1 + 2\n")
+    assert ilusm("run", "--trace", "--engine", "ref", p)[:2] == (0, "3\n")
+    code, out, err = ilusm("run", "--trace", "--engine", "fast", p)
+    assert (code, out) == (2, "")
+    assert err == "error: --trace runs on the reference interpreter; it cannot be used with --engine fast\n"
