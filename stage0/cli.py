@@ -265,9 +265,12 @@ def load_entry(file: str, code: Optional[str], compiler: str) -> tuple[Image, di
 def read_stdin() -> bytes:
     """All of standard input as bytes (the program text of `ilusm run -`)."""
     stream = getattr(sys.stdin, "buffer", None)
-    if stream is None:  # a replaced stdin (tests) that holds text
-        return (sys.stdin.read() if sys.stdin else "").encode("utf-8", "surrogateescape")
-    return stream.read()
+    try:
+        if stream is None:  # a replaced stdin (tests) that holds text
+            return (sys.stdin.read() if sys.stdin else "").encode("utf-8", "surrogateescape")
+        return stream.read()
+    except OSError as e:
+        raise UsageError(f"cannot read standard input: {e.strerror or e}") from None
 
 
 def source_text(data: bytes | str, name: str) -> str:

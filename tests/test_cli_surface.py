@@ -233,3 +233,20 @@ def test_trace_runs_on_the_reference_interpreter(tmp_path: Path) -> None:
     code, out, err = ilusm("run", "--trace", "--engine", "fast", p)
     assert (code, out) == (2, "")
     assert err == "error: --trace runs on the reference interpreter; it cannot be used with --engine fast\n"
+
+
+def test_unreadable_stdin_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from stage0 import cli
+
+    class Broken(io.RawIOBase):
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, b: bytearray) -> int:  # noqa: ARG002
+            raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(cli.sys, "stdin", io.TextIOWrapper(io.BufferedReader(Broken())))
+    with pytest.raises(cli.UsageError, match="cannot read standard input: Input/output error"):
+        cli.read_stdin()
