@@ -64,8 +64,9 @@ class FunctionCompiler:
             by_slot[slot] = name
         locals_ = [ib.name(n) for n in by_slot]
         upvals = [ib.name(n) for n in s.upvals]
+        code, lines = self.b.assemble()
         ib.image.funcs[index] = FuncDef(ib.name(self.name), arity, s.nslots, list(s.upval_desc),
-                                        bytes(self.b.code), self.b.lines, locals_, upvals)
+                                        code, lines, locals_, upvals)
 
     def prologue(self) -> None:
         """Wrap captured locals (parameters included) in cells before any use."""
