@@ -39,7 +39,7 @@ def _ilu_entry(op: isa.Op) -> str:
     """One `table` element: an object literal on one line."""
     kinds = ", ".join(_ilu_value(kind) for _, kind in op.operands)
     return (f"    {{name: {_ilu_value(op.name)}, code: {op.code}, operands: [{kinds}], "
-            f"size: {op.size}, wsize: {op.wide_size}, pops: {_ilu_value(op.pops)}, pushes: {op.pushes}}},")
+            f"size: {op.size}, pops: {_ilu_value(op.pops)}, pushes: {op.pushes}}},")
 
 
 def _ilu_names() -> list[str]:
@@ -63,7 +63,7 @@ def render_ilu() -> str:
         "# opcode order (operand kinds: u8, u16, i16 = signed jump offset from the",
         "# end of the instruction; `pops` is a number or a formula over the operands),",
         "# and `names`, the opcode name for each byte value (nil when unassigned).",
-        "# `wsize` is the size with the WIDE prefix (u16 -> u32, i16 -> i32), WIDE the prefix byte.",
+        "# WIDE is the prefix byte that makes the next instruction's u16 operands u32, its i16 i32.",
         "",
         f"WIDE = {isa.WIDE}",
     ]
