@@ -124,7 +124,7 @@ def _decode_wide(code: bytes, pos: int) -> tuple[Instr, int]:
         raise ImageError(f"WIDE at offset {pos} is cut off by the end of the code")
     spec = _SPECS[code[pos + 1]]
     if spec is None or spec.wide_layout is None:
-        what = f"0x{code[pos + 1]:02X}" if spec is None else spec.op.name
+        what = spec.op.name if spec else "WIDE" if code[pos + 1] == isa.WIDE else f"0x{code[pos + 1]:02X}"
         raise ImageError(f"WIDE at offset {pos} before {what}, which has no u16 or i16 operand")
     size = spec.op.wide_size
     if pos + size > len(code):
