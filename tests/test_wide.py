@@ -176,3 +176,28 @@ def test_jump_into_a_wide_instruction_is_refused() -> None:
     assert str(info.value).endswith("JUMP at offset 0 jumps to 4, not the start of an instruction")
     good = bytes([isa.OPC["JUMP"], 0, 0, W, 1]) + (big - 1).to_bytes(4, "little") + bytes([RET])
     assert ilbc.read(ilbc.write(_image(good, consts=big))).funcs[0].code == good
+
+
+# ---- what remains limited is reported where it is exceeded ------------------------------
+
+@pytest.mark.parametrize("n, compiler", [(65_536, "seed"), (65_536, "self"), (65_535, "seed")])
+def test_local_limit_is_reported_at_the_function(tmp_path: Path, n: int, compiler: str) -> None:
+    f = tmp_path / "locals.ilu"
+    f.write_text("x = 1\n  # pad\nf() =\n" + "".join(f"    a{i} = {i}\n" for i in range(n))
+                 + f"    a0 + a{n - 1}\nprn f()\n", encoding="utf-8")
+    code, out, err = ilusm("run", "--compiler", compiler, str(f))
+    if n <= 65_535:
+        assert (code, out.strip(), err) == (0, str(n - 1), "")
+    else:
+        assert (code, out) == (65, "")
+        assert err.splitlines()[0] == f"{f}:3:1: error: too many local variables in one function (at most 65535)"
+
+
+def test_lambda_local_limit_is_reported_at_the_lambda(tmp_path: Path) -> None:
+    f = tmp_path / "lam.ilu"
+    f.write_text("g = 0\nh = \\()\n" + "".join(f"    a{i} = {i}\n" for i in range(65_536)) + "    a0\n",
+                 encoding="utf-8")
+    errs = {c: ilusm("compile", "--compiler", c, str(f), "-o", str(tmp_path / "o.ilbc")) for c in ("seed", "self")}
+    assert errs["seed"] == errs["self"]
+    code, _, err = errs["seed"]
+    assert code == 65 and err.splitlines()[0] == f"{f}:2:5: error: too many local variables in one function (at most 65535)"
