@@ -201,3 +201,11 @@ def test_lambda_local_limit_is_reported_at_the_lambda(tmp_path: Path) -> None:
     assert errs["seed"] == errs["self"]
     code, _, err = errs["seed"]
     assert code == 65 and err.splitlines()[0] == f"{f}:2:5: error: too many local variables in one function (at most 65535)"
+
+
+def test_dis_shows_the_prefix() -> None:
+    from stage0.dis import disassemble_func
+    code = _forward(32768) + bytes([NIL, RET])
+    text = disassemble_func(_image(code), 0).splitlines()
+    assert text[2] == "0000  WIDE JUMP     -> 32774"
+    assert text[3] == "0006  POP"
