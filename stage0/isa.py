@@ -28,9 +28,17 @@ OPERAND_SIZES = {"u8": 1, "u16": 2, "i16": 2}
 WIDE_OPERAND_SIZES = {"u8": 1, "u16": 4, "i16": 4}
 # The prefix byte; a free opcode number no instruction may take.
 WIDE = 0xFE
-# The ranges of the short forms: a value outside them needs WIDE.
-SHORT_RANGE = {"u8": (0, 0xFF), "u16": (0, 0xFFFF), "i16": (-0x8000, 0x7FFF)}
-WIDE_RANGE = {"u8": (0, 0xFF), "u16": (0, 0xFFFFFFFF), "i16": (-0x80000000, 0x7FFFFFFF)}
+
+
+def _range(kind: str, size: int) -> tuple[int, int]:
+    """The (lowest, highest) value of an operand of this kind encoded in size bytes."""
+    bits = 8 * size
+    return (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if kind.startswith("i") else (0, (1 << bits) - 1)
+
+
+# The ranges of the short and wide forms: a value outside SHORT_RANGE needs WIDE.
+SHORT_RANGE = {k: _range(k, n) for k, n in OPERAND_SIZES.items()}
+WIDE_RANGE = {k: _range(k, n) for k, n in WIDE_OPERAND_SIZES.items()}
 
 
 @dataclass(frozen=True)

@@ -113,13 +113,14 @@ class FnBuilder:
         ops = [isa.BY_NAME[name] for name, _ in self.ins]
         wide = [op.needs_wide(tuple(args[:-1] if i in self.to else args)) for i, (op, (_, args))
                 in enumerate(zip(ops, self.ins))]
+        lo, hi = isa.SHORT_RANGE["i16"]
         while True:
             pcs = [0]
             for op, w in zip(ops, wide):
                 pcs.append(pcs[-1] + (op.wide_size if w else op.size))
             grew = False
             for j, t in self.to.items():
-                if not wide[j] and not -0x8000 <= pcs[t] - pcs[j] - ops[j].size <= 0x7FFF:
+                if not wide[j] and not lo <= pcs[t] - pcs[j] - ops[j].size <= hi:
                     wide[j] = grew = True
             if not grew:
                 return pcs, wide
