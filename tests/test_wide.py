@@ -200,7 +200,8 @@ def test_lambda_local_limit_is_reported_at_the_lambda(tmp_path: Path) -> None:
     errs = {c: ilusm("compile", "--compiler", c, str(f), "-o", str(tmp_path / "o.ilbc")) for c in ("seed", "self")}
     assert errs["seed"] == errs["self"]
     code, _, err = errs["seed"]
-    assert code == 65 and err.splitlines()[0] == f"{f}:2:5: error: too many local variables in one function (at most 65535)"
+    assert code == 65
+    assert err.splitlines()[0] == f"{f}:2:5: error: too many local variables in one function (at most 65535)"
 
 
 def test_dis_shows_the_prefix() -> None:
