@@ -94,6 +94,7 @@ _SPECS = _build_table()
 _RET = isa.OPC["RET"]
 _JUMP = isa.OPC["JUMP"]
 _MAKE_CLOSURE = isa.OPC["MAKE_CLOSURE"]
+_WIDE = isa.WIDE
 
 
 def decode(code: bytes) -> list[Instr]:
@@ -102,7 +103,7 @@ def decode(code: bytes) -> list[Instr]:
     out: list[Instr] = []
     pos, end = 0, len(code)
     while pos < end:
-        if code[pos] == isa.WIDE:
+        if code[pos] == _WIDE:
             instr, size = _decode_wide(code, pos)
         else:
             spec = _SPECS[code[pos]]
