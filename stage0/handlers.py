@@ -21,6 +21,7 @@ from stage0.values import (
     eq,
     make_range,
     neg,
+    range_list,
     set_field,
     set_index,
     to_str,
@@ -103,7 +104,7 @@ op_NEQ = _binary(lambda x, y: not eq(x, y))
 op_GT = _binary(lambda x, y: compare(">", x, y))
 op_LE = _binary(lambda x, y: compare("<=", x, y))
 op_GE = _binary(lambda x, y: compare(">=", x, y))
-op_RANGE = _binary(lambda x, y: list(make_range(x, y)))
+op_RANGE = _binary(range_list)
 
 
 def op_NEG(vm: Any, fr: list[Any], stack: list[Any], a: Any, b: Any) -> None:

@@ -8,12 +8,15 @@ here, written once, and the VM's fast paths fall back to these functions.
 """
 from __future__ import annotations
 
+import decimal
 import math
+import os
 import re
+import resource
 import sys
 from typing import Any, Callable
 
-from stage0.errors import RuntimeErr
+from stage0.errors import OUT_OF_MEMORY, RuntimeErr
 
 # Integers are exact at any size, so converting them to and from text must be
 # too (CPython limits it to 4300 digits by default).
@@ -107,13 +110,57 @@ def is_num(v: Any) -> bool:
 def fmt_num(v: int | float) -> str:
     """Integers exactly; floats shortest round-trip without a trailing `.0`."""
     if type(v) is int:
-        return str(v)
+        return str(v) if -_BIG_INT < v < _BIG_INT else int_text(v)
     if math.isnan(v):
         return "nan"
     if math.isinf(v):
         return "inf" if v > 0 else "-inf"
     r = repr(v)
     return r[:-2] if r.endswith(".0") else r
+
+
+# Past this size CPython 3.11's str(int), quadratic and deaf to Ctrl-C, gives way
+# to int_text (CPython 3.12 switches the same way, in its _pylong module).
+_BIG_INT = 1 << 20_000
+_LEAF_BITS = 4096
+
+
+def int_text(n: int) -> str:
+    """The decimal digits of n, by divide and conquer through `decimal`.
+
+    libmpdec multiplies huge numbers subquadratically, so 16 million bits
+    take about 1.5 s instead of minutes; the recursion runs in Python, so a
+    Ctrl-C (KeyboardInterrupt) stops it between two steps.
+    """
+    m = abs(n)
+    with decimal.localcontext() as ctx:
+        ctx.prec, ctx.Emax, ctx.Emin = decimal.MAX_PREC, decimal.MAX_EMAX, decimal.MIN_EMIN
+        ctx.traps[decimal.Inexact] = True  # every step is exact, or a bug shows
+        text = str(_to_decimal(m, m.bit_length(), {}))
+    return "-" + text if n < 0 else text
+
+
+def _to_decimal(n: int, bits: int, pows: dict[int, decimal.Decimal]) -> decimal.Decimal:
+    """n (< 2**bits) as a Decimal: its high and low halves converted apart, then joined."""
+    if bits <= _LEAF_BITS:
+        return decimal.Decimal(n)
+    half = bits >> 1
+    hi = n >> half
+    return _to_decimal(n - (hi << half), half, pows) + _to_decimal(hi, bits - half, pows) * _pow2(half, pows)
+
+
+def _pow2(w: int, pows: dict[int, decimal.Decimal]) -> decimal.Decimal:
+    """2**w as a Decimal, remembered in pows: each level of _to_decimal asks for the same few."""
+    r = pows.get(w)
+    if r is None:
+        if w <= _LEAF_BITS:
+            r = decimal.Decimal(2) ** w
+        elif w - 1 in pows:
+            r = pows[w - 1] * 2
+        else:
+            r = _pow2(w >> 1, pows) * _pow2(w - (w >> 1), pows)
+        pows[w] = r
+    return r
 
 
 def dump_num(v: int | float) -> str:
@@ -335,6 +382,36 @@ def compare(op: str, a: Any, b: Any) -> bool:
     if op == "<=":
         return bool(a <= b)
     return bool(a >= b)
+
+
+def range_list(a: Any, b: Any) -> list[int]:
+    """`a..b` as a list; one too big for memory is `out of memory` before any is built.
+
+    Python would allocate the list's pointer array at once but its integers
+    one by one, so a range of a few billion elements would fill all memory
+    (and wake the OOM killer) before failing.
+    """
+    r = make_range(a, b)
+    if len(r) > memory_budget() // RANGE_ELEMENT_BYTES:
+        raise RuntimeErr(OUT_OF_MEMORY)
+    return list(r)
+
+
+# A list element holding an integer: its pointer plus the int object itself.
+RANGE_ELEMENT_BYTES = 8 + 32
+_BUDGET: list[int] = []
+
+
+def memory_budget() -> int:
+    """Bytes one value may take at most: physical memory, or the address-space limit if lower."""
+    if not _BUDGET:
+        try:
+            total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError):
+            total = 1 << 62
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        _BUDGET.append(min(total, soft) if soft != resource.RLIM_INFINITY else total)
+    return _BUDGET[0]
 
 
 def make_range(a: Any, b: Any) -> range:
