@@ -328,31 +328,59 @@ def _eq_flat(a: Any, b: Any) -> bool | _Deeper:
 def _eq_deep(a: Any, b: Any) -> bool:
     """Two containers of one type and length, compared element by element.
 
-    Pairs still to compare wait on a stack; a pair met a second time adds
-    no difference (it was equal, or is being compared now and any difference
-    will be found there), which is what makes cyclic containers terminate:
-    `xs = [1]; push(xs, xs)` and `ys = [1]; push(ys, ys)` give `xs == ys`.
+    Pairs still to compare wait on a stack (no recursion, so no depth limit).
+    Two distinct containers, once compared, join one class of a union-find
+    (Hopcroft and Karp's test for equivalent automata): a later pair from one
+    class adds no difference, because any would already be found where the
+    class was joined. That makes cyclic containers terminate, in time and
+    memory near-linear in their size: `xs = [1]; push(xs, xs)` and
+    `ys = [1]; push(ys, ys)` give `xs == ys`. A container met against itself
+    is compared once, element by element, so a nan inside it is still seen.
     """
-    seen: set[tuple[int, int]] = set()
+    parent: dict[int, int] = {}
+    selves: set[int] = set()
     todo = [(a, b)]
     while todo:
         x, y = todo.pop()
-        pair = (id(x), id(y))
-        if pair in seen:
-            continue
-        seen.add(pair)
-        if type(x) is list:
-            pairs: Any = zip(x, y)
-        elif any(k not in y for k in x):
-            return False
+        if x is y:
+            if id(x) in selves:
+                continue
+            selves.add(id(x))
         else:
-            pairs = ((v, y[k]) for k, v in x.items())
-        for p, q in pairs:
-            r = _eq_flat(p, q)
-            if r is False:
-                return False
-            if r is _DEEPER:
-                todo.append((p, q))
+            rx, ry = _find(parent, id(x)), _find(parent, id(y))
+            if rx == ry:
+                continue
+            parent[rx] = ry
+        if not _eq_elements(x, y, todo):
+            return False
+    return True
+
+
+def _find(parent: dict[int, int], k: int) -> int:
+    """The class of container id k in the union-find, halving the path as it goes."""
+    while True:
+        p = parent.get(k, k)
+        if p == k:
+            return k
+        g = parent.get(p, p)
+        parent[k] = g
+        k = g
+
+
+def _eq_elements(x: Any, y: Any, todo: list[tuple[Any, Any]]) -> bool:
+    """Compare the elements of two containers: fls at a difference; pairs of containers go on todo."""
+    if type(x) is list:
+        pairs: Any = zip(x, y)
+    elif any(k not in y for k in x):
+        return False
+    else:
+        pairs = ((v, y[k]) for k, v in x.items())
+    for p, q in pairs:
+        r = _eq_flat(p, q)
+        if r is False:
+            return False
+        if r is _DEEPER:
+            todo.append((p, q))
     return True
 
 
