@@ -220,7 +220,7 @@ def _open_container(v: list[Any] | dict[str, Any], active: set[int], out: list[s
     active.add(id(v))
     out.append("[" if is_list else "{")
     parts: list[Any] = []
-    if is_list:
+    if isinstance(v, list):
         for i, x in enumerate(v):
             if i:
                 parts.append(_Text(", "))
@@ -295,7 +295,7 @@ def eq(a: Any, b: Any) -> bool:
     element even with itself: `xs == xs` is fls when xs holds a nan.
     """
     r = _eq_flat(a, b)
-    return _eq_deep(a, b) if r is _DEEPER else r
+    return _eq_deep(a, b) if isinstance(r, _Deeper) else r
 
 
 class _Deeper:
