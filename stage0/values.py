@@ -14,7 +14,7 @@ import os
 import re
 import resource
 import sys
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from stage0.errors import OUT_OF_MEMORY, RuntimeErr
 from stage0.hints import field_read
@@ -187,51 +187,56 @@ def show(v: Any) -> str:
     the call-depth limit. `active` holds the containers being printed, so a
     container met again inside itself prints as [...] / {...}.
     """
+    t = type(v)
+    if t is not list and t is not dict:
+        return _show_flat(v)
     out: list[str] = []
     active: set[int] = set()
-    todo: list[Any] = [v]
-    while todo:
-        x = todo.pop()
+    stack: list[tuple[int, Iterator[Any], str]] = []
+    _enter(v, active, out, stack)
+    while stack:
+        x: Any = next(stack[-1][1], _END)
         t = type(x)
-        if t is _Text:
-            out.append(x.text)
-            active.discard(x.leave)
-        elif t is list or t is dict:
-            _open_container(x, active, out, todo)
+        if t is list or t is dict:
+            _enter(x, active, out, stack)
+        elif x is _END:
+            key, _, close = stack.pop()
+            out.append(close)
+            active.discard(key)
         else:
             out.append(_show_flat(x))
     return "".join(out)
 
 
-class _Text:
-    """A piece of `show`'s output on its work stack; `leave` ends a container's printing."""
-
-    __slots__ = ("text", "leave")
-
-    def __init__(self, text: str, leave: int = -1) -> None:
-        self.text, self.leave = text, leave
+_END = object()  # marks a container's exhausted parts in `show`
 
 
-def _open_container(v: list[Any] | dict[str, Any], active: set[int], out: list[str], todo: list[Any]) -> None:
-    """Print a container's opening and stack its parts (last part first), or print the cycle mark."""
+def _enter(v: list[Any] | dict[str, Any], active: set[int], out: list[str],
+           stack: list[tuple[int, Iterator[Any], str]]) -> None:
+    """Open a container for `show` (its elements come from the stack's top), or print the cycle mark."""
     is_list = type(v) is list
     if id(v) in active:
         out.append("[...]" if is_list else "{...}")
         return
     active.add(id(v))
     out.append("[" if is_list else "{")
-    parts: list[Any] = []
-    if isinstance(v, list):
-        for i, x in enumerate(v):
-            if i:
-                parts.append(_Text(", "))
-            parts.append(x)
-    else:
-        for i, (k, x) in enumerate(v.items()):
-            parts.append(_Text((", " if i else "") + show_key(k) + ": "))
-            parts.append(x)
-    todo.append(_Text("]" if is_list else "}", id(v)))
-    todo.extend(reversed(parts))
+    parts = _list_parts(v, out) if isinstance(v, list) else _obj_parts(v, out)
+    stack.append((id(v), parts, "]" if is_list else "}"))
+
+
+def _list_parts(xs: list[Any], out: list[str]) -> Iterator[Any]:
+    """A list's elements, writing the separator before each but the first."""
+    for i, x in enumerate(xs):
+        if i:
+            out.append(", ")
+        yield x
+
+
+def _obj_parts(o: dict[str, Any], out: list[str]) -> Iterator[Any]:
+    """An object's values, writing the separator and `key: ` before each."""
+    for i, (k, x) in enumerate(o.items()):
+        out.append((", " if i else "") + show_key(k) + ": ")
+        yield x
 
 
 def _show_flat(v: Any) -> str:
