@@ -229,6 +229,7 @@ def execute(image: Image, args: list[str], max_depth: int, trace: bool = False,
     engine "ref" is the reference interpreter, "fast" the fast host tier
     (stage0/fast.py); `trace` always runs the reference interpreter.
     """
+    from stage0.values import limit_address_space
     from stage0.vm import VM
 
     if engine not in ENGINES:
@@ -239,6 +240,7 @@ def execute(image: Image, args: list[str], max_depth: int, trace: bool = False,
 
         cls = FastVM
     sys.setrecursionlimit(max(20_000, max_depth * 4))
+    limit_address_space()
     vm = cls(image, args=args, max_depth=max_depth, trace=sys.stderr if trace else None, out=out)
     try:
         vm.run_main()

@@ -8,6 +8,7 @@ here, written once, and the VM's fast paths fall back to these functions.
 """
 from __future__ import annotations
 
+import contextlib
 import decimal
 import math
 import os
@@ -491,6 +492,40 @@ def memory_budget() -> int:
         soft = resource.getrlimit(resource.RLIMIT_AS)[0]
         _BUDGET.append(min(total, soft) if soft != resource.RLIM_INFINITY else total)
     return _BUDGET[0]
+
+
+def limit_address_space() -> None:
+    """Cap the process's address space at the memory budget, before a program runs.
+
+    Linux grants a request that fits in memory on its own, then kills the
+    process (or a neighbour) when the pages are touched. Under the cap the
+    allocation that would overcommit fails instead, as a MemoryError that
+    the engines turn into the runtime error `out of memory`: doubling a
+    string until it no longer fits stops there, on every machine.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    budget = memory_budget()
+    if soft == resource.RLIM_INFINITY or soft > budget:
+        if hard == resource.RLIM_INFINITY or budget <= hard:
+            _OWN_LIMIT[:] = [(soft, hard)]
+            resource.setrlimit(resource.RLIMIT_AS, (budget, hard))
+
+
+_OWN_LIMIT: list[tuple[int, int]] = []  # the limit limit_address_space replaced
+
+
+@contextlib.contextmanager
+def inherited_address_space() -> Iterator[None]:
+    """Lift limit_address_space's cap while a child process starts, so the child gets the original limit."""
+    if not _OWN_LIMIT:
+        yield
+        return
+    capped = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, _OWN_LIMIT[0])
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, capped)
 
 
 def make_range(a: Any, b: Any) -> range:

@@ -118,3 +118,34 @@ def test_an_image_with_a_huge_integer_constant_loads_and_prints_quickly(tmp_path
     took = time.monotonic() - start
     assert (p.returncode, p.stdout, p.stderr) == (0, "4816480 375\n", "")
     assert took < 20  # about 2 s here; CPython's own str() took minutes
+
+
+PROBE = """\
+import resource, sys
+from stage0.cli import main
+from stage0.values import memory_budget
+sys.argv = ["ilusm", "run", sys.argv[1]]
+try:
+    main()
+except SystemExit:
+    pass
+print(resource.getrlimit(resource.RLIMIT_AS)[0] == memory_budget() > 0)
+"""
+
+
+def test_running_a_program_caps_the_address_space_at_the_memory_budget(tmp_path: Path) -> None:
+    path = tmp_path / "p.ilu"
+    path.write_text('prn "ok"\n')
+    p = subprocess.run([sys.executable, "-c", PROBE, str(path)], cwd=ROOT, capture_output=True, text=True,
+                       timeout=120)
+    assert (p.stdout, p.stderr) == ("ok\nTrue\n", "")
+
+
+def test_programs_run_by_the_host_get_the_original_address_space_limit(tmp_path: Path) -> None:
+    path = tmp_path / "p.ilu"
+    child = "import resource; print(resource.getrlimit(resource.RLIMIT_AS)[0])"
+    path.write_text(f"r = __sys_run_command({sys.executable!r}, [\"-c\", {child!r}])\nprn r.code, r.out\n"
+                    .replace("'", '"'))
+    p = subprocess.run([sys.executable, "-m", "stage0", "run", str(path)], cwd=ROOT, capture_output=True,
+                       text=True, timeout=120)
+    assert (p.stdout, p.stderr) == (f"0 {resource.getrlimit(resource.RLIMIT_AS)[0]}\n\n", "")
