@@ -294,6 +294,7 @@ def execute(image: Image, args: list[str], max_depth: int, trace: bool = False,
     origin is the source file the image was compiled from: a runtime error's
     trace then names files as compile errors do (see `placer`).
     """
+    from stage0.values import limit_address_space
     from stage0.vm import VM
 
     if engine not in ENGINES:
@@ -304,6 +305,7 @@ def execute(image: Image, args: list[str], max_depth: int, trace: bool = False,
 
         cls = FastVM
     sys.setrecursionlimit(max(20_000, max_depth * 4))
+    limit_address_space()
     vm = cls(image, args=args, max_depth=max_depth, trace=sys.stderr if trace else None, out=out)
     try:
         vm.run_main()

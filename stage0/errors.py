@@ -17,6 +17,9 @@ EXIT_COMPILE = 65
 EXIT_RUNTIME = 70
 EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 
+# The runtime error a host MemoryError becomes on every engine (`try` catches it).
+OUT_OF_MEMORY = "out of memory"
+
 
 class IlusmError(Exception):
     """Base of every error the host reports to a user."""

@@ -52,7 +52,7 @@ from types import CodeType, FrameType, TracebackType
 from typing import Any, Callable, Optional, TextIO
 
 from stage0 import handlers
-from stage0.errors import RuntimeErr
+from stage0.errors import OUT_OF_MEMORY, RuntimeErr
 from stage0.fast_flow import OPS, SKIP, Flow, Unstructured
 from stage0.fast_gen import Line, Translator
 from stage0.image import Image
@@ -70,6 +70,7 @@ from stage0.values import (
     get_index,
     make_range,
     neg,
+    range_list,
     set_field,
     set_index,
     to_str,
@@ -146,7 +147,7 @@ class FastVM(VM):
             "MISS": _MISS, "UNSET": UNSET, "Closure": Closure, "Builtin": Builtin, "Cell": Cell,
             "Tail": Tail, "TB": self._body, "RuntimeErr": RuntimeErr, "arity_error": arity_error,
             "cannot_call": _cannot_call, "add": add, "arith": arith, "compare": compare, "eq": eq,
-            "truthy": truthy, "neg": neg, "to_str": to_str, "make_range": make_range,
+            "truthy": truthy, "neg": neg, "to_str": to_str, "make_range": make_range, "range_list": range_list,
             "get_index": get_index, "set_index": set_index, "get_field": get_field, "set_field": set_field,
             "make_obj": _make_obj, "iter_items": _via(handlers.op_ITER), "iter_pairs": _via(handlers.op_ITER2),
             "iter_range": _via(handlers.op_ITER_RANGE),
@@ -302,6 +303,10 @@ class FastVM(VM):
             raise
         except RecursionError as e:
             err = RuntimeErr("stack overflow")
+            err.pending = self.trace_later(sys._getframe(0), e.__traceback__)
+            raise err from None
+        except MemoryError as e:
+            err = RuntimeErr(OUT_OF_MEMORY)
             err.pending = self.trace_later(sys._getframe(0), e.__traceback__)
             raise err from None
         finally:

@@ -727,7 +727,7 @@ class BlockGen:
 
     def op_RANGE(self, a: Any, b: Any) -> None:
         x, y = self.once(2)
-        self.push(f"list(make_range({x.text}, {y.text}))", locs=x.locs | y.locs)
+        self.push(f"range_list({x.text}, {y.text})", locs=x.locs | y.locs)
 
     def op_CONCAT(self, a: Any, b: Any) -> None:
         parts = self.once(a)

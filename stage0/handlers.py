@@ -9,7 +9,7 @@ refuses to build if an opcode has neither a handler nor an inline case.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from stage0 import isa
 from stage0.errors import RuntimeErr
@@ -21,6 +21,7 @@ from stage0.values import (
     eq,
     make_range,
     neg,
+    range_list,
     set_field,
     set_index,
     to_str,
@@ -73,9 +74,19 @@ def op_ITER2(vm: Any, fr: list[Any], stack: list[Any], a: Any, b: Any) -> None:
     if t is list or t is str:
         fr[1][a] = enumerate(v)
     elif t is dict:
-        fr[1][a] = iter(list(v.items()))
+        fr[1][a] = _pairs_by_key(v)
     else:
         raise RuntimeErr(f"cannot iterate {type_name(v)}")
+
+
+def _pairs_by_key(o: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    """(key, value) over a snapshot of o's keys, each value read when the loop reaches its key.
+
+    The same rule as `x <- obj` (keys fixed at the start) and as list loops
+    (an element changed ahead of the loop is seen changed).
+    """
+    for k in list(o):
+        yield k, o.get(k)
 
 
 def op_ITER_RANGE(vm: Any, fr: list[Any], stack: list[Any], a: Any, b: Any) -> None:
@@ -103,7 +114,7 @@ op_NEQ = _binary(lambda x, y: not eq(x, y))
 op_GT = _binary(lambda x, y: compare(">", x, y))
 op_LE = _binary(lambda x, y: compare("<=", x, y))
 op_GE = _binary(lambda x, y: compare(">=", x, y))
-op_RANGE = _binary(lambda x, y: list(make_range(x, y)))
+op_RANGE = _binary(range_list)
 
 
 def op_NEG(vm: Any, fr: list[Any], stack: list[Any], a: Any, b: Any) -> None:

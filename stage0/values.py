@@ -8,12 +8,16 @@ here, written once, and the VM's fast paths fall back to these functions.
 """
 from __future__ import annotations
 
+import contextlib
+import decimal
 import math
+import os
 import re
+import resource
 import sys
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
-from stage0.errors import RuntimeErr
+from stage0.errors import OUT_OF_MEMORY, RuntimeErr
 from stage0.hints import field_read
 
 # Integers are exact at any size, so converting them to and from text must be
@@ -108,13 +112,57 @@ def is_num(v: Any) -> bool:
 def fmt_num(v: int | float) -> str:
     """Integers exactly; floats shortest round-trip without a trailing `.0`."""
     if type(v) is int:
-        return str(v)
+        return str(v) if -_BIG_INT < v < _BIG_INT else int_text(v)
     if math.isnan(v):
         return "nan"
     if math.isinf(v):
         return "inf" if v > 0 else "-inf"
     r = repr(v)
     return r[:-2] if r.endswith(".0") else r
+
+
+# Past this size CPython 3.11's str(int), quadratic and deaf to Ctrl-C, gives way
+# to int_text (CPython 3.12 switches the same way, in its _pylong module).
+_BIG_INT = 1 << 20_000
+_LEAF_BITS = 4096
+
+
+def int_text(n: int) -> str:
+    """The decimal digits of n, by divide and conquer through `decimal`.
+
+    libmpdec multiplies huge numbers subquadratically, so 16 million bits
+    take about 1.5 s instead of minutes; the recursion runs in Python, so a
+    Ctrl-C (KeyboardInterrupt) stops it between two steps.
+    """
+    m = abs(n)
+    with decimal.localcontext() as ctx:
+        ctx.prec, ctx.Emax, ctx.Emin = decimal.MAX_PREC, decimal.MAX_EMAX, decimal.MIN_EMIN
+        ctx.traps[decimal.Inexact] = True  # every step is exact, or a bug shows
+        text = str(_to_decimal(m, m.bit_length(), {}))
+    return "-" + text if n < 0 else text
+
+
+def _to_decimal(n: int, bits: int, pows: dict[int, decimal.Decimal]) -> decimal.Decimal:
+    """n (< 2**bits) as a Decimal: its high and low halves converted apart, then joined."""
+    if bits <= _LEAF_BITS:
+        return decimal.Decimal(n)
+    half = bits >> 1
+    hi = n >> half
+    return _to_decimal(n - (hi << half), half, pows) + _to_decimal(hi, bits - half, pows) * _pow2(half, pows)
+
+
+def _pow2(w: int, pows: dict[int, decimal.Decimal]) -> decimal.Decimal:
+    """2**w as a Decimal, remembered in pows: each level of _to_decimal asks for the same few."""
+    r = pows.get(w)
+    if r is None:
+        if w <= _LEAF_BITS:
+            r = decimal.Decimal(2) ** w
+        elif w - 1 in pows:
+            r = pows[w - 1] * 2
+        else:
+            r = _pow2(w >> 1, pows) * _pow2(w - (w >> 1), pows)
+        pows[w] = r
+    return r
 
 
 def dump_num(v: int | float) -> str:
@@ -133,57 +181,81 @@ def to_str(v: Any) -> str:
 
 
 def show(v: Any) -> str:
-    """The printed form of a value as it appears inside a container."""
+    """The printed form of a value as it appears inside a container.
+
+    An explicit stack instead of recursion: a value nested 200,000 deep
+    prints like any other, in time and memory linear in its size, whatever
+    the call-depth limit. `active` holds the containers being printed, so a
+    container met again inside itself prints as [...] / {...}.
+    """
+    t = type(v)
+    if t is not list and t is not dict:
+        return _show_flat(v)
     out: list[str] = []
-    _show(v, set(), out)
+    active: set[int] = set()
+    stack: list[tuple[int, Iterator[Any], str]] = []
+    _enter(v, active, out, stack)
+    while stack:
+        x: Any = next(stack[-1][1], _END)
+        t = type(x)
+        if t is list or t is dict:
+            _enter(x, active, out, stack)
+        elif x is _END:
+            key, _, close = stack.pop()
+            out.append(close)
+            active.discard(key)
+        else:
+            out.append(_show_flat(x))
     return "".join(out)
 
 
-def _show(v: Any, seen: set[int], out: list[str]) -> None:
-    """Append the printed form of v to out; `seen` holds the containers being printed.
-
-    One list of pieces and one set shared by every level keep a deeply nested
-    value linear in time and memory.
-    """
-    t = type(v)
-    if t is list or t is dict:
-        _show_container(v, seen, out)
-    elif t is str:
-        out.append(quote(v))
-    elif t is int or t is float:
-        out.append(fmt_num(v))
-    elif t is bool:
-        out.append("tru" if v else "fls")
-    elif v is None:
-        out.append("nil")
-    elif t is Closure or t is Builtin:
-        out.append(f"<fn {v.name}/{'...' if v.arity < 0 else v.arity}>")
-    elif t is bytearray:
-        out.append(f"<buf {len(v)}>")
-    else:
-        out.append("<?>")
+_END = object()  # marks a container's exhausted parts in `show`
 
 
-def _show_container(v: list[Any] | dict[str, Any], seen: set[int], out: list[str]) -> None:
-    """Lists and objects; a container met again inside itself prints as [...] / {...}."""
+def _enter(v: list[Any] | dict[str, Any], active: set[int], out: list[str],
+           stack: list[tuple[int, Iterator[Any], str]]) -> None:
+    """Open a container for `show` (its elements come from the stack's top), or print the cycle mark."""
     is_list = type(v) is list
-    if id(v) in seen:
+    if id(v) in active:
         out.append("[...]" if is_list else "{...}")
         return
-    seen.add(id(v))
-    if isinstance(v, list):
-        out.append("[")
-        for i, x in enumerate(v):
-            out.append(", " if i else "")
-            _show(x, seen, out)
-        out.append("]")
-    else:
-        out.append("{")
-        for i, (k, x) in enumerate(v.items()):
-            out.append((", " if i else "") + show_key(k) + ": ")
-            _show(x, seen, out)
-        out.append("}")
-    seen.discard(id(v))
+    active.add(id(v))
+    out.append("[" if is_list else "{")
+    parts = _list_parts(v, out) if isinstance(v, list) else _obj_parts(v, out)
+    stack.append((id(v), parts, "]" if is_list else "}"))
+
+
+def _list_parts(xs: list[Any], out: list[str]) -> Iterator[Any]:
+    """A list's elements, writing the separator before each but the first."""
+    for i, x in enumerate(xs):
+        if i:
+            out.append(", ")
+        yield x
+
+
+def _obj_parts(o: dict[str, Any], out: list[str]) -> Iterator[Any]:
+    """An object's values, writing the separator and `key: ` before each."""
+    for i, (k, x) in enumerate(o.items()):
+        out.append((", " if i else "") + show_key(k) + ": ")
+        yield x
+
+
+def _show_flat(v: Any) -> str:
+    """The printed form of anything but a list or an object."""
+    t = type(v)
+    if t is str:
+        return quote(v)
+    if t is int or t is float:
+        return fmt_num(v)
+    if t is bool:
+        return "tru" if v else "fls"
+    if v is None:
+        return "nil"
+    if t is Closure or t is Builtin:
+        return f"<fn {v.name}/{'...' if v.arity < 0 else v.arity}>"
+    if t is bytearray:
+        return f"<buf {len(v)}>"
+    return "<?>"
 
 
 def show_key(k: str) -> str:
@@ -221,15 +293,32 @@ def byte_value(x: Any) -> int:
 
 # ---- equality ----------------------------------------------------------------
 
-def eq(a: Any, b: Any, active: set[tuple[int, int]] | None = None) -> bool:
+def eq(a: Any, b: Any) -> bool:
     """Structural equality: booleans never equal numbers; functions by identity.
 
-    It never fails, even on containers that hold themselves: `active` holds the
-    pairs being compared further up, and meeting one again adds no difference.
+    It never fails: containers nested any depth deep compare with an explicit
+    stack (see _eq_deep), and containers that hold themselves terminate.
+    NaN equals nothing, itself included, and a container compares element by
+    element even with itself: `xs == xs` is fls when xs holds a nan.
     """
-    if a is b:
-        return not (type(a) is float and a != a)
+    r = _eq_flat(a, b)
+    return _eq_deep(a, b) if isinstance(r, _Deeper) else r
+
+
+class _Deeper:
+    """_eq_flat's answer for two containers whose elements must be compared."""
+
+    __slots__ = ()
+
+
+_DEEPER = _Deeper()
+
+
+def _eq_flat(a: Any, b: Any) -> bool | _Deeper:
+    """Equality of a and b without looking inside containers (then _DEEPER)."""
     ta, tb = type(a), type(b)
+    if a is b and ta is not float and ta is not list and ta is not dict:
+        return True
     if ta is bool or tb is bool or a is None or b is None:
         return False
     if (ta is int or ta is float) and (tb is int or tb is float):
@@ -239,30 +328,67 @@ def eq(a: Any, b: Any, active: set[tuple[int, int]] | None = None) -> bool:
     if ta is str or ta is bytearray:
         return bool(a == b)
     if (ta is list or ta is dict) and len(a) == len(b):
-        return _eq_containers(a, b, set() if active is None else active)
+        return _DEEPER
     return False
 
 
-def _eq_containers(a: Any, b: Any, active: set[tuple[int, int]]) -> bool:
-    """Element-wise equality of two lists or two objects of the same length."""
-    pair = (id(a), id(b))
-    if pair in active:
-        return True
-    active.add(pair)
-    # Plain loops, not all(<generator>): a generator frame would cost C stack per level.
-    same = True
-    if type(a) is list:
-        for x, y in zip(a, b):
-            if not eq(x, y, active):
-                same = False
-                break
+def _eq_deep(a: Any, b: Any) -> bool:
+    """Two containers of one type and length, compared element by element.
+
+    Pairs still to compare wait on a stack (no recursion, so no depth limit).
+    Two distinct containers, once compared, join one class of a union-find
+    (Hopcroft and Karp's test for equivalent automata): a later pair from one
+    class adds no difference, because any would already be found where the
+    class was joined. That makes cyclic containers terminate, in time and
+    memory near-linear in their size: `xs = [1]; push(xs, xs)` and
+    `ys = [1]; push(ys, ys)` give `xs == ys`. A container met against itself
+    is compared once, element by element, so a nan inside it is still seen.
+    """
+    parent: dict[int, int] = {}
+    selves: set[int] = set()
+    todo = [(a, b)]
+    while todo:
+        x, y = todo.pop()
+        if x is y:
+            if id(x) in selves:
+                continue
+            selves.add(id(x))
+        else:
+            rx, ry = _find(parent, id(x)), _find(parent, id(y))
+            if rx == ry:
+                continue
+            parent[rx] = ry
+        if not _eq_elements(x, y, todo):
+            return False
+    return True
+
+
+def _find(parent: dict[int, int], k: int) -> int:
+    """The class of container id k in the union-find, halving the path as it goes."""
+    while True:
+        p = parent.get(k, k)
+        if p == k:
+            return k
+        g = parent.get(p, p)
+        parent[k] = g
+        k = g
+
+
+def _eq_elements(x: Any, y: Any, todo: list[tuple[Any, Any]]) -> bool:
+    """Compare the elements of two containers: fls at a difference; pairs of containers go on todo."""
+    if type(x) is list:
+        pairs: Any = zip(x, y)
+    elif any(k not in y for k in x):
+        return False
     else:
-        for k, v in a.items():
-            if k not in b or not eq(v, b[k], active):
-                same = False
-                break
-    active.discard(pair)
-    return same
+        pairs = ((v, y[k]) for k, v in x.items())
+    for p, q in pairs:
+        r = _eq_flat(p, q)
+        if r is False:
+            return False
+        if r is _DEEPER:
+            todo.append((p, q))
+    return True
 
 
 # ---- operators (slow paths) ------------------------------------------------
@@ -336,6 +462,70 @@ def compare(op: str, a: Any, b: Any) -> bool:
     if op == "<=":
         return bool(a <= b)
     return bool(a >= b)
+
+
+def range_list(a: Any, b: Any) -> list[int]:
+    """`a..b` as a list; one too big for memory is `out of memory` before any is built.
+
+    Python would allocate the list's pointer array at once but its integers
+    one by one, so a range of a few billion elements would fill all memory
+    (and wake the OOM killer) before failing.
+    """
+    r = make_range(a, b)
+    if len(r) > memory_budget() // RANGE_ELEMENT_BYTES:
+        raise RuntimeErr(OUT_OF_MEMORY)
+    return list(r)
+
+
+# A list element holding an integer: its pointer plus the int object itself.
+RANGE_ELEMENT_BYTES = 8 + 32
+_BUDGET: list[int] = []
+
+
+def memory_budget() -> int:
+    """Bytes one value may take at most: physical memory, or the address-space limit if lower."""
+    if not _BUDGET:
+        try:
+            total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError):
+            total = 1 << 62
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        _BUDGET.append(min(total, soft) if soft != resource.RLIM_INFINITY else total)
+    return _BUDGET[0]
+
+
+def limit_address_space() -> None:
+    """Cap the process's address space at the memory budget, before a program runs.
+
+    Linux grants a request that fits in memory on its own, then kills the
+    process (or a neighbour) when the pages are touched. Under the cap the
+    allocation that would overcommit fails instead, as a MemoryError that
+    the engines turn into the runtime error `out of memory`: doubling a
+    string until it no longer fits stops there, on every machine.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    budget = memory_budget()
+    if soft == resource.RLIM_INFINITY or soft > budget:
+        if hard == resource.RLIM_INFINITY or budget <= hard:
+            _OWN_LIMIT[:] = [(soft, hard)]
+            resource.setrlimit(resource.RLIMIT_AS, (budget, hard))
+
+
+_OWN_LIMIT: list[tuple[int, int]] = []  # the limit limit_address_space replaced
+
+
+@contextlib.contextmanager
+def inherited_address_space() -> Iterator[None]:
+    """Lift limit_address_space's cap while a child process starts, so the child gets the original limit."""
+    if not _OWN_LIMIT:
+        yield
+        return
+    capped = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, _OWN_LIMIT[0])
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, capped)
 
 
 def make_range(a: Any, b: Any) -> range:

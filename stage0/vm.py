@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 from typing import Any, Optional, TextIO
 
-from stage0.errors import RuntimeErr
+from stage0.errors import OUT_OF_MEMORY, RuntimeErr
 from stage0.handlers import build_table
 from stage0.hints import undefined_name
 from stage0.host import all_builtins
@@ -321,6 +321,11 @@ class VM:
             overflow = RuntimeErr("stack overflow")
             self.unwind(overflow, base)
             raise overflow from None
+        except MemoryError:
+            fr[3] = pc
+            oom = RuntimeErr(OUT_OF_MEMORY)
+            self.unwind(oom, base)
+            raise oom from None
 
     def syscall(self, name: str, args: list[Any]) -> Any:
         """SYSCALL: call a host builtin by name."""

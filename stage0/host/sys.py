@@ -16,7 +16,7 @@ from typing import Any
 from stage0.errors import RuntimeErr
 from stage0.host import builtin, error_value
 from stage0.host.core import utf8, want, want_int
-from stage0.values import is_num
+from stage0.values import inherited_address_space, is_num
 
 # ---- helpers shared with the buf domain ------------------------------------------
 
@@ -214,10 +214,12 @@ def run_command(vm: Any, cmd: Any, args: Any) -> dict[str, Any]:
     want("__sys_run_command", cmd, "str")
     argv = [cmd] + [want("__sys_run_command", a, "str") for a in want("__sys_run_command", args, "lst")]
     try:
-        done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, check=False)
+        with inherited_address_space():
+            child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     except (OSError, ValueError) as e:
         return failure("run", cmd, e)
-    return {"code": done.returncode, "out": _text(done.stdout), "errout": _text(done.stderr)}
+    out, err = child.communicate()
+    return {"code": child.returncode, "out": _text(out), "errout": _text(err)}
 
 
 @builtin("__sys_args", 0)
