@@ -4,7 +4,7 @@ Work is counted, not timed: Python calls while the seed driver loads the chain,
 and instructions the self-hosted loader (compile_pipeline's load and load_use,
 on the reference interpreter) executes. With module names of one width every
 module costs the same, so for chains of N, 2N and 4N modules the count grows by
-exactly twice as much from 2N to 4N as from N to 2N. The import-cycle check once
+twice as much (within 1%) from 2N to 4N as from N to 2N. The import-cycle check once
 walked the chain of modules being loaded for every `use`, which made the growth
 quadratic (docs/bootstrap.md gives the measured times).
 """
@@ -35,9 +35,13 @@ def chain(root: Path, n: int) -> Path:
 
 
 def is_linear(counts: list[int]) -> bool:
-    """Does the work for N, 2N, 4N grow as a*N + b (the second step twice the first)?"""
+    """Does the work for N, 2N, 4N grow as a*N + b (the second step twice the first)?
+
+    Within 1%: a one-time cost (a cache filled on first use) may fall into one
+    step; the old quadratic check was 37% over.
+    """
     small, mid, large = counts
-    return large - mid == 2 * (mid - small) and mid > small
+    return mid > small and abs((large - mid) - 2 * (mid - small)) <= 0.01 * (large - mid)
 
 
 def seed_calls(path: Path) -> int:
