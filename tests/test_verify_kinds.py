@@ -215,8 +215,9 @@ class Gen:
 
     def leaf(self) -> list[tuple[Any, ...]]:
         """One instruction that pushes one value."""
-        options: list[tuple[Any, ...]] = [("PUSH_NIL",), ("PUSH_TRU",), ("PUSH_FLS",), ("LOAD_GLOBAL", X),
-                                          ("PUSH_CONST", self.draw(st.integers(0, len(CONSTS) - 1)))]
+        # Mostly numbers, so that more programs get past their first operation.
+        options: list[tuple[Any, ...]] = [("PUSH_NIL",), ("PUSH_TRU",), ("LOAD_GLOBAL", X)]
+        options += [("PUSH_CONST", k) for k in range(len(CONSTS))] + [("PUSH_CONST", k) for k in SMALL_INTS] * 2
         options += [("LOAD_LOCAL", s) for s in self.values] + [("LOAD_CELL", s) for s in self.cells]
         options += [("LOAD_UPVAL", i) for i in range(self.nupvals)]
         return [self.draw(st.sampled_from(options))]
@@ -260,8 +261,9 @@ class Gen:
             return self.leaf()
         ups = [(UPVAL_FROM_CELL, s) for s in self.cells] + [(UPVAL_FROM_UPVAL, i) for i in range(self.nupvals)]
         ups = draw(st.lists(st.sampled_from(ups), max_size=3)) if ups else []
-        index = new_function(draw, self.funcs, self.level + 1, draw(st.integers(0, 2)), ups)
-        n = draw(st.integers(0, 2))
+        arity = draw(st.integers(0, 2))
+        index = new_function(draw, self.funcs, self.level + 1, arity, ups)
+        n = draw(st.sampled_from([arity] * 4 + [0, 1, 2]))  # now and then the wrong count: an ilusm error
         return [("MAKE_CLOSURE", index)] + [ins for _ in range(n) for ins in self.expr(depth - 1)] + [("CALL", n)]
 
     def store(self) -> list[tuple[Any, ...]]:
@@ -325,7 +327,12 @@ def new_function(draw: Any, funcs: list[FuncDef], level: int, arity: int, ups: l
         if tail[-1][0] == "CALL":
             tail[-1] = ("CALL_TAIL", tail[-1][1])
         body += tail + [("RET",)]
-    code = [("MAKE_CELL", s) for s in sorted(gen.cells)] + body
+    # Most locals start with a value (as a compiled `x = ...` would give them); the rest are unset.
+    init = [ins for s in range(arity, gen.nslots) if s in gen.values + gen.cells and draw(st.integers(0, 4))
+            for ins in [("PUSH_CONST", draw(st.integers(0, len(CONSTS) - 1))),
+                        ("STORE_CELL" if s in gen.cells else "STORE_LOCAL", s)]]
+    glob = [("PUSH_CONST", 1), ("STORE_GLOBAL", X)] if level == 0 and draw(st.integers(0, 4)) else []
+    code = [("MAKE_CELL", s) for s in sorted(gen.cells)] + glob + init + body
     funcs[index].nlocals, funcs[index].code = gen.nslots, assemble(code)
     funcs[index].lines = [(0, level + 1)]
     return index
