@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_ilbc import assemble, fn
+from test_ilbc import assemble
 
 from stage0 import ilbc
 from stage0.cli import execute, guarded, in_big_stack
@@ -192,6 +192,7 @@ class Gen:
     def __init__(self, draw: Any, funcs: list[FuncDef], level: int, arity: int, nupvals: int) -> None:
         self.draw, self.funcs, self.level, self.nupvals = draw, funcs, level, nupvals
         self.nslots, self.labels = arity, 0
+        self.loops: list[tuple[str, str]] = []  # (top, end) labels of the loops around the code being made
         self.values = list(range(arity))
         self.cells: list[int] = []
         for _ in range(draw(st.integers(0, 2))):
@@ -274,7 +275,11 @@ class Gen:
     def stmt(self, depth: int) -> list[tuple[Any, ...]]:
         """Code that leaves the stack as it found it."""
         draw = self.draw
-        kind = draw(st.sampled_from(["pop", "store", "global", "prn", "if", "set", "range", "for", "for2"]))
+        kinds = ["pop", "store", "global", "prn", "if", "set", "range", "for", "for2"]
+        kind = draw(st.sampled_from(kinds + (["brk", "cnt"] if self.loops else [])))
+        if kind in ("brk", "cnt"):  # leave or restart any enclosing loop, when a condition holds
+            top, end = draw(st.sampled_from(self.loops))
+            return self.expr(1) + [(draw(st.sampled_from(["JUMP_IF", "JUMP_UNLESS"])), end if kind == "brk" else top)]
         if kind == "pop":
             return self.expr(2) + [("POP",)]
         if kind == "store":
@@ -284,7 +289,9 @@ class Gen:
         if kind == "prn":
             return self.expr(2) + [("SYSCALL", PRN, 1), ("POP",)]
         if kind == "set":
-            return self.expr(1) + self.expr(1) + self.expr(1) + [(draw(st.sampled_from(["SET_IDX"])),), ("POP",)]
+            if draw(st.booleans()):
+                return self.expr(1) + self.expr(1) + [("SET_FIELD", X), ("POP",)]
+            return self.expr(1) + self.expr(1) + self.expr(1) + [("SET_IDX",), ("POP",)]
         if kind == "if":
             a, b = self.label(), self.label()
             return self.expr(2) + [("JUMP_UNLESS", a)] + self.block(depth - 1) + [("JUMP", b), ("label", a)] + \
@@ -295,15 +302,17 @@ class Gen:
         """A loop as the compilers emit it: a fresh hidden slot, FOR_NEXT/FOR_NEXT2 at the top."""
         draw = self.draw
         if kind == "range":
-            head = [("PUSH_CONST", draw(st.sampled_from(SMALL_INTS))), ("PUSH_CONST", draw(st.sampled_from(SMALL_INTS))),
-                    ("ITER_RANGE",)]
+            head = [("PUSH_CONST", draw(st.sampled_from(SMALL_INTS))) for _ in range(2)] + [("ITER_RANGE",)]
         else:
             head = self.expr(2) + [("ITER" if kind == "for" else "ITER2",)]
         slot, top, end = self.fresh(), self.label(), self.label()
         head[-1] = (head[-1][0], slot)
         nxt = [("FOR_NEXT2", slot, end)] + self.store() + self.store() if kind == "for2" else \
             [("FOR_NEXT", slot, end)] + self.store()
-        return head + [("label", top)] + nxt + self.block(depth - 1) + [("JUMP", top), ("label", end)]
+        self.loops.append((top, end))
+        body = self.block(depth - 1)
+        self.loops.pop()
+        return head + [("label", top)] + nxt + body + [("JUMP", top), ("label", end)]
 
     def block(self, depth: int) -> list[tuple[Any, ...]]:
         """A few statements (none when depth runs out)."""
