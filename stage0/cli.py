@@ -20,7 +20,7 @@ from typing import Any, Callable, Optional, TextIO
 import click
 
 from stage0 import __version__, ilbc
-from stage0.errors import EXIT_RUNTIME, IlusmError, ImageError, OutputError, UsageError
+from stage0.errors import EXIT_INTERRUPTED, EXIT_RUNTIME, IlusmError, ImageError, OutputError, UsageError
 from stage0.image import Image
 
 EXAMPLES = """\b
@@ -74,7 +74,7 @@ def in_big_stack(fn: Callable[[], int]) -> int:
             done.wait()
         except KeyboardInterrupt:
             print("error: interrupted", file=sys.stderr)
-            os._exit(130)
+            os._exit(EXIT_INTERRUPTED)
     return int(result[0])
 
 
@@ -97,7 +97,7 @@ def guarded(fn: Callable[[], int], err: Optional[TextIO] = None) -> int:
         return e.code if isinstance(e.code, int) else 0
     except KeyboardInterrupt:
         print("error: interrupted", file=err)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader went away (`ilusm run p.ilu | head`): stop quietly, as Unix tools do.
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -370,7 +370,11 @@ def dis(file: str, compiler: str) -> None:
 @click.option("--max-depth", type=click.IntRange(1, MAX_DEPTH_LIMIT), default=None,
               help="Recursion limit (default 10000, or ILUSM_MAX_DEPTH).")
 def repl(max_depth: Optional[int]) -> None:
-    """Interactive session: blocks continue until a blank line; errors do not end it."""
+    """Interactive session: blocks and `if` go on until a blank line.
+
+    On a terminal errors do not end it; with piped input the first failing
+    entry ends it with that entry's exit status.
+    """
     from stage0.repl import Repl
 
     sys.exit(guarded(lambda: Repl(max_depth or default_depth()).loop()))
@@ -403,6 +407,20 @@ class CheckedOut(io.TextIOBase):
     def writable(self) -> bool:
         """Always: failures show at write time."""
         return True
+
+    @property
+    def encoding(self) -> Optional[str]:  # type: ignore[override]
+        """The real stream's encoding (UTF-8 after `utf8_streams`).
+
+        `input()` uses readline (line editing, history) only when standard
+        output reports a text encoding; TextIOBase's own is None.
+        """
+        return getattr(self.stream, "encoding", None)
+
+    @property
+    def errors(self) -> Optional[str]:  # type: ignore[override]
+        """The real stream's error handler, which `input()` also needs."""
+        return getattr(self.stream, "errors", None)
 
     def isatty(self) -> bool:
         """Whether the real stream is a terminal."""

@@ -15,6 +15,7 @@ EXIT_IMAGE = 1
 EXIT_USAGE = 2
 EXIT_COMPILE = 65
 EXIT_RUNTIME = 70
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 
 
 class IlusmError(Exception):

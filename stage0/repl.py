@@ -2,36 +2,51 @@
 
 Each entry is compiled as a small module whose globals persist across
 entries; a module it `use`s runs once per session, as in a program. An entry
-that opens a block (a line ending in `:` or `=`, or open brackets) continues
-until a blank line. When an entry ends in an expression its value is printed
-and kept in `_`. Errors are printed and the session goes on; Ctrl-C abandons
-the entry being typed or stops the one running; end the session with Ctrl-D.
+that opens a block (a line ending in `:` or `=`, or open brackets) or starts
+with a one-line `if` (which `| ...` lines may continue) goes on until a blank
+line. A `def` constant stays constant in later entries. When an entry ends in
+an expression its value is printed and kept in `_`.
+
+On a terminal, lines are edited with readline (arrows, in-session history),
+errors are printed and the session goes on; Ctrl-C abandons the entry being
+typed or stops the one running; end the session with Ctrl-D. With piped
+input there are no prompts and, as with `python < script`, the first entry
+that fails ends the session with its status (65 compile error, 70 runtime
+error); Ctrl-C still only stops the running entry.
 
 Lines are read on the main thread (so Ctrl-C reaches `input`); each entry
 runs in the big-stack worker of `cli.in_big_stack`.
 """
 from __future__ import annotations
 
+import io
 import os
+import re
+import sys
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from stage0 import ilbc
+from stage0.errors import EXIT_INTERRUPTED, CompileError
+from stage0.image import Image
 from stage0.loader import ModuleRT
 from stage0.seedc import ast as A
+from stage0.seedc.scope import walk_stmts
 
 PROMPT, MORE = "ilusm> ", "  ...> "
 _STATEMENTS = (A.Assign, A.Def, A.FnDef, A.Whl, A.For, A.Use, A.Ret, A.Brk, A.Cnt)
+_IF = re.compile(r"if\b")
 
 
 def needs_more(text: str) -> bool:
     """True while an entry is visibly unfinished: open brackets, or a line that opens a block.
 
-    Once a line has opened a block, only a blank line ends the entry.
+    Once a line has opened a block, or a top-level `if` has been seen (a
+    following `| ...` line may continue it), only a blank line ends the entry.
     """
     depth, lines = scan(text)
-    return depth > 0 or any(line.endswith((":", "=", "\\")) for line in lines)
+    return depth > 0 or any(line.endswith((":", "=", "\\")) or _IF.match(line) for line in lines)
 
 
 def scan(text: str) -> tuple[int, list[str]]:
@@ -61,11 +76,22 @@ def scan(text: str) -> tuple[int, list[str]]:
     return depth, lines + ["".join(code).rstrip()]
 
 
-def parse_entry(source: str, file: str) -> A.Program:
-    """Parse an entry; a final bare expression is assigned to `_` so it can be shown."""
+def parse_entry(source: str, file: str, consts: frozenset[str] = frozenset()) -> A.Program:
+    """Parse an entry; a final bare expression is assigned to `_` so it can be shown.
+
+    Binding a name that an earlier entry made a `def` constant is the compile
+    error a file would give.
+    """
     from stage0.seedc.parser import parse
+    from stage0.seedc.scope import bound_names
 
     prog = parse(source, file)
+    for s in walk_stmts(prog.stmts):
+        for name in bound_names(s):
+            if name in consts:
+                lines = source.splitlines()
+                raise CompileError(f"cannot assign to constant '{name}'", file, s.line, s.col,
+                                   lines[s.line - 1] if s.line <= len(lines) else None, kind="error")
     if prog.stmts:
         last = prog.stmts[-1]
         if not isinstance(last, _STATEMENTS) and not _is_print(last):
@@ -74,23 +100,40 @@ def parse_entry(source: str, file: str) -> A.Program:
     return prog
 
 
+def check_utf8(text: str, file: str) -> None:
+    """A compile error at the first character of an entry that was not valid UTF-8 input."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        line = text.count("\n", 0, e.start) + 1
+        col = e.start - text.rfind("\n", 0, e.start)
+        raise CompileError("entry is not valid UTF-8", file, line, col, None, kind="error") from None
+
+
 def _is_print(n: A.Node) -> bool:
     """A `prn ...` call shows its own output."""
     return isinstance(n, A.Call) and isinstance(n.fn, A.Name) and n.fn.name == "prn"
 
 
 class Repl:
-    """One interactive session."""
+    """One session; `interactive` (a terminal on stdin) decides prompts and error handling."""
 
-    def __init__(self, max_depth: int) -> None:
+    def __init__(self, max_depth: int, interactive: bool | None = None) -> None:
         self.max_depth = max_depth
+        self.interactive = sys.stdin.isatty() if interactive is None else interactive
         self.globals: dict[str, Any] = {}
+        self.consts: set[str] = set()  # `def` names of earlier entries
         self.loaded: dict[str, dict[str, Any]] = {}  # module key -> export, across entries
         self.path = Path(os.getcwd()) / "<repl>.ilu"
-        self._history()
+        if self.interactive:
+            self._history()
 
     def _history(self) -> None:
-        """Line editing and history, when readline is available."""
+        """Line editing and history, when readline is available.
+
+        `input()` edits with readline once the module is imported; it adds
+        each line to the in-session history itself.
+        """
         try:
             import readline
         except ImportError:
@@ -104,12 +147,21 @@ class Repl:
 
         atexit.register(lambda: _save_history(readline, hist))
 
+    def read_line(self, prompt: str) -> str:
+        """One line without its newline; EOFError at end of input. Prompts only on a terminal."""
+        if self.interactive:
+            return input(prompt)
+        line = sys.stdin.readline()
+        if not line:
+            raise EOFError
+        return line[:-1] if line.endswith("\n") else line
+
     def read_entry(self) -> str | None:
         """Read one entry (several lines for a block); None at end of input."""
         lines: list[str] = []
         while True:
             try:
-                line = input(MORE if lines else PROMPT)
+                line = self.read_line(MORE if lines else PROMPT)
             except EOFError:
                 return "\n".join(lines) if lines else None
             if lines and not line.strip():
@@ -120,12 +172,11 @@ class Repl:
 
     def eval(self, text: str) -> int:
         """Compile and run one entry, printing its value; errors propagate to `guarded`."""
-        from stage0.seedc.driver import compile_file
         from stage0.values import show
         from stage0.vm import VM
 
         self.globals.pop("_", None)
-        image = ilbc.read(ilbc.write(compile_file(self.path, parse=parse_entry, source=text + "\n")))
+        image, prog = self.compile(text)
         vm = VM(image, max_depth=self.max_depth)
         vm.modules[image.entry].globals = self.globals
         for m in vm.modules:
@@ -136,26 +187,57 @@ class Repl:
         finally:
             self.loaded.update((m.key, m.export) for m in vm.modules
                                if m.state == ModuleRT.DONE and m is not vm.modules[image.entry])
+            # A constant is fixed once its `def` has run (a failed `def` may be typed again).
+            self.consts |= {s.name for s in walk_stmts(prog.stmts) if isinstance(s, A.Def) and s.name in self.globals}
         if self.globals.get("_") is not None:
             print(show(self.globals["_"]))
         return 0
 
+    def compile(self, text: str) -> tuple[Image, A.Program]:
+        """The checked image of an entry and the entry's syntax tree."""
+        from stage0.seedc.driver import compile_file, display
+        from stage0.seedc.parser import parse as plain
+
+        check_utf8(text, display(self.path))
+        entry: list[A.Program] = []
+
+        def parse(source: str, file: str) -> A.Program:
+            if entry:  # the loader parses the entry first, then the modules it uses, as in a program
+                return plain(source, file)
+            entry.append(parse_entry(source, file, frozenset(self.consts)))
+            return entry[0]
+
+        image = ilbc.read(ilbc.write(compile_file(self.path, parse=parse, source=text + "\n")))
+        return image, entry[0]
+
     def loop(self) -> int:
-        """Read-eval-print until end of input."""
+        """Read-eval-print until end of input; the exit status (piped input stops at a failure)."""
         from stage0.cli import in_big_stack
 
-        print("ilusm repl: blocks end with a blank line; Ctrl-D quits")
+        if isinstance(sys.stdin, io.TextIOWrapper):
+            # Entries are UTF-8 whatever the locale, as source files are; a bad byte is
+            # kept (surrogateescape) so that `compile` can report it.
+            sys.stdin.reconfigure(encoding="utf-8", errors="surrogateescape")
+        self.say("ilusm repl: blocks and `if` end with a blank line; Ctrl-D quits")
         while True:
             try:
                 text = self.read_entry()
             except KeyboardInterrupt:
-                print("\n(interrupted; Ctrl-D quits)")
+                self.say("\n(interrupted; Ctrl-D quits)")
                 continue
             if text is None:
-                print()
+                self.say("")
                 return 0
             if text.strip():
-                in_big_stack(partial(self.eval, text))
+                status = in_big_stack(partial(self.eval, text))
+                # Ctrl-C stops the running entry, not the session.
+                if status not in (0, EXIT_INTERRUPTED) and not self.interactive:
+                    return status
+
+    def say(self, text: str) -> None:
+        """A message for the person at the terminal; none with piped input."""
+        if self.interactive:
+            print(text)
 
 
 def _save_history(readline: Any, path: Path) -> None:

@@ -14,6 +14,7 @@ import sys
 from typing import Any, Callable
 
 from stage0.errors import RuntimeErr
+from stage0.hints import field_read
 
 # Integers are exact at any size, so converting them to and from text must be
 # too (CPython limits it to 4300 digits by default).
@@ -394,7 +395,7 @@ def get_field(v: Any, name: str) -> Any:
     """`v.name`: a missing field reads as nil; non-objects are an error."""
     if type(v) is dict:
         return v.get(name)
-    raise RuntimeErr(f"cannot read field '{name}' of {type_name(v)}")
+    raise RuntimeErr(field_read(name, type_name(v)))
 
 
 def set_field(v: Any, name: str, x: Any) -> None:

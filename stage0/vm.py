@@ -18,6 +18,7 @@ from typing import Any, Optional, TextIO
 
 from stage0.errors import RuntimeErr
 from stage0.handlers import build_table
+from stage0.hints import undefined_name
 from stage0.host import all_builtins
 from stage0.image import Image
 from stage0.isa import BY_CODE, OPC
@@ -130,7 +131,7 @@ class VM:
             return g[name]
         b = self.builtins.get(name)
         if b is None:
-            raise RuntimeErr(f"undefined name '{name}'")
+            raise RuntimeErr(undefined_name(name))
         return b
 
     def unset_error(self, fr: list[Any], slot: int, upval: bool = False) -> RuntimeErr:

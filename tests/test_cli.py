@@ -143,11 +143,11 @@ def test_trace_flag(prog) -> None:
 
 
 def test_repl_session() -> None:
+    """Piped input: values shown, no prompts; the first failing entry ends it with exit 70."""
     session = "x = 2\nx * 3\nprn x\nsq(n) =\n    n * n\n\nsq(4)\n1 / 0\n\"after\"\n"
     code, out, err = ilusm("repl", input=session)
-    assert code == 0
-    assert "6\n" in out and "2\n" in out and "16\n" in out and '"after"' in out
-    assert "error: division by zero" in err
+    assert (code, out) == (70, "6\n2\n16\n")
+    assert err.startswith("error: division by zero\n")
 
 
 def test_python_dash_m(tmp_path: Path) -> None:

@@ -68,6 +68,10 @@ CASES = [
     ("o = nil\nprn o?.a.b", "<module>",
      ["PUSH_NIL", "STORE_GLOBAL o", "LOAD_GLOBAL prn", "LOAD_GLOBAL o", "JUMP_IF_NIL +3", "GET_FIELD a",
       "GET_FIELD b", "CALL 1", "POP", "PUSH_NIL", "RET"]),
+    # parentheses end the chain: the short-circuit lands before `.b`, which then reads a field of nil.
+    ("o = nil\nprn (o?.a).b", "<module>",
+     ["PUSH_NIL", "STORE_GLOBAL o", "LOAD_GLOBAL prn", "LOAD_GLOBAL o", "JUMP_IF_NIL +2", "GET_FIELD a",
+      "GET_FIELD b", "CALL 1", "POP", "PUSH_NIL", "RET"]),
     ("xs = [1]\nxs[0] += 2", "<module>",
      ["PUSH_CONST 1", "MAKE_LIST 1", "STORE_GLOBAL xs", "LOAD_GLOBAL xs", "PUSH_CONST 0", "DUP2",
       "GET_IDX", "PUSH_CONST 2", "ADD", "SET_IDX", "POP", "PUSH_NIL", "RET"]),
@@ -107,6 +111,10 @@ def test_int_and_float_constants_stay_apart(tmp_path: Path) -> None:
     ("def K = 1\nK = 2", 2, 1, "cannot assign to constant 'K'"),
     ("def K = 1\nK += 2", 2, 1, "cannot assign to constant 'K'"),
     ("f() =\n    def C = 1\n    C = 3", 3, 5, "cannot assign to constant 'C'"),
+    ("def K = 1\nprn K\ndef K = 2", 3, 1, "cannot assign to constant 'K'"),
+    ("x = 1\ndef x = 2", 2, 1, "cannot assign to constant 'x'"),
+    ("f(K) =\n    prn K\n    def K = 1", 3, 5, "cannot assign to constant 'K'"),
+    ("x <- [1]:\n    def x = 2", 2, 5, "cannot assign to constant 'x'"),
     ("use nosuchmodule_xyz", 1, 1, "module 'nosuchmodule_xyz' not found"),
 ])
 def test_compile_errors(tmp_path: Path, src: str, line: int, col: int, message: str) -> None:

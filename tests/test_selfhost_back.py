@@ -232,7 +232,7 @@ def test_edge_errors_are_the_expected_ones(batch: dict[str, Any], env: Path) -> 
         "missing_file.ilu": "module 'nowhere/none.ilu' not found",
         "far_jump.ilu": "jump too far: function too large",
         "const_in_lambda.ilu": "cannot assign to constant 'K'",
-        "bad_utf8.ilu": "file is not valid UTF-8 (byte 14)",
+        "bad_utf8.ilu": "invalid UTF-8 (byte 0xe2)",
         MISSING: "cannot read file: No such file or directory",
     }
     for name, message in expect.items():

@@ -124,6 +124,23 @@ SNIPPETS = [
     "clamp = \\(x)\n    if x > 10: ret 10\n    x\nprn xs | total |> f(1)",
     "prn -1\nx -1\nx - 1\nprn (1 + 2) * 3\nprn [1]\nxs [0]\ni, x <- xs: cnt",
     's = "tab\\there \\u{1F600} \\u{7f} \\0 \\\\ \\" \\\' \\{"\n',
+    # hints (stage0/hints.py) and where they are not given
+    "n = # a count",
+    "n = 1 +#xs  \t",
+    "n = 1 + a#xs",
+    "n = 'a'#xs\n",
+    "n = #9\n",
+    "n = #_x1\r\n",
+    "f(x) =\n    while x > 0:\n        x -= 1\n",
+    "if x: prn 1\nelse: prn 2\n",
+    "def f(x):\n    x\n",
+    "return\nreturn 1 +\n",
+    "prnt(1,\n",
+    "xs = [1]\nn = len(xs) + #xs",
+    "x = 1\nif x:\n    print(1)\n| 2 +\n",
+    "x = 1\nif x: print(1)\n| 2 +\n",
+    # parentheses end an optional chain (a Paren node only around one)
+    "(a?.b).c\n(a?.b)[0]\n(a?.f)()\n(a.b).c\n((a?.b))\n(f()?.x)(1)\n(a?.b.c)?.d\n",
 ]
 
 

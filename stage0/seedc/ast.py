@@ -125,6 +125,16 @@ class Index(Node):
 
 
 @dataclass
+class Paren(Node):
+    """`(x)` where x is an optional chain: the parentheses end it, so `(a?.b).c` reads `.c` of nil.
+
+    Any other parenthesized expression is just its content.
+    """
+
+    x: Node
+
+
+@dataclass
 class Lambda(Node):
     """`\\(a, b) body` or `fn(a, b) body`; body is an expression or a Block."""
 

@@ -342,6 +342,10 @@ class FunctionCompiler:
         else:
             getattr(self, "e_" + type(n).__name__)(n)
 
+    def e_Paren(self, n: A.Paren) -> None:
+        """A parenthesized optional chain: its short-circuit lands here, not past the links after it."""
+        self.expr(n.x)
+
     def e_Num(self, n: A.Num) -> None:
         """A number literal."""
         self.b.emit("PUSH_CONST", self.mod.ib.const(n.v))

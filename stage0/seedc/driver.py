@@ -80,7 +80,9 @@ class Loader:
         self.parse, self.base = parse, base
         self.lib = lib or lib_root()
         self.modules: dict[Path, Module] = {}
-        self.active: list[Path] = []
+        self.active: list[Path] = []  # the modules being loaded, outermost first
+        self.on_stack: dict[Path, int] = {}  # each active path -> its index in `active`; a list search per
+        # `use` would make a chain of N modules cost N*N (a chain of 30,000 modules took minutes)
 
     def key(self, path: Path) -> str:
         """The module key recorded in the image."""
@@ -126,16 +128,17 @@ class Loader:
             mod = Module(path, self.key(path), source, self.parse(source, display(path)))
             found = list(uses(mod.prog))
         self.modules[path] = mod
+        self.on_stack[path] = len(self.active)
         self.active.append(path)
         for use in found:
             dep = self.find(use, path)
-            if dep in self.active:
-                chain = self.active[self.active.index(dep):] + [dep]
+            if dep in self.on_stack:
+                chain = self.active[self.on_stack[dep]:] + [dep]
                 names = " -> ".join(self.modules[p].key for p in chain)
                 raise self.error(path, use, f"import cycle: {names}")
             self.load(dep)
             mod.deps[id(use)] = dep
-        self.active.pop()
+        del self.on_stack[self.active.pop()]
         return mod
 
 
@@ -148,8 +151,21 @@ def read_source(path: Path) -> str:
     try:
         return data.decode("utf-8").removeprefix(BOM)
     except UnicodeDecodeError as e:
-        raise CompileError(f"file is not valid UTF-8 (byte {e.start})", display(path), 1, 1, None,
-                           kind="error") from None
+        line, col = utf8_position(data, e.start)
+        raise CompileError(f"invalid UTF-8 (byte 0x{data[e.start]:02x})", display(path), line, col, None,
+                           kind="syntax error") from None
+
+
+def utf8_position(data: bytes, at: int) -> tuple[int, int]:
+    """Line and column (in characters, as for any other error) of byte `at` of valid UTF-8 up to there.
+
+    Continuation bytes (0x80-0xBF) do not start a character; a leading byte-order mark is not a column.
+    """
+    start = data.rfind(b"\n", 0, at) + 1
+    col = 1 + sum(1 for b in data[start:at] if not 0x80 <= b <= 0xBF)
+    if start == 0 and data.startswith(BOM.encode("utf-8")) and at >= 3:
+        col -= 1
+    return data.count(b"\n", 0, at) + 1, col
 
 
 def uses(node: object) -> Iterator[A.Use]:

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from typing import Callable, Iterator, NoReturn, Optional, TypeVar
 
 from stage0.errors import CompileError
+from stage0.hints import comment_count, habit_hint, hint
 from stage0.seedc import ast as A
 from stage0.seedc.lexer import Token, tokenize
 
@@ -112,6 +113,7 @@ class _Parser:
         self.in_loop = False
         self.in_func = False
         self.depth = 0  # nesting, for MAX_NESTING
+        self.lead: Optional[Token] = None  # the first token of the statement being parsed (for hints)
 
     # ---- token helpers ------------------------------------------------------
 
@@ -159,12 +161,19 @@ class _Parser:
             self.fail("too deeply nested", self.tok)
 
     def fail(self, message: str, t: Token, kind: str = "syntax error") -> NoReturn:
-        """Raise a compile error at token `t`."""
+        """Raise a compile error at token `t`; a syntax error in a statement led by a habit word gets its hint."""
+        if kind == "syntax error" and self.lead is not None and self.lead.kind == "IDENT":
+            message += habit_hint(self.lead.value)
         raise CompileError(message, self.file, t.line, t.col, _source_line(self.source, t.line), kind)
 
     def unexpected(self) -> NoReturn:
-        """Fail on the current token."""
-        self.fail(f"unexpected {self.describe(self.tok)}", self.tok)
+        """Fail on the current token; a line ending in `#name` where more was expected gets the len hint."""
+        t = self.tok
+        message = f"unexpected {self.describe(t)}"
+        if t.kind in ("NEWLINE", "EOF") and self.end is None:
+            line = _source_line(self.source, t.line) or ""
+            message += comment_count(line[:t.col - 1])
+        self.fail(message, t)
 
     def describe(self, t: Token) -> str:
         """A token as error messages name it."""
@@ -239,17 +248,24 @@ class _Parser:
         return self.node(A.Block, start, stmts)
 
     def body(self, stmt: bool) -> A.Node:
-        """body = simple_stmt | block   (an expression instead of simple_stmt when not stmt)"""
+        """body = simple_stmt | block   (an expression instead of simple_stmt when not stmt)
+
+        The statements inside lead only themselves: after the body, the enclosing statement leads again.
+        """
+        lead = self.lead
         if self.at("NEWLINE"):
-            return self.block()
-        return self.stmt() if stmt else self.expr()
+            node: A.Node = self.block()
+        else:
+            node = self.stmt() if stmt else self.expr()
+        self.lead = lead
+        return node
 
     # ---- statements ---------------------------------------------------------------
 
     def stmt(self) -> A.Node:
         """stmt = use_stmt | fundef | def_stmt | assign | ret_stmt | "brk" | "cnt"
         | whl_stmt | for_stmt | if_stmt | mat_stmt | shorthand_call | expr"""
-        t = self.tok
+        t = self.lead = self.tok
         if t.kind == "KW":
             keyword = {"use": self.use_stmt, "def": self.def_stmt, "ret": self.ret_stmt,
                        "brk": self.loop_jump, "cnt": self.loop_jump, "whl": self.whl_stmt,
@@ -279,6 +295,8 @@ class _Parser:
         """def_stmt = "def" IDENT "=" expr"""
         start = self.advance()
         name = self.expect("IDENT", None, "expected a name after 'def'").value
+        if self.at("OP", "("):
+            self.fail("expected '=' after the constant's name" + hint("f(x) = ...", "def f(x):"), self.tok)
         self.expect("OP", "=", "expected '=' after the constant's name")
         return self.node(A.Def, start, name, self.expr())
 
@@ -634,12 +652,12 @@ class _Parser:
         self.unexpected()
 
     def paren(self) -> A.Node:
-        """paren = "(" expr ")\""""
-        self.advance()
+        """paren = "(" expr ")\"; an optional chain inside stays a Paren node, since it ends there."""
+        start = self.advance()
         with self.state(no_pipe=False):
             x = self.expr()
         self.expect("OP", ")", "expected ')'")
-        return x
+        return self.node(A.Paren, start, x) if _optional_chain(x) else x
 
     def list_expr(self) -> A.List:
         """list = "[" [ expr { "," expr } [ "," ] ] "]\""""
@@ -697,3 +715,12 @@ def _assignable(x: A.Node) -> bool:
     if isinstance(x, A.Name):
         return True
     return isinstance(x, (A.Field, A.Index)) and not x.opt
+
+
+def _optional_chain(x: A.Node) -> bool:
+    """Does a postfix chain contain a `?.` or `?[` link (whose short-circuit a `)` must stop)?"""
+    while isinstance(x, (A.Field, A.Index, A.Call)):
+        if not isinstance(x, A.Call) and x.opt:
+            return True
+        x = x.fn if isinstance(x, A.Call) else x.x
+    return False

@@ -117,7 +117,7 @@ class Analyzer:
             scope.slot(name)
         self.scopes[id(node)] = scope
         body = node.body.stmts if isinstance(node.body, A.Block) else [node.body]
-        self.check_consts(body, scope)
+        self.check_consts(body, scope, tuple(node.params))
         self.visit(node.body, scope)
 
     def visit(self, n: object, scope: Scope) -> None:
@@ -134,14 +134,22 @@ class Analyzer:
             for value in vars(n).values():
                 self.visit(value, scope)
 
-    def check_consts(self, stmts: list[A.Node], scope: Scope) -> None:
-        """`def` names of this scope may not be bound again anywhere in it."""
-        defs = {s.name: s for s in _walk_stmts(stmts) if isinstance(s, A.Def)}
-        scope.consts = set(defs)
-        for s in _walk_stmts(stmts):
-            for name in _bound_names(s):
-                if name in defs and s is not defs[name]:
+    def check_consts(self, stmts: list[A.Node], scope: Scope, params: tuple[str, ...] = ()) -> None:
+        """A `def` name is bound once in its scope: the binding after the first is the error.
+
+        Bindings are taken in source order, parameters first; a binding is rejected when
+        its name was bound before and either that binding or this one is a `def`.
+        """
+        walk = walk_stmts(stmts)
+        scope.consts = {s.name for s in walk if isinstance(s, A.Def)}
+        if not scope.consts:
+            return
+        is_def: dict[str, bool] = {p: False for p in params}
+        for s in walk:
+            for name in bound_names(s):
+                if name in is_def and (is_def[name] or isinstance(s, A.Def)):
                     self.error(f"cannot assign to constant '{name}'", s)
+                is_def[name] = is_def.get(name, False) or isinstance(s, A.Def)
 
     def error(self, message: str, node: A.Node) -> CompileError:
         """Raise a compile error (kind `error`) at node."""
@@ -149,7 +157,7 @@ class Analyzer:
         raise CompileError(message, self.file, node.line, node.col, src, kind="error")
 
 
-def _bound_names(s: A.Node) -> list[str]:
+def bound_names(s: A.Node) -> list[str]:
     """The names a statement binds."""
     if isinstance(s, A.Assign) and isinstance(s.target, A.Name):
         return [s.target.name]
@@ -162,7 +170,7 @@ def _bound_names(s: A.Node) -> list[str]:
     return []
 
 
-def _walk_stmts(stmts: object) -> list[A.Node]:
+def walk_stmts(stmts: object) -> list[A.Node]:
     """Every statement node in source order, not entering nested functions."""
     out: list[A.Node] = []
 
