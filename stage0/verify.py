@@ -120,9 +120,9 @@ _RET = isa.OPC["RET"]
 _JUMP = isa.OPC["JUMP"]
 _MAKE_CLOSURE = isa.OPC["MAKE_CLOSURE"]
 _USE = isa.OPC["USE"]
+_IMPORT_ALL = isa.OPC["IMPORT_ALL"]
 # _SLOT_RULES by opcode byte (None: the instruction has no slot operand).
 _RULES = [None if spec is None else spec.slot_rule for spec in _SPECS]
-_IMPORT_ALL = isa.OPC["IMPORT_ALL"]
 
 
 def decode(code: bytes) -> list[Instr]:
@@ -169,9 +169,11 @@ def _verify(func: FuncDef, image: Image, label: str) -> int:
             raise ImageError("has no code")
         starts = {off for off, _, _ in instrs}
         limits = _limits(func, image)
-        targets: set[int | None] = set()
+        targets: set[int] = set()
         for off, opcode, args in instrs:
-            targets.add(_check_operands(off, opcode, args, limits, starts))
+            target = _check_operands(off, opcode, args, limits, starts)
+            if target is not None:
+                targets.add(target)
             if opcode == _MAKE_CLOSURE:
                 _check_capture(off, image.funcs[args[0]], func)
         _check_imports(instrs, targets)
@@ -218,7 +220,7 @@ def _check_capture(off: int, target: FuncDef, parent: FuncDef) -> None:
                              f"but this function has {len(parent.upvals)} upvalues")
 
 
-def _check_imports(instrs: list[Instr], targets: set[int | None]) -> None:
+def _check_imports(instrs: list[Instr], targets: set[int]) -> None:
     """IMPORT_ALL only right after a USE, in the same basic block (what both
     compilers emit for `use "file"`): so its operand is always a module object."""
     prev = -1
