@@ -110,10 +110,10 @@ BAD: list[tuple[str, list[tuple[Any, ...]], int, tuple[FuncDef, ...], str]] = [
                           ("POP",), ("JUMP", "t")] + LOOP_END, 1, (),
      'function #0 "main": FOR_NEXT at offset 17: local slot 0 may hold a value, not an iterator'),
     # Only the second time round the loop does MAKE_CELL find a cell: the analysis walks loops to a fixed point.
-    ("make_cell_in_a_loop", [("PUSH_CONST", 1), ("PUSH_CONST", 2), ("ITER_RANGE", 1), ("label", "t"),
-                             ("FOR_NEXT", 1, "e"), ("POP",), ("MAKE_CELL", 0), ("JUMP", "t"),
-                             ("label", "e"), ("LOAD_CELL", 0), PRINT, ("RET",)], 2, (),
-     'function #0 "main": MAKE_CELL at offset 15: local slot 0 may hold a cell, not a value'),
+    ("make_cell_in_a_loop", [("PUSH_NIL",), ("STORE_LOCAL", 0), ("PUSH_CONST", 1), ("PUSH_CONST", 2),
+                             ("ITER_RANGE", 1), ("label", "t"), ("FOR_NEXT", 1, "e"), ("POP",), ("MAKE_CELL", 0),
+                             ("LOAD_CELL", 0), PRINT, ("POP",), ("JUMP", "t")] + LOOP_END, 2, (),
+     'function #0 "main": MAKE_CELL at offset 19: local slot 0 may hold a cell, not a value'),
 ]
 
 
