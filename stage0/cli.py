@@ -20,16 +20,30 @@ from typing import Any, Callable, Optional, TextIO
 import click
 
 from stage0 import __version__, ilbc
-from stage0.errors import EXIT_INTERRUPTED, EXIT_RUNTIME, IlusmError, ImageError, OutputError, UsageError
+from stage0.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_RUNTIME,
+    CompileError,
+    IlusmError,
+    ImageError,
+    OutputError,
+    RuntimeErr,
+    UsageError,
+)
 from stage0.image import Image
 
 EXAMPLES = """\b
 Examples:
-  ilusm run hello.ilu              run a program
-  ilusm run prog.ilu a b           run with arguments (__sys_args())
+  ilusm hello.ilu                  run a program (short for `ilusm run hello.ilu`)
+  ilusm prog.ilu a b               run with arguments (__sys_args())
+  ilusm ./run                      run a file named like a command
+  ilusm run - < prog.ilu           read the program from standard input (<stdin>)
+  ilusm -e 'prn 1 + 2' a b         run a snippet (<string>) with arguments
+  ilusm run --engine ref prog.ilu  run on the reference interpreter
+  ilusm run --trace prog.ilu       print each instruction at its `dis` offset
   ilusm run --dump-ast prog.ilu    show the parse tree instead of running
   ilusm compile prog.ilu -o p.ilbc compile to an ILBC image
-  ilusm run p.ilbc                 run an image
+  ilusm p.ilbc                     run an image
   ilusm dis prog.ilu               disassemble (source or image)
   ilusm repl                       interactive session
 """
@@ -219,15 +233,66 @@ def load_program(file: str, compiler: str) -> tuple[Image, dict[str, str]]:
     return ilbc.read(ilbc.write(image)), sources
 
 
+# The names errors and traces give a program read from standard input or the command line.
+STDIN_NAME, STRING_NAME = "<stdin>", "<string>"
+
+
+def origin_of(file: str) -> Optional[Path]:
+    """The source file a program named `file` is compiled from; None for an image."""
+    path = Path(file)
+    return None if path.suffix == ".ilbc" or is_image(path) else path
+
+
+def load_entry(file: str, code: Optional[str], compiler: str) -> tuple[Image, dict[str, str], Optional[Path]]:
+    """The image, sources and origin of what `run` runs: FILE, `-` (standard input) or `-e CODE`.
+
+    Text from standard input or the command line is compiled by the seed
+    compiler (the self-hosted one reads files; both give the same bytes) as
+    if it were a file `<stdin>` or `<string>` in the working folder, so
+    `use "x.ilu"` looks there.
+    """
+    if code is None and file != "-":
+        image, sources = load_program(file, compiler)
+        return image, sources, origin_of(file)
+    from stage0.seedc.driver import compile_with_sources
+
+    path = Path.cwd() / (STRING_NAME if code is not None else STDIN_NAME)
+    text = source_text(code, path.name) if code is not None else source_text(read_stdin(), path.name)
+    image, sources = compile_with_sources(path, source=text)
+    return ilbc.read(ilbc.write(image)), sources, path
+
+
+def read_stdin() -> bytes:
+    """All of standard input as bytes (the program text of `ilusm run -`)."""
+    stream = getattr(sys.stdin, "buffer", None)
+    try:
+        if stream is None:  # a replaced stdin (tests) that holds text
+            return (sys.stdin.read() if sys.stdin else "").encode("utf-8", "surrogateescape")
+        return stream.read()
+    except OSError as e:
+        raise UsageError(f"cannot read standard input: {e.strerror or e}") from None
+
+
+def source_text(data: bytes | str, name: str) -> str:
+    """Program text from bytes or an argument; bytes that are not UTF-8 are a compile error, as in a file."""
+    try:
+        raw = data if isinstance(data, bytes) else data.encode("utf-8", "surrogateescape")
+        return raw.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as e:
+        raise CompileError(f"file is not valid UTF-8 (byte {e.start})", name, 1, 1, None, kind="error") from None
+
+
 ENGINES = ("ref", "fast")
 
 
 def execute(image: Image, args: list[str], max_depth: int, trace: bool = False,
-            out: Optional[TextIO] = None, engine: str = "fast") -> int:
+            out: Optional[TextIO] = None, engine: str = "fast", origin: Optional[Path] = None) -> int:
     """Run an image's entry module; returns the exit status.
 
     engine "ref" is the reference interpreter, "fast" the fast host tier
     (stage0/fast.py); `trace` always runs the reference interpreter.
+    origin is the source file the image was compiled from: a runtime error's
+    trace then names files as compile errors do (see `placer`).
     """
     from stage0.vm import VM
 
@@ -242,9 +307,33 @@ def execute(image: Image, args: list[str], max_depth: int, trace: bool = False,
     vm = cls(image, args=args, max_depth=max_depth, trace=sys.stderr if trace else None, out=out)
     try:
         vm.run_main()
+    except RuntimeErr as e:
+        if origin is not None:
+            e.place = placer(origin)
+        raise
     finally:
         (out or sys.stdout).flush()
     return 0
+
+
+def placer(origin: Path) -> Callable[[str], str]:
+    """How a trace shows a module name recorded in an image compiled from origin.
+
+    The image records names relative to the entry file's folder (so it is the
+    same wherever it is built); a user reads them, like compile errors, as the
+    path from the working folder (absolute when not below it). Names of the
+    library (`lib/...` found in the lib folder) stay as recorded.
+    """
+    from stage0.seedc.driver import display, lib_root
+
+    base = origin.resolve().parent
+
+    def place(name: str) -> str:
+        if name.startswith("lib/") and (lib_root() / name[4:]).is_file():
+            return name
+        return display((base / name).resolve())  # resolved, as the loader names files in compile errors
+
+    return place
 
 
 def run_file(file: str, args: list[str], out: TextIO, err: TextIO, compiler: str = "self",
@@ -256,7 +345,7 @@ def run_file(file: str, args: list[str], out: TextIO, err: TextIO, compiler: str
 
     def go() -> int:
         image, _ = load_program(file, compiler)
-        return execute(image, args, max_depth or default_depth(), out=out, engine=engine)
+        return execute(image, args, max_depth or default_depth(), out=out, engine=engine, origin=origin_of(file))
 
     return in_big_stack(lambda: guarded(go, err))
 
@@ -278,51 +367,87 @@ compiler_option = click.option("--compiler", type=click.Choice(["seed", "self"])
                                help="self: the compiler written in ilusm (ilusm.ilbc); seed: the Python one.")
 
 
-@click.group(epilog=EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]})
+class FileFirst(click.Group):
+    """The command group; a first word that is not a command means `run`.
+
+    `ilusm prog.ilu a b` is `ilusm run prog.ilu a b` and `ilusm -e CODE` is
+    `ilusm run -e CODE`, as with python, node and lua. A command's name
+    wins over a file of that name: `ilusm ./run` runs a file called `run`.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Put `run` in front of arguments that do not start with a command or a group option."""
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help", "--version"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=FileFirst, epilog=EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="ilusm")
 def cli() -> None:
-    """ilusm: a small self-hosting language on a thin Python host."""
+    """ilusm: a small self-hosting language on a thin Python host.
+
+    `ilusm FILE [ARGS]...` is short for `ilusm run FILE [ARGS]...`.
+    """
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
-@click.argument("file")
+@click.argument("file", required=False)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.option("-e", "--eval", "code", metavar="CODE", default=None,
+              help=f"Run CODE instead of a file (named {STRING_NAME} in errors); FILE and ARGS are then all ARGS.")
 @compiler_option
 @click.option("--max-depth", type=click.IntRange(1, MAX_DEPTH_LIMIT), default=None,
               help="Recursion limit (default 10000, or ILUSM_MAX_DEPTH).")
-@click.option("--trace", is_flag=True, help="Print every executed instruction to stderr (implies --engine ref).")
-@click.option("--engine", type=click.Choice(ENGINES), default="fast", show_default=True,
-              help="ref: the reference interpreter; fast: functions translated to Python code.")
+@click.option("--trace", is_flag=True,
+              help="Print each executed instruction to stderr, at its byte offset as `ilusm dis` shows it "
+                   "(runs on --engine ref).")
+@click.option("--engine", type=click.Choice(ENGINES), default=None,
+              help="ref: the reference interpreter; fast (the default): functions translated to Python code.")
 @click.option("--dump-tokens", is_flag=True, help="Print the tokens and stop.")
 @click.option("--dump-ast", is_flag=True, help="Print the syntax tree and stop.")
 @click.option("--dump-ilbc", is_flag=True, help="Print the disassembled image and stop.")
-def run(file: str, args: tuple[str, ...], compiler: str, max_depth: Optional[int], trace: bool, engine: str,
-        dump_tokens: bool, dump_ast: bool, dump_ilbc: bool) -> None:
-    """Run FILE (.ilu source or .ilbc image) with ARGS."""
+def run(file: Optional[str], args: tuple[str, ...], code: Optional[str], compiler: str, max_depth: Optional[int],
+        trace: bool, engine: Optional[str], dump_tokens: bool, dump_ast: bool, dump_ilbc: bool) -> None:
+    """Run FILE (.ilu source or .ilbc image) with ARGS; FILE `-` reads the program from standard input."""
+    if code is not None:
+        args = ((file,) if file is not None else ()) + args
+        file = STRING_NAME
 
     def go() -> int:
+        if file is None:
+            raise UsageError("no file given (see --help)")
+        if trace and engine == "fast":  # the fast tier runs Python code, not instructions
+            raise UsageError("--trace runs on the reference interpreter; it cannot be used with --engine fast")
         if dump_tokens or dump_ast:
-            return dump_front(file, dump_tokens)
-        image, sources = load_program(file, compiler)
+            return dump_front(file, code, dump_tokens)
+        image, sources, origin = load_entry(file, code, compiler)
         if dump_ilbc:
             from stage0.dis import disassemble
 
             click.echo(disassemble(image, sources), nl=False)
             return 0
-        return execute(image, list(args), max_depth or default_depth(), trace, engine="ref" if trace else engine)
+        return execute(image, list(args), max_depth or default_depth(), trace,
+                       engine=engine or ("ref" if trace else "fast"), origin=origin)
 
     sys.exit(in_big_stack(go))
 
 
-def dump_front(file: str, tokens: bool) -> int:
-    """`--dump-tokens` / `--dump-ast` for a source file."""
+def dump_front(file: str, code: Optional[str], tokens: bool) -> int:
+    """`--dump-tokens` / `--dump-ast` for a source file, standard input or `-e CODE`."""
     from stage0.seedc.driver import read_source
     from stage0.seedc.lexer import dump_tokens, tokenize
     from stage0.seedc.parser import parse
 
-    if is_image(need_file(file)):
+    if code is not None:
+        source = source_text(code, file)
+    elif file == "-":
+        file = STDIN_NAME
+        source = source_text(read_stdin(), file)
+    elif is_image(need_file(file)):
         raise UsageError(f"{'--dump-tokens' if tokens else '--dump-ast'} needs a source file; {file} is an ILBC image")
-    source = read_source(Path(file))
+    else:
+        source = read_source(Path(file))
     if tokens:
         click.echo(dump_tokens(tokenize(source, file)))
     else:

@@ -66,13 +66,16 @@ def _func_text(image: Image, index: int, file: str, sources: dict[str, str] | No
     source_lines = sources[file].splitlines() if sources and file in sources else None
     line_at = dict(func.lines)
     out, line = [head], None
-    for off, code, args in decode(func.code):
+    instrs = decode(func.code)
+    ends = [off for off, _, _ in instrs[1:]] + [len(func.code)]
+    for (off, code, args), end in zip(instrs, ends):
         new = line_at.get(off, line)
         if new != line and new is not None:
             out.append(_line_note(new, source_lines))
         line = new
         op = isa.BY_CODE[code]
-        text = f"{off:04d}  {op.name:<{_NAME_WIDTH}}{_operands(image, op, off, args)}"
+        name = op.name if end - off == op.size else "WIDE " + op.name  # the prefix was folded in
+        text = f"{off:04d}  {name:<{_NAME_WIDTH - 1}} {_operands(image, op, off, args)}"
         out.append(text.rstrip())
     return "\n".join(out)
 

@@ -67,6 +67,9 @@ class RuntimeErr(IlusmError):
         # How to build the trace when someone asks: most errors are caught by
         # `try` and never shown, and building one costs O(depth).
         self.pending: Callable[[], list[tuple[str, str, int]]] | None = None
+        # How a recorded module name is shown (the CLI sets it: the path from
+        # the working folder, as in compile errors); None shows it as recorded.
+        self.place: Callable[[str], str] | None = None
 
     @property
     def trace(self) -> list[tuple[str, str, int]] | None:
@@ -84,11 +87,33 @@ class RuntimeErr(IlusmError):
         return self._trace is not None or self.pending is not None
 
     def render(self) -> str:
-        """`error: MESSAGE` then one `  at NAME (FILE:LINE)` line per call."""
+        """`error: MESSAGE` then one `  at NAME (FILE:LINE)` line per call, runs collapsed."""
         lines = [f"error: {self.message}"]
-        for name, file, line in self.trace or []:
-            lines.append(f"  at {name} ({file}:{line})")
+        place = self.place or str
+        lines += collapse_runs([f"  at {name} ({place(file)}:{line})" for name, file, line in self.trace or []])
         return "\n".join(lines)
+
+
+# A run of identical trace lines longer than this prints this many, then one summary line.
+RUN_SHOWN = 3
+
+
+def collapse_runs(lines: list[str]) -> list[str]:
+    """lines with each run of more than RUN_SHOWN equal lines cut to RUN_SHOWN and a count.
+
+    A stack overflow would otherwise print one line per frame (10,000 by default).
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        j = i
+        while j < len(lines) and lines[j] == lines[i]:
+            j += 1
+        out += lines[i:min(j, i + RUN_SHOWN)]
+        if j - i > RUN_SHOWN:
+            out.append(f"  ... the line above repeated {j - i - RUN_SHOWN} more times")
+        i = j
+    return out
 
 
 class ImageError(IlusmError):

@@ -24,7 +24,7 @@ __all__ = [
 ]
 
 MAGIC = b"ILBC"
-VERSION = 1
+VERSION = 2  # 2: WIDE prefix; name, function and module indices in the tables are u32
 HEADER_SIZE = 16
 
 TAG_INT, TAG_FLOAT, TAG_STR = 1, 2, 3
@@ -38,9 +38,9 @@ _F64 = struct.Struct("<d")
 _MIN_CONST = 5      # tag + empty string length
 _MIN_NAME = 4       # empty string length
 _MIN_UPVAL = 3      # kind + index
-_MIN_FUNC = 16      # four u16 + code length + line count
+_MIN_FUNC = 18      # u32 name, three u16, code length, line count
 _MIN_LINE = 8       # offset + line
-_MIN_MODULE = 6     # three u16
+_MIN_MODULE = 12    # three u32
 
 
 # ---- primitives ---------------------------------------------------------------
@@ -278,7 +278,7 @@ def read_funcs(r: Reader) -> list[FuncDef]:
 def write_func(w: Writer, func: FuncDef, i: int) -> None:
     """Name, arity, locals, upvalues, code and line table of one function."""
     what = f"function {i}"
-    w.put_u16(func.name, f"{what} name")
+    w.put_u32(func.name, f"{what} name")
     w.put_u16(func.arity, f"{what} arity")
     w.put_u16(func.nlocals, f"{what} nlocals")
     w.put_u16(len(func.upvals), f"{what} upvalue count")
@@ -295,22 +295,22 @@ def write_func(w: Writer, func: FuncDef, i: int) -> None:
 
 
 def write_debug_names(w: Writer, names: list[int], what: str) -> None:
-    """u16 count (0, or one per slot), then a u16 name index each."""
+    """u16 count (0, or one per slot), then a u32 name index each."""
     w.put_u16(len(names), f"{what} count")
     for index in names:
-        w.put_u16(index, what)
+        w.put_u32(index, what)
 
 
 def read_debug_names(r: Reader, what: str) -> list[int]:
     """Mirror of write_debug_names."""
-    count = r.get_count(r.get_u16(f"{what} count"), 2, what)
-    return [r.get_u16(what) for _ in range(count)]
+    count = r.get_count(r.get_u16(f"{what} count"), 4, what)
+    return [r.get_u32(what) for _ in range(count)]
 
 
 def read_func(r: Reader, i: int) -> FuncDef:
     """Mirror of write_func (the checks on the values are verify.validate's)."""
     what = f"function {i}"
-    name = r.get_u16(f"{what} name")
+    name = r.get_u32(f"{what} name")
     arity = r.get_u16(f"{what} arity")
     nlocals = r.get_u16(f"{what} nlocals")
     nup = r.get_count(r.get_u16(f"{what} upvalue count"), _MIN_UPVAL, f"{what} upvalues")
@@ -329,16 +329,16 @@ def write_modules(w: Writer, modules: list[ModuleEntry]) -> None:
     """u32 count, then each module's name, file and main function."""
     w.put_u32(len(modules), "module count")
     for i, mod in enumerate(modules):
-        w.put_u16(mod.name, f"module {i} name")
-        w.put_u16(mod.file, f"module {i} file")
-        w.put_u16(mod.main, f"module {i} main")
+        w.put_u32(mod.name, f"module {i} name")
+        w.put_u32(mod.file, f"module {i} file")
+        w.put_u32(mod.main, f"module {i} main")
 
 
 def read_modules(r: Reader) -> list[ModuleEntry]:
     """Mirror of write_modules."""
     count = r.get_count(r.get_u32("module count"), _MIN_MODULE, "modules")
     return [
-        ModuleEntry(r.get_u16(f"module {i} name"), r.get_u16(f"module {i} file"), r.get_u16(f"module {i} main"))
+        ModuleEntry(r.get_u32(f"module {i} name"), r.get_u32(f"module {i} file"), r.get_u32(f"module {i} main"))
         for i in range(count)
     ]
 
@@ -347,14 +347,14 @@ def read_modules(r: Reader) -> list[ModuleEntry]:
 
 def write(image: Image, *, verify: bool = True) -> bytes:
     """The ILBC bytes of image. ValueError when a field cannot be encoded (a bool
-    constant, an index wider than 16 bits); ImageError when verify is on and the
+    constant, an index wider than 32 bits); ImageError when verify is on and the
     image would not pass read()'s checks."""
     body = Writer()
     write_consts(body, image.consts)
     write_names(body, image.names)
     write_funcs(body, image.funcs)
     write_modules(body, image.modules)
-    body.put_u16(image.entry, "entry module")
+    body.put_u32(image.entry, "entry module")
     if verify:
         validate(image)
     payload = bytes(body.buf)
@@ -372,7 +372,7 @@ def read(data: bytes) -> Image:
     names = read_names(r)
     funcs = read_funcs(r)
     modules = read_modules(r)
-    entry = r.get_u16("entry module")
+    entry = r.get_u32("entry module")
     if r.left:
         raise ImageError(f"{r.left} trailing bytes after the module table at offset {r.pos}")
     image = Image(consts, names, funcs, modules, entry)

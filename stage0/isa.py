@@ -13,12 +13,32 @@ Operand kinds:
             instruction (the address of the next instruction)
 The `pops`/`pushes` columns give the stack effect; a string names the operand
 whose value sets it ("argc+1" pops argc + 1 values, "2*n" pops 2n).
+
+The WIDE prefix (not an instruction of its own, so not in TABLE) makes the
+next instruction's u16 operands u32 and its i16 jump offset i32; u8 operands
+keep their width. It is used only where an operand does not fit the short
+form (docs/ilbc.md, "Wide operands").
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 OPERAND_SIZES = {"u8": 1, "u16": 2, "i16": 2}
+# Operand sizes after a WIDE prefix.
+WIDE_OPERAND_SIZES = {"u8": 1, "u16": 4, "i16": 4}
+# The prefix byte; a free opcode number no instruction may take.
+WIDE = 0xFE
+
+
+def _range(kind: str, size: int) -> tuple[int, int]:
+    """The (lowest, highest) value of an operand of this kind encoded in size bytes."""
+    bits = 8 * size
+    return (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if kind.startswith("i") else (0, (1 << bits) - 1)
+
+
+# The ranges of the short and wide forms: a value outside SHORT_RANGE needs WIDE.
+SHORT_RANGE = {k: _range(k, n) for k, n in OPERAND_SIZES.items()}
+WIDE_RANGE = {k: _range(k, n) for k, n in WIDE_OPERAND_SIZES.items()}
 
 
 @dataclass(frozen=True)
@@ -37,6 +57,20 @@ class Op:
     def size(self) -> int:
         """Encoded size in bytes: one opcode byte plus the operands."""
         return 1 + sum(OPERAND_SIZES[k] for _, k in self.operands)
+
+    @property
+    def wide_size(self) -> int:
+        """Encoded size with the WIDE prefix: prefix, opcode and widened operands."""
+        return 2 + sum(WIDE_OPERAND_SIZES[k] for _, k in self.operands)
+
+    @property
+    def can_widen(self) -> bool:
+        """True when a WIDE prefix changes this instruction (it has a u16 or i16 operand)."""
+        return any(k != "u8" for _, k in self.operands)
+
+    def needs_wide(self, args: tuple[int, ...]) -> bool:
+        """True when some operand value lies outside its short form's range."""
+        return any(not SHORT_RANGE[k][0] <= v <= SHORT_RANGE[k][1] for (_, k), v in zip(self.operands, args))
 
     @property
     def is_jump(self) -> bool:
@@ -135,6 +169,7 @@ def _check_table() -> None:
     assert len(BY_NAME) == len(TABLE), "duplicate opcode name"
     assert len(BY_CODE) == len(TABLE), "duplicate opcode number"
     assert all(0 < op.code < 256 for op in TABLE)
+    assert WIDE not in BY_CODE, "the WIDE prefix number is taken by an opcode"
 
 
 _check_table()

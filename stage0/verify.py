@@ -21,10 +21,13 @@ from stage0.errors import ImageError
 from stage0.image import UPVAL_FROM_CELL, UPVAL_FROM_UPVAL, FuncDef, Image
 from stage0.values import quote
 
-# (offset, opcode, operand values); jump operands stay raw signed offsets.
+# (offset, opcode, operand values). A jump operand is the signed offset of the
+# target from the end of the instruction's short form, so the target is
+# `offset + op.size + operand` whether or not a WIDE prefix was folded in.
 Instr = tuple[int, int, tuple[int, ...]]
 
 _STRUCT_CODES = {"u8": "B", "u16": "H", "i16": "h"}
+_WIDE_STRUCT_CODES = {"u8": "B", "u16": "I", "i16": "i"}
 
 # What each operand name indexes, for range checks and error messages.
 # Operand names not listed here are plain counts (argc, n) or the jump offset.
@@ -74,6 +77,7 @@ class _Spec:
     op: isa.Op
     layout: struct.Struct
     size: int
+    wide_layout: struct.Struct | None      # operands after a WIDE prefix; None: WIDE not allowed
     pops: Callable[[tuple[int, ...]], int]
     indexed: tuple[tuple[int, str], ...]   # (operand position, operand name) of index operands
     branch: int | None                     # depth change on the taken path; None: not a jump
@@ -104,7 +108,9 @@ def _spec(op: isa.Op) -> _Spec:
     layout = struct.Struct("<" + "".join(_STRUCT_CODES[kind] for _, kind in op.operands))
     indexed = tuple((i, name) for i, (name, _) in enumerate(op.operands) if name in _INDEXED)
     branch = _BRANCH_DELTA[op.name] if op.is_jump else None
-    return _Spec(op, layout, op.size, _pops_fn(op), indexed, branch, _SLOT_RULES.get(op.name))
+    wide = struct.Struct("<" + "".join(_WIDE_STRUCT_CODES[kind] for _, kind in op.operands)) if op.can_widen else None
+    return _Spec(op, layout, op.size, wide, _pops_fn(op), indexed, branch,
+                 _SLOT_RULES.get(op.name))
 
 
 def _build_table() -> list[_Spec | None]:
@@ -119,6 +125,7 @@ _SPECS = _build_table()
 _RET = isa.OPC["RET"]
 _JUMP = isa.OPC["JUMP"]
 _MAKE_CLOSURE = isa.OPC["MAKE_CLOSURE"]
+_WIDE = isa.WIDE
 _USE = isa.OPC["USE"]
 _IMPORT_ALL = isa.OPC["IMPORT_ALL"]
 # _SLOT_RULES by opcode byte (None: the instruction has no slot operand).
@@ -126,18 +133,44 @@ _RULES = [None if spec is None else spec.slot_rule for spec in _SPECS]
 
 
 def decode(code: bytes) -> list[Instr]:
-    """Split code into (offset, opcode, operands); ImageError on an unknown or cut-off instruction."""
+    """Split code into (offset, opcode, operands), a WIDE prefix folded into the
+    instruction it widens; ImageError on an unknown or cut-off instruction."""
     out: list[Instr] = []
     pos, end = 0, len(code)
     while pos < end:
-        spec = _SPECS[code[pos]]
-        if spec is None:
-            raise ImageError(f"unknown opcode 0x{code[pos]:02X} at offset {pos}")
-        if pos + spec.size > end:
-            raise ImageError(f"{spec.op.name} at offset {pos} is cut off by the end of the code")
-        out.append((pos, code[pos], spec.layout.unpack_from(code, pos + 1)))
-        pos += spec.size
+        if code[pos] == _WIDE:
+            instr, size = _decode_wide(code, pos)
+        else:
+            spec = _SPECS[code[pos]]
+            if spec is None:
+                raise ImageError(f"unknown opcode 0x{code[pos]:02X} at offset {pos}")
+            if pos + spec.size > end:
+                raise ImageError(f"{spec.op.name} at offset {pos} is cut off by the end of the code")
+            instr, size = (pos, code[pos], spec.layout.unpack_from(code, pos + 1)), spec.size
+        out.append(instr)
+        pos += size
     return out
+
+
+def _decode_wide(code: bytes, pos: int) -> tuple[Instr, int]:
+    """The instruction a WIDE prefix at pos widens, and its size with the prefix.
+    Refuses a prefix at the end, before an instruction it cannot widen, and
+    before operands that fit the short form (each program has one encoding)."""
+    if pos + 1 >= len(code):
+        raise ImageError(f"WIDE at offset {pos} is cut off by the end of the code")
+    spec = _SPECS[code[pos + 1]]
+    if spec is None or spec.wide_layout is None:
+        what = spec.op.name if spec else "WIDE" if code[pos + 1] == isa.WIDE else f"0x{code[pos + 1]:02X}"
+        raise ImageError(f"WIDE at offset {pos} before {what}, which has no u16 or i16 operand")
+    size = spec.op.wide_size
+    if pos + size > len(code):
+        raise ImageError(f"WIDE {spec.op.name} at offset {pos} is cut off by the end of the code")
+    args = spec.wide_layout.unpack_from(code, pos + 2)
+    if spec.branch is not None:  # the offset as if from the end of the short form
+        args = args[:-1] + (args[-1] + size - spec.size,)
+    if not spec.op.needs_wide(args):
+        raise ImageError(f"WIDE {spec.op.name} at offset {pos}: the operands fit the short form")
+    return (pos, code[pos + 1], args), size
 
 
 def stack_pops(opcode: int, args: tuple[int, ...]) -> int:
@@ -247,13 +280,15 @@ def _flow(instrs: list[Instr], func: FuncDef, image: Image) -> int:
     every instruction of every image loaded.)"""
     at = {off: i for i, (off, _, _) in enumerate(instrs)}
     size = len(func.code)
+    ends = [off for off, _, _ in instrs[1:]] + [size]  # where each instruction ends
     depth = {0: 0}
     # Entry: parameters hold values, the other slots are unset (a value, too).
     kinds_at = {0: (1 << _KIND_BITS * func.nlocals) // _KIND_MASK * VALUE}
     work, deepest = [0], 0
     while work:
         off = work.pop()
-        _, opcode, args = instrs[at[off]]
+        i = at[off]
+        _, opcode, args = instrs[i]
         kinds = kinds_at[off]
         rule = _RULES[opcode]
         if rule is not None:
@@ -264,7 +299,7 @@ def _flow(instrs: list[Instr], func: FuncDef, image: Image) -> int:
                 kinds = kinds & ~(_KIND_MASK << shift) | rule[1] << shift
         elif opcode == _MAKE_CLOSURE:
             _check_cells(off, image.funcs[args[0]], kinds)
-        for nxt, d in _successors(off, opcode, args, depth[off]):
+        for nxt, d in _successors(off, opcode, args, depth[off], ends[i]):
             if nxt >= size:
                 raise ImageError(f"code falls off the end after offset {off}")
             seen = depth.get(nxt)
@@ -302,14 +337,14 @@ def _kind_words(kinds: int) -> str:
     return " or ".join(word for kind, word in _KIND_WORDS if kinds & kind)
 
 
-def _successors(off: int, opcode: int, args: tuple[int, ...], d: int) -> list[tuple[int, int]]:
-    """(next offset, stack depth there) for each way control leaves the instruction."""
+def _successors(off: int, opcode: int, args: tuple[int, ...], d: int, nxt: int) -> list[tuple[int, int]]:
+    """(next offset, stack depth there) for each way control leaves the instruction at off,
+    which ends at nxt."""
     spec = _SPECS[opcode]
     assert spec is not None  # decode() vetted the opcode
     pops = spec.pops(args)
     if d < pops:
         raise ImageError(f"stack underflow at offset {off}: {spec.op.name} pops {pops}, depth is {d}")
-    nxt = off + spec.size
     if opcode == _RET:
         if d != 1:
             raise ImageError(f"RET at offset {off} with stack depth {d} (must be 1)")
@@ -317,7 +352,7 @@ def _successors(off: int, opcode: int, args: tuple[int, ...], d: int) -> list[tu
     fall = (nxt, d - pops + spec.op.pushes)
     if spec.branch is None:
         return [fall]
-    taken = (nxt + args[-1], d + spec.branch)
+    taken = (off + spec.size + args[-1], d + spec.branch)
     return [taken] if opcode == _JUMP else [fall, taken]
 
 

@@ -348,24 +348,34 @@ class VM:
         return clo.proto.name, clo.module.file, line
 
     def trace_step(self, fr: list[Any], pc: int, stack: list[Any]) -> None:
-        """`--trace`: one line per executed instruction (index, name, operands) and the stack top."""
+        """`--trace`: one line per executed instruction (byte offset as `dis` shows it, name, operands), stack top."""
         proto: Proto = fr[0].proto
         op, a, b = proto.code[pc]
+        cache = self.__dict__.setdefault("_trace_offsets", {})  # only tracing VMs pay for it
+        offsets = cache.get(proto.index) or cache.setdefault(proto.index, byte_offsets(proto))
         shown = ", ".join(_short(v) for v in stack[-4:])
-        text = f"{BY_CODE[op].name} {_operand_text(BY_CODE[op], a, b)}".strip()
+        text = f"{BY_CODE[op].name} {_operand_text(BY_CODE[op], a, b, offsets)}".strip()
         assert self.trace_out is not None
-        self.trace_out.write(f"{proto.name:>12} {pc:04d} {text:<32} [{shown}]\n")
+        self.trace_out.write(f"{proto.name:>12} {offsets[pc]:04d} {text:<32} [{shown}]\n")
 
 
-def _operand_text(op: Any, a: Any, b: Any) -> str:
-    """Decoded operands for the trace: values, names, jump targets as instruction indices."""
+def byte_offsets(proto: Proto) -> list[int]:
+    """The byte offset of each instruction of proto (and of its end), from the ISA's sizes."""
+    offsets = [0]
+    for op, _, _ in proto.code:
+        offsets.append(offsets[-1] + BY_CODE[op].size)
+    return offsets
+
+
+def _operand_text(op: Any, a: Any, b: Any, offsets: list[int]) -> str:
+    """Decoded operands for the trace: values, names, jump targets as byte offsets (as `dis` shows them)."""
     if not op.operands:
         return ""
     shown = [a.name if isinstance(a, Proto) else _short(a) if op.name == "PUSH_CONST" else str(a)]
     if len(op.operands) > 1:
         shown.append(str(b))
     if op.is_jump:
-        shown[-1] = "-> " + shown[-1]
+        shown[-1] = f"-> {offsets[b if len(op.operands) > 1 else a]:04d}"
     return " ".join(shown)
 
 

@@ -62,10 +62,12 @@ def test_compile_error_kind_error(prog) -> None:
 
 
 def test_runtime_error_trace(prog) -> None:
-    code, out, err = ilusm("run", prog('prn "before"\nf(x) = x / 0\ng() = 1 + f(1)\ng()\n'))
+    p = prog('prn "before"\nf(x) = x / 0\ng() = 1 + f(1)\ng()\n')
+    code, out, err = ilusm("run", p)
     assert code == 70 and out == "before\n"
-    assert err.splitlines() == ["error: division by zero", "  at <module> (p.ilu:4)",
-                                "  at g (p.ilu:3)", "  at f (p.ilu:2)"]
+    # The file is named as given (here absolute: it is not below the working folder).
+    assert err.splitlines() == ["error: division by zero", f"  at <module> ({p}:4)",
+                                f"  at g ({p}:3)", f"  at f ({p}:2)"]
 
 
 def test_usage_errors_exit_2(prog) -> None:

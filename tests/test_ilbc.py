@@ -98,7 +98,7 @@ def norm(image: Image) -> tuple[Any, ...]:
     return consts, list(image.names), funcs, mods, image.entry
 
 
-def frame(payload: bytes, version: int = 1, flags: int = 0) -> bytes:
+def frame(payload: bytes, version: int = ilbc.VERSION, flags: int = 0) -> bytes:
     """A header with the right length and checksum in front of payload."""
     return b"ILBC" + struct.pack("<HHII", version, flags, len(payload), zlib.crc32(payload)) + payload
 
@@ -115,26 +115,26 @@ def read_error(data: bytes) -> str:
 # ---- format ----------------------------------------------------------------
 
 GOLDEN_TINY = (
-    b"ILBC" b"\x01\x00" b"\x00\x00" b"\x53\x00\x00\x00" b"\xc3\x61\xa1\xcd"  # header
+    b"ILBC" b"\x02\x00" b"\x00\x00" b"\x5d\x00\x00\x00" b"\x27\xa3\x84\xf4"  # header
     b"\x01\x00\x00\x00" b"\x01\x00\x01\x00\x00\x00\x07"                    # consts: [int +7]
     b"\x02\x00\x00\x00" b"\x04\x00\x00\x00main" b"\x08\x00\x00\x00main.ilu"  # names
-    b"\x01\x00\x00\x00" b"\x00\x00\x00\x00\x00\x00\x00\x00"                # 1 func: name arity nlocals nupvals
+    b"\x01\x00\x00\x00" b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"        # 1 func: name:u32 arity nlocals nupvals
     b"\x04\x00\x00\x00" b"\x01\x00\x00\x22"                                # code: PUSH_CONST 0; RET
     b"\x01\x00\x00\x00" b"\x00\x00\x00\x00\x01\x00\x00\x00"                # lines: (0, 1)
     b"\x00\x00" b"\x00\x00"                                                # no debug names
-    b"\x01\x00\x00\x00" b"\x00\x00\x01\x00\x00\x00"                        # modules: (main, main.ilu, 0)
-    b"\x00\x00"                                                            # entry
+    b"\x01\x00\x00\x00" b"\x00\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00"  # modules: (main, main.ilu, 0)
+    b"\x00\x00\x00\x00"                                                    # entry
 )
 
 
 def test_golden_tiny_image() -> None:
     assert ilbc.write(tiny()) == GOLDEN_TINY
-    assert zlib.crc32(GOLDEN_TINY[16:]) == 0xCDA161C3
+    assert zlib.crc32(GOLDEN_TINY[16:]) == 0xF484A327
     assert norm(ilbc.read(GOLDEN_TINY)) == norm(tiny())
 
 
 def test_constants_module() -> None:
-    assert (ilbc.MAGIC, ilbc.VERSION, ilbc.HEADER_SIZE) == (b"ILBC", 1, 16)
+    assert (ilbc.MAGIC, ilbc.VERSION, ilbc.HEADER_SIZE) == (b"ILBC", 2, 16)
 
 
 @pytest.mark.parametrize("value, encoded", [
@@ -216,8 +216,8 @@ def test_header_errors() -> None:
     assert read_error(b"\x7fELF" + good[4:]) == "not an ILBC image"
     assert read_error(b"ILB").startswith("truncated image")
     assert read_error(good[:10]).startswith("truncated image")
-    assert read_error(frame(good[16:], version=2)) == "unsupported ILBC version 2 (this host reads 1)"
-    assert read_error(frame(good[16:], version=0)) == "unsupported ILBC version 0 (this host reads 1)"
+    assert read_error(frame(good[16:], version=3)) == "unsupported ILBC version 3 (this host reads 2)"
+    assert read_error(frame(good[16:], version=0)) == "unsupported ILBC version 0 (this host reads 2)"
     assert "flags" in read_error(frame(good[16:], flags=1))
     assert read_error(good[:-1]).startswith("truncated image")
     assert "trailing" in read_error(good + b"\0")

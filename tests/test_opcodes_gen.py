@@ -55,6 +55,7 @@ def test_ilu_module_shape() -> None:
     for op in isa.TABLE:
         assert f"\n{op.name} = {op.code}\n" in text
         assert f'{{name: "{op.name}", code: {op.code}, ' in text
+    assert f"\nWIDE = {isa.WIDE}\n" in text
     names_body = text.split("\nnames = [\n", 1)[1].split("\n]", 1)[0]
     cells = [c.strip() for c in names_body.replace("\n", " ").split(",") if c.strip()]
     assert len(cells) == 256
@@ -65,7 +66,7 @@ def test_docs_table_rows() -> None:
     doc = (ROOT / "docs/ilbc.md").read_text(encoding="utf-8")
     table = doc.split(gen.BEGIN, 1)[1].split(gen.END, 1)[0]
     rows = re.findall(r"^\| 0x([0-9A-F]{2}) \| `([A-Z_0-9]+)` \|", table, re.M)
-    assert rows == [(f"{op.code:02X}", op.name) for op in isa.TABLE]
+    assert rows == [(f"{op.code:02X}", op.name) for op in isa.TABLE] + [(f"{isa.WIDE:02X}", "WIDE")]
 
 
 def test_check_reports_stale_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -28,6 +28,7 @@ from stage0.dis import disassemble_func
 from stage0.errors import CompileError, ImageError
 from stage0.image import Image
 from stage0.seedc import driver
+from stage0.seedc.emit import FnBuilder
 from stage0.verify import decode
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,7 +40,7 @@ SPEC_ROOTS = (ROOT / "tests" / "spec", ROOT.parent / "shared" / "conformance" / 
 PROGRAMS = spec_files(*SPEC_ROOTS)
 
 # Extra programs written by the fixture: constants of every kind, module
-# errors, a jump too far, unreadable files. name -> source (bytes for raw files).
+# errors, a jump that needs WIDE, unreadable files. name -> source (bytes for raw files).
 BIG = "1267650600228229401496703205376"  # 2 ** 100
 EXTRA: dict[str, Any] = {
     "consts.ilu": (
@@ -220,7 +221,7 @@ def test_program_matches_seed(batch: dict[str, Any], path: Path, parser: str) ->
                          + [MISSING])
 @pytest.mark.parametrize("parser", ["dev", "prs"])
 def test_edge_program_matches_seed(batch: dict[str, Any], env: Path, name: str, parser: str) -> None:
-    """Constants of every kind, closures, ILUSM_PATH, cycles, missing modules and files, far jumps."""
+    """Constants of every kind, closures, ILUSM_PATH, cycles, missing modules and files, wide jumps."""
     path = env / name
     check(result(batch[f"{parser}:{path}"]), seed(lambda: driver.compile_file(path)))
 
@@ -230,7 +231,6 @@ def test_edge_errors_are_the_expected_ones(batch: dict[str, Any], env: Path) -> 
     expect = {
         "cycle_a.ilu": "import cycle: cycle_a.ilu -> cycle_b.ilu -> cycle_a.ilu",
         "missing_file.ilu": "module 'nowhere/none.ilu' not found",
-        "far_jump.ilu": "jump too far: function too large",
         "const_in_lambda.ilu": "cannot assign to constant 'K'",
         "bad_utf8.ilu": "invalid UTF-8 (byte 0xe2)",
         MISSING: "cannot read file: No such file or directory",
@@ -305,27 +305,32 @@ def test_builder_surface(tmp_path: Path) -> None:
 
 
 def test_operand_too_large_is_a_whole_program_compile_error(tmp_path: Path) -> None:
-    """An operand past u16 is the seed's compile error at 1:1, with no source line (emit.py emit).
+    """An operand past u32 is the seed's compile error at 1:1, with no source line (emit.py emit);
+    one past u16 marks the instruction wide (`w`).
 
-    A real program needs 65,536 constants to get there, which takes the
-    self-hosted compiler on the reference interpreter ~10 s, so the check is
-    made on the emitters themselves, through the pipeline's guard.
+    A real program would need 2**32 constants, so the check is made on the
+    emitters themselves, through the pipeline's guard.
     """
     prog = tmp_path / "too_large.ilu"
     prog.write_text(
         "use compiler\n"
         "use compile_pipeline\n"
         "fc = {b: compiler.new_fnb()}\n"
-        "e = compile_pipeline.guard(\\() compiler.e1(fc, \"PUSH_CONST\", 65536))\n"
+        "e = compile_pipeline.guard(\\() compiler.e1(fc, \"PUSH_CONST\", 4294967296))\n"
         "prn e.err, e.kind, e.line, e.col, e.src\n"
-        "e = compile_pipeline.guard(\\() compiler.emit(fc.b, \"SYSCALL\", [70000, 1]))\n"
+        "e = compile_pipeline.guard(\\() compiler.emit(fc.b, \"SYSCALL\", [4294967296, 1]))\n"
         "prn e.err\n"
-        "prn compiler.e1(fc, \"LOAD_LOCAL\", 65535), compiler.emit(fc.b, \"SYSCALL\", [65535, 1])\n",
+        "prn compiler.e1(fc, \"LOAD_LOCAL\", 65535), compiler.emit(fc.b, \"SYSCALL\", [65536, 1])\n"
+        "prn fc.b.ins[0].w, fc.b.ins[1].w\n",
         encoding="utf-8")
     status, out, err = run_image(ilbc.read(ilbc.write(driver.compile_file(prog))), [])
     assert status == 0, err
     assert out.splitlines() == [
-        "program too large: PUSH_CONST operand 65536 does not fit in u16 error 1 1 nil",
-        "program too large: SYSCALL operand 70000 does not fit in u16",
+        "program too large: PUSH_CONST operand 4294967296 does not fit in u32 error 1 1 nil",
+        "program too large: SYSCALL operand 4294967296 does not fit in u32",
         "0 1",
+        "nil tru",
     ]
+    for value in (4294967296, -1):
+        with pytest.raises(OverflowError, match="does not fit in u32"):
+            FnBuilder().emit("PUSH_CONST", value)

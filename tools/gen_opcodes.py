@@ -63,7 +63,9 @@ def render_ilu() -> str:
         "# opcode order (operand kinds: u8, u16, i16 = signed jump offset from the",
         "# end of the instruction; `pops` is a number or a formula over the operands),",
         "# and `names`, the opcode name for each byte value (nil when unassigned).",
+        "# WIDE is the prefix byte that makes the next instruction's u16 operands u32, its i16 i32.",
         "",
+        f"WIDE = {isa.WIDE}",
     ]
     out += [f"{op.name} = {op.code}" for op in isa.TABLE]
     out += ["", "table = ["]
@@ -89,6 +91,8 @@ def render_table() -> str:
         operands = " ".join(f"{name}:{kind}" for name, kind in op.operands) or "-"
         out.append(f"| 0x{op.code:02X} | `{op.name}` | {_cell(operands)} | "
                    f"`{_cell(op.effect)}` | {_cell(op.doc)} |")
+    out.append(f"| 0x{isa.WIDE:02X} | `WIDE` | - | - | prefix: the next instruction's u16 operands are u32, "
+               "its i16 offset i32 |")
     return "\n".join(out)
 
 

@@ -56,16 +56,30 @@ class FunctionCompiler:
 
     # ---- function frame ------------------------------------------------------
 
-    def finish(self, index: int, arity: int) -> None:
-        """Store the finished function in its reserved image slot."""
+    def finish(self, index: int, arity: int, at: A.Node | None = None) -> None:
+        """Store the finished function, defined by node `at` (None: a module's top
+        level), in its reserved image slot."""
+        self.check_frame(at)
         s, ib = self.scope, self.mod.ib
         by_slot = [""] * s.nslots
         for name, slot in s.slots.items():
             by_slot[slot] = name
         locals_ = [ib.name(n) for n in by_slot]
         upvals = [ib.name(n) for n in s.upvals]
+        code, lines = self.b.assemble()
         ib.image.funcs[index] = FuncDef(ib.name(self.name), arity, s.nslots, list(s.upval_desc),
-                                        bytes(self.b.code), self.b.lines, locals_, upvals)
+                                        code, lines, locals_, upvals)
+
+    def check_frame(self, at: A.Node | None) -> None:
+        """Refuse a function past the u16 counts of its header, at its definition (a
+        module's top level as a program too large, at 1:1)."""
+        s = self.scope
+        for count, what in ((s.nslots, "local variables"), (len(s.upval_desc), "captured variables")):
+            if count > 0xFFFF:
+                msg = f"too many {what} in one function (at most 65535)"
+                if at is None:
+                    raise OverflowError(msg)
+                raise self.mod.error(msg, at)
 
     def prologue(self) -> None:
         """Wrap captured locals (parameters included) in cells before any use."""
@@ -414,7 +428,7 @@ class FunctionCompiler:
         inner.b.at(n.line)
         inner.prologue()
         inner.function_body(n.body)
-        inner.finish(index, len(n.params))
+        inner.finish(index, len(n.params), n)
         self.b.at(n.line)
         self.b.emit("MAKE_CLOSURE", index)
 

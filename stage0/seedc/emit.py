@@ -2,8 +2,10 @@
 
 `ImageBuilder` owns the pools shared by every function of an image
 (constants, names, function definitions). `FnBuilder` accumulates one
-function's bytes and line table; operands are encoded with the widths of the
-ISA table, so this file never spells an opcode number.
+function's instructions and line marks and lays them out at the end, choosing
+the WIDE form where an operand or a jump offset does not fit; operands are
+encoded with the widths of the ISA table, so this file never spells an opcode
+number.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from stage0 import isa
 from stage0.image import Const, FuncDef, Image, const_key
 
 _PACK = {"u8": "<B", "u16": "<H", "i16": "<h"}
+_WIDE_PACK = {"u8": "<B", "u16": "<I", "i16": "<i"}
 
 
 class ImageBuilder:
@@ -45,54 +48,94 @@ class ImageBuilder:
 
 
 class FnBuilder:
-    """The code of one function being compiled."""
+    """The code of one function being compiled, kept as a list of instructions
+    until `assemble` lays it out (mirrored by lib/backend/compiler.ilu, ilu.ilu
+    and mcde.ilu, so both compilers choose the same short and wide forms)."""
 
     def __init__(self) -> None:
-        self.code = bytearray()
-        self.lines: list[tuple[int, int]] = []
+        self.ins: list[tuple[str, list[int]]] = []
+        self.to: dict[int, int] = {}               # jump index -> target instruction index
+        self.marks: list[tuple[int, int]] = []     # (instruction index, line)
         self.line = 0
 
     def at(self, line: int) -> None:
         """Set the source line for the instructions that follow."""
         if line and line != self.line:
             self.line = line
-            if self.lines and self.lines[-1][0] == len(self.code):
-                self.lines[-1] = (len(self.code), line)
+            if self.marks and self.marks[-1][0] == len(self.ins):
+                self.marks[-1] = (len(self.ins), line)
             else:
-                self.lines.append((len(self.code), line))
+                self.marks.append((len(self.ins), line))
 
     def emit(self, name: str, *operands: int) -> int:
-        """Append one instruction; returns its offset."""
+        """Append one instruction; returns its index."""
         op = isa.BY_NAME[name]
         if len(operands) != len(op.operands):
             raise ValueError(f"{name} takes {len(op.operands)} operands")
-        start = len(self.code)
-        self.code.append(op.code)
         for value, (_, kind) in zip(operands, op.operands):
-            try:
-                self.code += struct.pack(_PACK[kind], value)
-            except struct.error:
-                raise OverflowError(f"program too large: {name} operand {value} does not fit in {kind}") from None
-        return start
+            lo, hi = isa.WIDE_RANGE[kind]
+            if kind != "i16" and not lo <= value <= hi:
+                raise OverflowError(f"program too large: {name} operand {value} does not fit in "
+                                    f"{'u8' if kind == 'u8' else 'u32'}")
+        self.ins.append((name, list(operands)))
+        return len(self.ins) - 1
 
     def jump(self, name: str, *operands: int) -> int:
-        """Emit a forward jump with a placeholder offset; returns its offset."""
+        """Emit a jump whose target is set by `patch`; returns its index."""
         return self.emit(name, *operands, 0)
 
     def patch(self, at: int, target: int | None = None) -> None:
-        """Point the jump at offset `at` to `target` (default: here)."""
-        op = isa.BY_CODE[self.code[at]]
-        end = at + op.size
-        dest = len(self.code) if target is None else target
-        delta = dest - end
-        if not -32768 <= delta <= 32767:
-            raise OverflowError("jump too far: function too large")
-        struct.pack_into("<h", self.code, end - 2, delta)
+        """Point the jump at index `at` to instruction index `target` (default: the next one)."""
+        self.to[at] = len(self.ins) if target is None else target
 
     def loop_back(self, target: int) -> None:
-        """Emit a backward JUMP to `target`."""
+        """Emit a backward JUMP to instruction index `target`."""
         self.patch(self.jump("JUMP"), target)
 
     def here(self) -> int:
-        """The offset of the next instruction."""
-        return len(self.code)
+        """The index of the next instruction."""
+        return len(self.ins)
+
+    def assemble(self) -> tuple[bytes, list[tuple[int, int]]]:
+        """The code bytes and the (offset, line) table, jumps resolved."""
+        pcs, wide = self._layout()
+        code = bytearray()
+        for i, (name, args) in enumerate(self.ins):
+            if i in self.to:
+                args = args[:-1] + [pcs[self.to[i]] - pcs[i] - isa.BY_NAME[name].size]
+            _encode(code, isa.BY_NAME[name], args, wide[i])
+        return bytes(code), [(pcs[i], line) for i, line in self.marks]
+
+    def _layout(self) -> tuple[list[int], list[bool]]:
+        """Byte offsets of the instructions (and of the end), and which take WIDE: every
+        instruction starts short unless an operand needs more; a jump whose short offset
+        does not fit is widened and the layout redone. Sizes only grow, so this ends."""
+        ops = [isa.BY_NAME[name] for name, _ in self.ins]
+        wide = [op.needs_wide(tuple(args[:-1] if i in self.to else args)) for i, (op, (_, args))
+                in enumerate(zip(ops, self.ins))]
+        lo, hi = isa.SHORT_RANGE["i16"]
+        while True:
+            pcs = [0]
+            for op, w in zip(ops, wide):
+                pcs.append(pcs[-1] + (op.wide_size if w else op.size))
+            grew = False
+            for j, t in self.to.items():
+                if not wide[j] and not lo <= pcs[t] - pcs[j] - ops[j].size <= hi:
+                    wide[j] = grew = True
+            if not grew:
+                return pcs, wide
+
+
+def _encode(code: bytearray, op: isa.Op, args: list[int], wide: bool) -> None:
+    """Append one instruction; a wide jump's offset is taken from the end of its short form."""
+    if wide:
+        code.append(isa.WIDE)
+        if op.is_jump:
+            args = args[:-1] + [args[-1] - (op.wide_size - op.size)]
+    code.append(op.code)
+    for value, (_, kind) in zip(args, op.operands):
+        fmt = _WIDE_PACK[kind] if wide else _PACK[kind]
+        try:
+            code += struct.pack(fmt, value)
+        except struct.error:
+            raise OverflowError(f"program too large: {op.name} operand {value} does not fit") from None
