@@ -1,11 +1,14 @@
 """Checks of an Image in memory: instruction decoding, operand ranges and the
-stack-depth flow analysis.
+flow analysis of stack depth and local-slot kinds.
 
 The ILBC reader runs `validate` on every image it loads, and the writer runs
 it on every image it writes, so the VM can trust an Image: every index is in
 range, every jump lands on an instruction, and the operand stack of every
-function has one known depth at every reachable instruction. A bad image
-raises ImageError with a one-line message naming the function and offset.
+function has one known depth at every reachable instruction, and every
+instruction that uses a local slot finds there the kind of thing it needs (a
+value, a cell, an iterator or a pair iterator), so no host object ever
+reaches a program as a value. A bad image raises ImageError with a one-line
+message naming the function and offset.
 """
 from __future__ import annotations
 
@@ -42,6 +45,29 @@ _BRANCH_DELTA = {
     "FOR_NEXT": 0, "FOR_NEXT2": 0,
 }
 
+# Slot kinds. The flow analysis keeps, for each local slot, the set of kinds
+# it may hold (a bit set, _KIND_BITS bits per slot, all slots packed in one
+# int so that merging two states at a join is one `|`). A slot with more than
+# one kind is the "conflict" state: only an instruction that overwrites the
+# slot may touch it. An unset slot counts as a value: every instruction that
+# reads a value slot (LOAD_LOCAL, MAKE_CELL then LOAD_CELL) checks for unset.
+VALUE, CELL, ITER, PAIRS = 1, 2, 4, 8
+_KIND_BITS = 4
+_KIND_MASK = (1 << _KIND_BITS) - 1
+_KIND_WORDS = ((VALUE, "a value"), (CELL, "a cell"), (ITER, "an iterator"), (PAIRS, "a pair iterator"))
+_NOT_CELL = VALUE | ITER | PAIRS
+
+# For each opcode with a slot operand: (kinds the slot may hold before it,
+# kind it holds after it; None: unchanged). A cell is never overwritten or
+# re-wrapped: the compilers make one for the whole life of a captured
+# variable (MAKE_CELL in the prologue), and closures share it.
+_SLOT_RULES = {
+    "LOAD_LOCAL": (VALUE, None), "STORE_LOCAL": (_NOT_CELL, VALUE),
+    "MAKE_CELL": (VALUE, CELL), "LOAD_CELL": (CELL, None), "STORE_CELL": (CELL, None),
+    "ITER": (_NOT_CELL, ITER), "ITER_RANGE": (_NOT_CELL, ITER), "ITER2": (_NOT_CELL, PAIRS),
+    "FOR_NEXT": (ITER, None), "FOR_NEXT2": (PAIRS, None),
+}
+
 
 @dataclass(frozen=True)
 class _Spec:
@@ -55,6 +81,7 @@ class _Spec:
     pops: Callable[[tuple[int, ...]], int]
     indexed: tuple[tuple[int, str], ...]   # (operand position, operand name) of index operands
     branch: int | None                     # depth change on the taken path; None: not a jump
+    slot_rule: tuple[int, int | None] | None  # _SLOT_RULES entry; None: no slot operand
 
 
 def _pops_fn(op: isa.Op) -> Callable[[tuple[int, ...]], int]:
@@ -75,11 +102,15 @@ def _spec(op: isa.Op) -> _Spec:
         # so fail loudly instead of leaving it unchecked.
         assert name in _INDEXED or name in _COUNTS, f"verify.py: unknown operand {name!r} of {op.name}"
     assert not op.is_jump or op.name in _BRANCH_DELTA, f"verify.py: no branch rule for {op.name}"
+    has_slot = bool(op.operands) and op.operands[0][0] == "slot"
+    assert has_slot == (op.name in _SLOT_RULES), f"verify.py: no slot-kind rule for {op.name}"
+    assert all(name != "slot" for name, _ in op.operands[1:]), f"verify.py: slot operand not first in {op.name}"
     layout = struct.Struct("<" + "".join(_STRUCT_CODES[kind] for _, kind in op.operands))
     indexed = tuple((i, name) for i, (name, _) in enumerate(op.operands) if name in _INDEXED)
     branch = _BRANCH_DELTA[op.name] if op.is_jump else None
     wide = struct.Struct("<" + "".join(_WIDE_STRUCT_CODES[kind] for _, kind in op.operands)) if op.can_widen else None
-    return _Spec(op, layout, op.size, wide, _pops_fn(op), indexed, branch)
+    return _Spec(op, layout, op.size, wide, _pops_fn(op), indexed, branch,
+                 _SLOT_RULES.get(op.name))
 
 
 def _build_table() -> list[_Spec | None]:
@@ -95,6 +126,10 @@ _RET = isa.OPC["RET"]
 _JUMP = isa.OPC["JUMP"]
 _MAKE_CLOSURE = isa.OPC["MAKE_CLOSURE"]
 _WIDE = isa.WIDE
+_USE = isa.OPC["USE"]
+_IMPORT_ALL = isa.OPC["IMPORT_ALL"]
+# _SLOT_RULES by opcode byte (None: the instruction has no slot operand).
+_RULES = [None if spec is None else spec.slot_rule for spec in _SPECS]
 
 
 def decode(code: bytes) -> list[Instr]:
@@ -167,12 +202,16 @@ def _verify(func: FuncDef, image: Image, label: str) -> int:
             raise ImageError("has no code")
         starts = {off for off, _, _ in instrs}
         limits = _limits(func, image)
+        targets: set[int] = set()
         for off, opcode, args in instrs:
-            _check_operands(off, opcode, args, limits, starts)
+            target = _check_operands(off, opcode, args, limits, starts)
+            if target is not None:
+                targets.add(target)
             if opcode == _MAKE_CLOSURE:
                 _check_capture(off, image.funcs[args[0]], func)
+        _check_imports(instrs, targets)
         _check_lines(func, starts)
-        return _flow(instrs, len(func.code))
+        return _flow(instrs, func, image)
     except ImageError as e:
         raise ImageError(f"{label}: {e}") from None
 
@@ -186,8 +225,9 @@ def _limits(func: FuncDef, image: Image) -> dict[str, int]:
 
 
 def _check_operands(off: int, opcode: int, args: tuple[int, ...],
-                    limits: dict[str, int], starts: set[int]) -> None:
-    """Every index in range; a jump target on an instruction boundary."""
+                    limits: dict[str, int], starts: set[int]) -> int | None:
+    """Every index in range; a jump target on an instruction boundary. Returns
+    the jump target (None: not a jump)."""
     spec = _SPECS[opcode]
     assert spec is not None  # decode() vetted the opcode
     for i, name in spec.indexed:
@@ -198,6 +238,8 @@ def _check_operands(off: int, opcode: int, args: tuple[int, ...],
         target = off + spec.size + args[-1]
         if target not in starts:
             raise ImageError(f"{spec.op.name} at offset {off} jumps to {target}, not the start of an instruction")
+        return target
+    return None
 
 
 def _check_capture(off: int, target: FuncDef, parent: FuncDef) -> None:
@@ -211,6 +253,16 @@ def _check_capture(off: int, target: FuncDef, parent: FuncDef) -> None:
                              f"but this function has {len(parent.upvals)} upvalues")
 
 
+def _check_imports(instrs: list[Instr], targets: set[int]) -> None:
+    """IMPORT_ALL only right after a USE, in the same basic block (what both
+    compilers emit for `use "file"`): so its operand is always a module object."""
+    prev = -1
+    for off, opcode, _ in instrs:
+        if opcode == _IMPORT_ALL and (prev != _USE or off in targets):
+            raise ImageError(f"IMPORT_ALL at offset {off} does not directly follow a USE")
+        prev = opcode
+
+
 def _check_lines(func: FuncDef, starts: set[int]) -> None:
     """Line-table offsets strictly increase and each one starts an instruction."""
     prev = -1
@@ -222,27 +274,67 @@ def _check_lines(func: FuncDef, starts: set[int]) -> None:
         prev = off
 
 
-def _flow(instrs: list[Instr], size: int) -> int:
-    """Walk every path from offset 0; return the maximum stack depth seen."""
+def _flow(instrs: list[Instr], func: FuncDef, image: Image) -> int:
+    """Walk every path from offset 0, tracking stack depth and slot kinds;
+    return the maximum stack depth seen. (One loop, kept inline: it runs on
+    every instruction of every image loaded.)"""
     at = {off: i for i, (off, _, _) in enumerate(instrs)}
+    size = len(func.code)
     ends = [off for off, _, _ in instrs[1:]] + [size]  # where each instruction ends
     depth = {0: 0}
+    # Entry: parameters hold values, the other slots are unset (a value, too).
+    kinds_at = {0: (1 << _KIND_BITS * func.nlocals) // _KIND_MASK * VALUE}
     work, deepest = [0], 0
     while work:
         off = work.pop()
         i = at[off]
         _, opcode, args = instrs[i]
+        kinds = kinds_at[off]
+        rule = _RULES[opcode]
+        if rule is not None:
+            shift = args[0] * _KIND_BITS
+            if kinds >> shift & _KIND_MASK & ~rule[0]:
+                _expect(off, opcode, args[0], kinds, rule[0])
+            if rule[1]:
+                kinds = kinds & ~(_KIND_MASK << shift) | rule[1] << shift
+        elif opcode == _MAKE_CLOSURE:
+            _check_cells(off, image.funcs[args[0]], kinds)
         for nxt, d in _successors(off, opcode, args, depth[off], ends[i]):
             if nxt >= size:
                 raise ImageError(f"code falls off the end after offset {off}")
             seen = depth.get(nxt)
             if seen is None:
                 depth[nxt] = d
+                kinds_at[nxt] = kinds
                 deepest = max(deepest, d)
                 work.append(nxt)
             elif seen != d:
                 raise ImageError(f"stack depth {seen} and {d} meet at offset {nxt}")
+            elif kinds_at[nxt] | kinds != kinds_at[nxt]:  # a slot gained a kind: walk on from here again
+                kinds_at[nxt] |= kinds
+                work.append(nxt)
     return deepest
+
+
+def _check_cells(off: int, target: FuncDef, kinds: int) -> None:
+    """Every local slot a closure captures holds a cell."""
+    for kind, slot in target.upvals:
+        if kind == UPVAL_FROM_CELL and kinds >> slot * _KIND_BITS & _KIND_MASK != CELL:
+            _expect(off, _MAKE_CLOSURE, slot, kinds, CELL)
+
+
+def _expect(off: int, opcode: int, slot: int, kinds: int, need: int) -> None:
+    """ImageError unless every kind the slot may hold is among need."""
+    name = isa.BY_CODE[opcode].name
+    bad = kinds >> slot * _KIND_BITS & _KIND_MASK & ~need
+    if bad:
+        what = f"not {_kind_words(need)}" if need in (VALUE, CELL, ITER, PAIRS) else f"which {name} may not overwrite"
+        raise ImageError(f"{name} at offset {off}: local slot {slot} may hold {_kind_words(bad)}, {what}")
+
+
+def _kind_words(kinds: int) -> str:
+    """`a value or a cell` for a set of slot kinds."""
+    return " or ".join(word for kind, word in _KIND_WORDS if kinds & kind)
 
 
 def _successors(off: int, opcode: int, args: tuple[int, ...], d: int, nxt: int) -> list[tuple[int, int]]:

@@ -462,14 +462,21 @@ def test_fuzz_reframed_payload(data: bytes, edits: list[tuple[str, int, Any]]) -
 
 # ---- random valid images ----------------------------------------------------------
 
+# Each local slot of a generated function keeps one kind (slot number mod 4),
+# as the verifier's slot-kind rules want: a value, a cell (made in the
+# prologue), an iterator, a pair iterator.
+SLOT_ROLES = ("value", "cell", "iter", "pairs")
+
+
 class Ctx:
     """What code being generated for one function may refer to."""
 
     def __init__(self, image: Image, func: FuncDef, shapes: list[FuncDef]) -> None:
         self.image, self.func, self.labels = image, func, 0
+        self.slots = {role: [s for s in range(func.nlocals) if SLOT_ROLES[s % 4] == role] for role in SLOT_ROLES}
         # Closures this function may create: their captures exist in this frame.
         self.closures = [i for i, f in enumerate(shapes) if all(
-            (k == 0 and x < func.nlocals) or (k == 1 and x < len(func.upvals)) for k, x in f.upvals)]
+            (k == 0 and x in self.slots["cell"]) or (k == 1 and x < len(func.upvals)) for k, x in f.upvals)]
 
     def label(self) -> str:
         """A fresh label name."""
@@ -484,9 +491,10 @@ def gen_leaf(draw: Any, c: Ctx) -> list[tuple[Any, ...]]:
                                       ("PUSH_CONST", draw(st.integers(0, len(im.consts) - 1))),
                                       ("LOAD_GLOBAL", draw(st.integers(0, len(im.names) - 1))),
                                       ("USE", draw(st.integers(0, len(im.modules) - 1)))]
-    if f.nlocals:
-        options.append(("LOAD_LOCAL", draw(st.integers(0, f.nlocals - 1))))
-        options.append(("LOAD_CELL", draw(st.integers(0, f.nlocals - 1))))
+    if c.slots["value"]:
+        options.append(("LOAD_LOCAL", draw(st.sampled_from(c.slots["value"]))))
+    if c.slots["cell"]:
+        options.append(("LOAD_CELL", draw(st.sampled_from(c.slots["cell"]))))
     if f.upvals:
         options.append(("LOAD_UPVAL", draw(st.integers(0, len(f.upvals) - 1))))
     if c.closures:
@@ -524,19 +532,17 @@ def gen_expr(draw: Any, c: Ctx, depth: int) -> list[tuple[Any, ...]]:
 
 def gen_stmt(draw: Any, c: Ctx, depth: int) -> list[tuple[Any, ...]]:
     """Code that leaves the stack as it found it."""
-    f = c.func
-    kinds = ["pop", "global", "while"] + (["local", "cell", "for", "for2", "range"] if f.nlocals else [])
+    roles = {"local": "value", "cell": "cell", "for": "iter", "range": "iter", "for2": "pairs"}
+    kinds = ["pop", "global", "while"] + [k for k, role in roles.items() if c.slots[role]]
     kind = draw(st.sampled_from(kinds))
-    if kind == "cell":
-        return [("MAKE_CELL", draw(st.integers(0, f.nlocals - 1)))]
     e = gen_expr(draw, c, depth)
     if kind == "pop":
         return e + [("POP",)]
     if kind == "global":
         return e + [("STORE_GLOBAL", draw(st.integers(0, len(c.image.names) - 1)))]
-    slot = draw(st.integers(0, max(f.nlocals - 1, 0)))
-    if kind == "local":
-        return e + [(draw(st.sampled_from(["STORE_LOCAL", "STORE_CELL"])), slot)]
+    slot = draw(st.sampled_from(c.slots[roles[kind]])) if kind in roles else 0
+    if kind in ("local", "cell"):
+        return e + [("STORE_LOCAL" if kind == "local" else "STORE_CELL", slot)]
     body = gen_stmt(draw, c, depth - 1) if depth > 0 else []
     top, end = c.label(), c.label()
     if kind == "while":
@@ -545,15 +551,17 @@ def gen_stmt(draw: Any, c: Ctx, depth: int) -> list[tuple[Any, ...]]:
         return e + gen_expr(draw, c, 0) + [("ITER_RANGE", slot), ("label", top), ("FOR_NEXT", slot, end),
                                            ("POP",)] + body + [("JUMP", top), ("label", end)]
     if kind == "for":
-        return e + [("ITER", slot), ("label", top), ("FOR_NEXT", slot, end), ("STORE_LOCAL", slot)] + body + [
+        return e + [("ITER", slot), ("label", top), ("FOR_NEXT", slot, end), ("POP",)] + body + [
             ("JUMP", top), ("label", end)]
     return e + [("ITER2", slot), ("label", top), ("FOR_NEXT2", slot, end), ("POP",), ("POP",)] + body + [
         ("JUMP", top), ("label", end)]
 
 
 def gen_body(draw: Any, c: Ctx) -> list[tuple[Any, ...]]:
-    """Statements, then a returned value (sometimes through a tail call)."""
-    out = [ins for _ in range(draw(st.integers(0, 3))) for ins in gen_stmt(draw, c, draw(st.integers(0, 2)))]
+    """A prologue making the cells, statements, then a returned value
+    (sometimes through a tail call)."""
+    out = [("MAKE_CELL", s) for s in c.slots["cell"]]
+    out += [ins for _ in range(draw(st.integers(0, 3))) for ins in gen_stmt(draw, c, draw(st.integers(0, 2)))]
     if draw(st.booleans()):
         return out + gen_expr(draw, c, 2) + [("RET",)]
     n = draw(st.integers(0, 2))
@@ -573,7 +581,7 @@ def images(draw: Any) -> Image:
     nmods = draw(st.integers(1, len(names)))
     shapes = []
     for i in range(draw(st.integers(nmods, nmods + 3))):
-        nlocals = draw(st.integers(0, 3))
+        nlocals = draw(st.integers(0, 5))
         upvals = [] if i < nmods else draw(st.lists(st.tuples(st.integers(0, 1), st.integers(0, 2)), max_size=2))
         arity = 0 if i < nmods else draw(st.integers(0, nlocals))
         shapes.append(FuncDef(draw(st.integers(0, len(names) - 1)), arity, nlocals, upvals, b"", []))
