@@ -14,7 +14,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 from types import FrameType
-from typing import Any, Callable
+from typing import Any
 
 from stage0 import selfhost
 from stage0.seedc import driver
@@ -72,7 +72,10 @@ def counting_toolchain() -> tuple[selfhost.Toolchain, Counter[str]]:
     """The committed toolchain on the reference interpreter, counting executed instructions by function name."""
     toolchain = selfhost.Toolchain(selfhost.toolchain_bytes(), engine="ref")
     steps: Counter[str] = Counter()
-    step: Callable[[list[Any], int, list[Any]], None] = lambda fr, pc, stack: steps.update((fr[0].proto.name,))
+
+    def step(fr: list[Any], pc: int, stack: list[Any]) -> None:
+        steps.update((fr[0].proto.name,))
+
     toolchain.vm.trace_step = step  # the VM calls trace_step for every instruction while trace_out is set
     toolchain.vm.trace_out = sys.stderr
     return toolchain, steps
