@@ -293,6 +293,7 @@ class FastVM(VM):
         ns = self.ns
         ns["MAX"] = self.max_depth
         base = ns["D"]  # the depth of the frame whose builtin calls back (0 from outside)
+        old = self.raise_recursion_limit() if self.reentry == 0 else 0
         self.reentry += 1
         try:
             return self._entry[p](f, base + 1, *args)
@@ -307,6 +308,8 @@ class FastVM(VM):
         finally:
             ns["D"] = base
             self.reentry -= 1
+            if old:
+                sys.setrecursionlimit(old)
 
     def trace_later(self, here: FrameType, tb: Optional[TracebackType]) -> Callable[[], list[tuple[str, str, int]]]:
         """A builder of the trace of an error caught in frame `here` (see RuntimeErr.pending).
