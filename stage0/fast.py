@@ -225,10 +225,12 @@ class FastVM(VM):
         i = self.serial_of(proto)
         flow = Flow(proto)
         tr = Translator(proto, flow, self)
-        safe = "".join(c if c.isalnum() else "_" for c in proto.name)
+        # Any string is a valid function name in an image: only ASCII letters and digits of it go
+        # into identifiers (for reading), and the file name holds it escaped.
+        safe = "".join(c if c.isascii() and c.isalnum() else "_" for c in proto.name)
         fname = f"f{i}_{safe}"
         bname = f"t{i}_{safe}"
-        filename = f"<ilusm:{proto.name}#{i}>"
+        filename = f"<ilusm:{ascii(proto.name)[1:-1]}#{i}>"
         modes = [m for m in self.MODES if flow.reducible or m != "struct"]
         err: Optional[BaseException] = None
         limit = sys.getrecursionlimit()

@@ -403,6 +403,32 @@ def test_depth_limit_is_exact() -> None:
     assert both(src, max_depth=50) == (0, "48\nstack overflow\n", "")
 
 
+# Recursions that count `c.n` once a round, with the frames one round holds
+# (docs/decisions.md defines the depth: the module body and every active call
+# count one, a tail call replaces its frame, a function a builtin calls back
+# counts one).
+DEPTH_SHAPES = {
+    "plain": ("f() =\n    c.n += 1\n    1 + f()\n", 1),
+    "try": ("f() =\n    c.n += 1\n    try(f)\n", 1),
+    "tail": ("f() =\n    c.n += 1\n    g()\ng() = 1 + f()\n", 1),
+    "tail then try": ("g() = try(f)\nf() =\n    c.n += 1\n    g()\n", 1),
+    "trl callback": ("use trl\nf() =\n    c.n += 1\n    trl.map([1], \\(x) f())\n", 1),
+    "try in a call": ("f() =\n    c.n += 1\n    r = try(f)\n    r\n", 1),
+    "mixed": ("use trl\nf() =\n    c.n += 1\n    x = b()\n    x\nb() = trl.fld([1], 0, \\(acc, v) k())\n"
+              "k() = try(k2)\nk2() = f()\n", 3),
+}
+
+
+@pytest.mark.parametrize("max_depth", [5, DEFAULT_MAX_DEPTH, 50_000])
+@pytest.mark.parametrize("shape", sorted(DEPTH_SHAPES))
+def test_depth_reached_is_the_same(shape: str, max_depth: int) -> None:
+    """Both engines overflow at exactly max_depth frames, whatever mixture of calls leads there."""
+    body, per_round = DEPTH_SHAPES[shape]
+    src = "c = {n: 0}\n" + body + "try(f)\nprn c.n\n"
+    # the first f runs at depth 2, after the module body
+    assert both(src, max_depth=max_depth) == (0, f"{1 + (max_depth - 2) // per_round}\n", "")
+
+
 def test_uncaught_stack_overflow() -> None:
     """An uncaught overflow ends the run with status 70 and the same message on both engines."""
     status, out, err = both("down(n) = if n == 0: 0 | 1 + down(n - 1)\nprn down(100000)\n")
@@ -576,6 +602,20 @@ def test_irreducible_flow_uses_the_dispatch_loop() -> None:
     vm = FastVM(image, out=io.StringIO())
     vm.translate(vm.protos[0])
     assert vm.modes[vm.protos[0]] == "dispatch"
+
+
+@pytest.mark.parametrize("name", ["f\u00b2", "a\x00b", "def", "f'\"\\n)", "1x"])
+def test_any_function_name_runs(name: str) -> None:
+    """Any string is a valid function (and global) name in an image; the fast tier runs it as the
+    reference does, with the same output, error and trace."""
+    src = ("fq(n) = if n == 0: err(\"boom\") | n + fq(n - 1)\n"
+           "prn try(\\() fq(3)).err\nprn fq\nfq(2)\n")
+    image = image_of(src)
+    image.names[image.names.index("fq")] = name
+    image = ilbc.read(ilbc.write(image))
+    ref, fast = run_image(image, "ref"), run_image(image, "fast")
+    assert fast == ref
+    assert ref[0] == 70 and ref[1].startswith("boom\n") and "boom" in ref[2]
 
 
 def test_closures_from_another_image() -> None:
