@@ -120,6 +120,10 @@ class FastVM(VM):
 
     # Emission modes, tried in order: structured code, a dispatch loop, one case per block.
     MODES: tuple[str, ...] = ("struct", "dispatch", "flat")
+    # Functions longer than this (in instructions) run on the reference loop: translating
+    # them costs time and memory out of proportion (a million-statement module body took
+    # minutes and gigabytes), and they are module bodies run once, not hot code.
+    INTERPRET_FROM = 20_000
 
     def __init__(self, image: Image, args: Optional[list[str]] = None, out: TextIO | None = None,
                  err_out: TextIO | None = None, max_depth: int = DEFAULT_MAX_DEPTH,
@@ -128,6 +132,7 @@ class FastVM(VM):
         # Inline what these methods do when they are the reference VM's own (not overridden).
         self.inline_builtins = type(self).global_missing is VM.global_missing
         self.inline_syscall = type(self).syscall is VM.syscall
+        self.ref_offset: Optional[int] = None  # frames below the reference loop's, while it runs
         self.codemap: dict[CodeType, tuple[Proto, list[int]]] = {}
         self.sources: dict[Proto, str] = {}   # generated source of each translated prototype
         self.modes: dict[Proto, str] = {}     # struct | dispatch | flat
@@ -222,6 +227,9 @@ class FastVM(VM):
         """Generate, compile and install the Python code of a prototype (once)."""
         if proto in self.sources:
             return
+        if len(proto.code) > self.INTERPRET_FROM:
+            self.interpret(proto)
+            return
         i = self.serial_of(proto)
         flow = Flow(proto)
         tr = Translator(proto, flow, self)
@@ -249,7 +257,8 @@ class FastVM(VM):
                 except (Unstructured, SyntaxError, RecursionError, MemoryError) as e:
                     err = e
             else:
-                raise RuntimeError(f"fast tier cannot translate {proto.name}: {err}")
+                self.interpret(proto)  # no emission mode fits: the reference loop runs it
+                return
         finally:
             sys.setrecursionlimit(limit)
         self.ns.update(tr.names)
@@ -268,6 +277,48 @@ class FastVM(VM):
         t = self._tables.get(proto.arity)
         if t is not None:
             t[proto] = entry
+
+    def interpret(self, proto: Proto) -> None:
+        """Install the reference loop as a prototype's code (for functions translation cannot pay for)."""
+        ns = self.ns
+
+        def interpreted(clo: Any, d: int, *args: Any) -> Any:
+            if d > ns["MAX"]:
+                raise RuntimeErr("stack overflow")
+            return self.run_interpreted(clo, d, args)
+
+        for op, a, _ in proto.code:
+            if op == OPS["MAKE_CLOSURE"]:
+                self.adopt(a)
+        self.sources[proto] = ""
+        self.modes[proto] = "interpret"
+        self._entry[proto] = self._body[proto] = interpreted
+        t = self._tables.get(proto.arity)
+        if t is not None:
+            t[proto] = interpreted
+
+    def run_interpreted(self, clo: Any, d: int, args: tuple[Any, ...]) -> Any:
+        """Run one call of an interpreted function, at depth d, on the reference loop.
+
+        The loop gets a frame list of its own (its callees run in it too) and
+        a limit lowered by the d - 1 frames below, so it counts depth exactly;
+        `ref_offset` lets a builtin's call back (FastVM.call) find the depth.
+        """
+        saved = self.frames, self.max_depth, self.ref_offset
+        frames = [[clo, list(args) + clo.proto.pad, [], 0]]
+        self.frames, self.max_depth, self.ref_offset = frames, self.ns["MAX"] - (d - 1), d - 1
+        try:
+            return self.run(0)
+        finally:
+            self.frames, self.max_depth, self.ref_offset = saved
+
+    def unwind(self, e: RuntimeErr, base: int) -> None:
+        """An error in an interpreted function: its trace is built now, while the loop's frames exist."""
+        if e.traced():
+            e.trace = e.trace  # a call back's pending trace walks these frames too: build it now
+        else:
+            e.trace = self.trace_of(sys._getframe(1), None)
+        del self.frames[base:]
 
     def source(self, proto: Proto) -> str:
         """The generated Python source of a prototype (translating it if needed)."""
@@ -293,8 +344,13 @@ class FastVM(VM):
         if self.reentry >= MAX_HOST_REENTRY:
             raise RuntimeErr("stack overflow")
         ns = self.ns
-        ns["MAX"] = self.max_depth
-        base = ns["D"]  # the depth of the frame whose builtin calls back (0 from outside)
+        outer = self.max_depth, self.ref_offset
+        if self.ref_offset is None:
+            ns["MAX"] = self.max_depth
+            base = ns["D"]  # the depth of the frame whose builtin calls back (0 from outside)
+        else:  # called back from a builtin the reference loop runs (an interpreted function)
+            base = self.ref_offset + len(self.frames)
+            self.max_depth, self.ref_offset = ns["MAX"], None
         old = self.raise_recursion_limit() if self.reentry == 0 else 0
         self.reentry += 1
         try:
@@ -309,6 +365,7 @@ class FastVM(VM):
             raise err from None
         finally:
             ns["D"] = base
+            self.max_depth, self.ref_offset = outer
             self.reentry -= 1
             if old:
                 sys.setrecursionlimit(old)
@@ -334,6 +391,9 @@ class FastVM(VM):
             tb = tb.tb_next
         trace = []
         for frame, lineno in sites:
+            if frame.f_code is _RUN_INTERPRETED:
+                trace.extend(self.frame_site(fr) for fr in frame.f_locals["frames"])
+                continue
             info = self.codemap.get(frame.f_code)
             if info is None or lineno is None:
                 continue
@@ -353,6 +413,7 @@ class _Missing:
 
 
 _MISS = _Missing()
+_RUN_INTERPRETED = FastVM.run_interpreted.__code__
 
 
 def _render(lines: list[Line], proto: Proto) -> tuple[str, list[int]]:

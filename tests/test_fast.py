@@ -618,6 +618,31 @@ def test_any_function_name_runs(name: str) -> None:
     assert ref[0] == 70 and ref[1].startswith("boom\n") and "boom" in ref[2]
 
 
+def big_function_source() -> str:
+    """A function of more than FastVM.INTERPRET_FROM instructions, calling and called by translated
+    functions, directly, through `try` and through a tail call, with errors and an overflow."""
+    body = [f"    x{i} = n + {i}" for i in range(FastVM.INTERPRET_FROM // 3 + 100)]
+    return "\n".join([
+        "c = {n: 0}", "f(n) =", "    c.n += 1", "    r = try(\\() g(n))", "    r.val",
+        "g(n) = if n == 0: err(\"deep\") | 1 + big(n - 1)", "big(n) =", *body,
+        "    if n == 3: err(\"boom\")", "    if n == 4: ret mk()(n)", "    f(n)",
+        "mk() = \\(v) v + 1",
+        "prn f(2), big(4)", "prn try(\\() big(5)).err", "prn try(\\() f(100000)).err, c.n", "big(3)"]) + "\n"
+
+
+def test_big_function_runs_on_the_reference_loop() -> None:
+    """A function above the size threshold is interpreted inside the fast VM: same output, errors,
+    trace and depth count; calls go both ways between it and translated functions."""
+    src = big_function_source()
+    status, out, err = both(src, max_depth=60)
+    assert status == 70
+    assert out == "nil 5\nnil\nnil 34\n" and err.startswith("error: boom\n  at <module>")
+    vm = FastVM(image_of(src), out=io.StringIO())
+    big = next(p for p in vm.protos if p.name == "big")
+    vm.translate(big)
+    assert vm.modes[big] == "interpret" and len(big.code) > FastVM.INTERPRET_FROM
+
+
 def test_closures_from_another_image() -> None:
     """Globals shared between images (as the REPL does) carry closures the new VM never loaded."""
     shared: dict[str, Any] = {}
