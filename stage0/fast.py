@@ -39,6 +39,8 @@ a worked example; in short:
   which may call back into ilusm, the depth is stored in the global `D`,
   where `FastVM.call` goes on counting. This is the reference VM's count
   exactly, for one argument and one comparison per call.
+* A function too big to translate with profit (`INTERPRET_FROM`) runs on the
+  reference loop inside this VM, counting depth the same way.
 * Traces: every generated code object maps its Python lines to ILBC source
   lines. An uncaught error's trace is rebuilt from the Python traceback and
   the live frames above it, skipping lines that stand for no ilusm frame
