@@ -696,11 +696,28 @@ class DispatchVM(FastVM):
 
     MODES = ("dispatch",)
 
+    def interpret(self, proto: Any) -> None:
+        """Never fall back to the reference loop here: the emitter itself is under test."""
+        raise AssertionError(f"{proto.name} was not translated")
 
-class FlatVM(FastVM):
+
+class FlatVM(DispatchVM):
     """The fast tier made to emit every function with one dispatch case per block."""
 
     MODES = ("flat",)
+
+
+class InterpretVM(FastVM):
+    """The fast tier made to run every function on the reference loop (as it runs huge ones)."""
+
+    MODES = ()
+
+
+class MixedVM(FastVM):
+    """The fast tier made to run functions above 40 instructions on the reference loop, so spec
+    programs call back and forth between translated and interpreted functions."""
+
+    INTERPRET_FROM = 40
 
 
 def run_vm(cls: type[VM], image: Image) -> Result:
@@ -720,7 +737,8 @@ def run_vm(cls: type[VM], image: Image) -> Result:
     return status, out.getvalue(), err.getvalue()
 
 
-@pytest.mark.parametrize("cls", [DispatchVM, FlatVM], ids=["dispatch", "flat"])
+@pytest.mark.parametrize("cls", [DispatchVM, FlatVM, InterpretVM, MixedVM],
+                         ids=["dispatch", "flat", "interpret", "mixed"])
 def test_fallback_emission_on_spec_programs(cls: type[VM]) -> None:
     """The fallback emitters (normally used for odd control flow only) run every spec program
     exactly as the reference does."""
