@@ -242,7 +242,6 @@ class FastVM(VM):
         bname = f"t{i}_{safe}"
         filename = f"<ilusm:{ascii(proto.name)[1:-1]}#{i}>"
         modes = [m for m in self.MODES if flow.reducible or m != "struct"]
-        err: Optional[BaseException] = None
         limit = sys.getrecursionlimit()
         sys.setrecursionlimit(limit + 10_000)  # the emitter recurses once per nesting level
         try:
@@ -256,8 +255,8 @@ class FastVM(VM):
                         warnings.simplefilter("ignore")
                         code = compile(src, filename, "exec")
                     break
-                except (Unstructured, SyntaxError, RecursionError, MemoryError) as e:
-                    err = e
+                except (Unstructured, SyntaxError, RecursionError, MemoryError):
+                    continue  # the next mode, or the reference loop
             else:
                 self.interpret(proto)  # no emission mode fits: the reference loop runs it
                 return
@@ -391,7 +390,7 @@ class FastVM(VM):
         while tb is not None:
             sites.append((tb.tb_frame, tb.tb_lineno))
             tb = tb.tb_next
-        trace = []
+        trace: list[tuple[str, str, int]] = []
         for frame, lineno in sites:
             if frame.f_code is _RUN_INTERPRETED:
                 trace.extend(self.frame_site(fr) for fr in frame.f_locals["frames"])

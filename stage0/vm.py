@@ -14,6 +14,7 @@ interpreter's whole cost. Every other opcode has a handler named after it in
 from __future__ import annotations
 
 import sys
+from types import FrameType
 from typing import Any, Optional, TextIO
 
 from stage0.errors import RuntimeErr
@@ -141,7 +142,8 @@ class VM:
         depth count, at the same depth on every engine, and never from Python.
         """
         old = sys.getrecursionlimit()
-        depth, fr = 0, sys._getframe(1)
+        depth = 0
+        fr: Optional[FrameType] = sys._getframe(1)
         while fr is not None:
             depth, fr = depth + 1, fr.f_back
         need = depth + PY_FRAMES_PER_DEPTH * self.max_depth + 2 * len(self.protos) + 1_000
