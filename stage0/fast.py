@@ -39,6 +39,8 @@ a worked example; in short:
   which may call back into ilusm, the depth is stored in the global `D`,
   where `FastVM.call` goes on counting. This is the reference VM's count
   exactly, for one argument and one comparison per call.
+* A function too big to translate with profit (`INTERPRET_FROM`) runs on the
+  reference loop inside this VM, counting depth the same way.
 * Traces: every generated code object maps its Python lines to ILBC source
   lines. An uncaught error's trace is rebuilt from the Python traceback and
   the live frames above it, skipping lines that stand for no ilusm frame
@@ -121,6 +123,10 @@ class FastVM(VM):
 
     # Emission modes, tried in order: structured code, a dispatch loop, one case per block.
     MODES: tuple[str, ...] = ("struct", "dispatch", "flat")
+    # Functions longer than this (in instructions) run on the reference loop: translating
+    # them costs time and memory out of proportion (a million-statement module body took
+    # minutes and gigabytes), and they are module bodies run once, not hot code.
+    INTERPRET_FROM = 20_000
 
     def __init__(self, image: Image, args: Optional[list[str]] = None, out: TextIO | None = None,
                  err_out: TextIO | None = None, max_depth: int = DEFAULT_MAX_DEPTH,
@@ -129,6 +135,7 @@ class FastVM(VM):
         # Inline what these methods do when they are the reference VM's own (not overridden).
         self.inline_builtins = type(self).global_missing is VM.global_missing
         self.inline_syscall = type(self).syscall is VM.syscall
+        self.ref_offset: Optional[int] = None  # frames below the reference loop's, while it runs
         self.codemap: dict[CodeType, tuple[Proto, list[int]]] = {}
         self.sources: dict[Proto, str] = {}   # generated source of each translated prototype
         self.modes: dict[Proto, str] = {}     # struct | dispatch | flat
@@ -223,15 +230,19 @@ class FastVM(VM):
         """Generate, compile and install the Python code of a prototype (once)."""
         if proto in self.sources:
             return
+        if len(proto.code) > self.INTERPRET_FROM:
+            self.interpret(proto)
+            return
         i = self.serial_of(proto)
         flow = Flow(proto)
         tr = Translator(proto, flow, self)
-        safe = "".join(c if c.isalnum() else "_" for c in proto.name)
+        # Any string is a valid function name in an image: only ASCII letters and digits of it go
+        # into identifiers (for reading), and the file name holds it escaped.
+        safe = "".join(c if c.isascii() and c.isalnum() else "_" for c in proto.name)
         fname = f"f{i}_{safe}"
         bname = f"t{i}_{safe}"
-        filename = f"<ilusm:{proto.name}#{i}>"
+        filename = f"<ilusm:{ascii(proto.name)[1:-1]}#{i}>"
         modes = [m for m in self.MODES if flow.reducible or m != "struct"]
-        err: Optional[BaseException] = None
         limit = sys.getrecursionlimit()
         sys.setrecursionlimit(limit + 10_000)  # the emitter recurses once per nesting level
         try:
@@ -245,10 +256,11 @@ class FastVM(VM):
                         warnings.simplefilter("ignore")
                         code = compile(src, filename, "exec")
                     break
-                except (Unstructured, SyntaxError, RecursionError, MemoryError) as e:
-                    err = e
+                except (Unstructured, SyntaxError, RecursionError, MemoryError):
+                    continue  # the next mode, or the reference loop
             else:
-                raise RuntimeError(f"fast tier cannot translate {proto.name}: {err}")
+                self.interpret(proto)  # no emission mode fits: the reference loop runs it
+                return
         finally:
             sys.setrecursionlimit(limit)
         self.ns.update(tr.names)
@@ -267,6 +279,48 @@ class FastVM(VM):
         t = self._tables.get(proto.arity)
         if t is not None:
             t[proto] = entry
+
+    def interpret(self, proto: Proto) -> None:
+        """Install the reference loop as a prototype's code (for functions translation cannot pay for)."""
+        ns = self.ns
+
+        def interpreted(clo: Any, d: int, *args: Any) -> Any:
+            if d > ns["MAX"]:
+                raise RuntimeErr("stack overflow")
+            return self.run_interpreted(clo, d, args)
+
+        for op, a, _ in proto.code:
+            if op == OPS["MAKE_CLOSURE"]:
+                self.adopt(a)
+        self.sources[proto] = ""
+        self.modes[proto] = "interpret"
+        self._entry[proto] = self._body[proto] = interpreted
+        t = self._tables.get(proto.arity)
+        if t is not None:
+            t[proto] = interpreted
+
+    def run_interpreted(self, clo: Any, d: int, args: tuple[Any, ...]) -> Any:
+        """Run one call of an interpreted function, at depth d, on the reference loop.
+
+        The loop gets a frame list of its own (its callees run in it too) and
+        a limit lowered by the d - 1 frames below, so it counts depth exactly;
+        `ref_offset` lets a builtin's call back (FastVM.call) find the depth.
+        """
+        saved = self.frames, self.max_depth, self.ref_offset
+        frames = [[clo, list(args) + clo.proto.pad, [], 0]]
+        self.frames, self.max_depth, self.ref_offset = frames, self.ns["MAX"] - (d - 1), d - 1
+        try:
+            return self.run(0)
+        finally:
+            self.frames, self.max_depth, self.ref_offset = saved
+
+    def unwind(self, e: RuntimeErr, base: int) -> None:
+        """An error in an interpreted function: its trace is built now, while the loop's frames exist."""
+        if e.traced():
+            e.trace = e.trace  # a call back's pending trace walks these frames too: build it now
+        else:
+            e.trace = self.trace_of(sys._getframe(1), None)
+        del self.frames[base:]
 
     def source(self, proto: Proto) -> str:
         """The generated Python source of a prototype (translating it if needed)."""
@@ -292,8 +346,14 @@ class FastVM(VM):
         if self.reentry >= MAX_HOST_REENTRY:
             raise RuntimeErr("stack overflow")
         ns = self.ns
-        ns["MAX"] = self.max_depth
-        base = ns["D"]  # the depth of the frame whose builtin calls back (0 from outside)
+        outer = self.max_depth, self.ref_offset
+        if self.ref_offset is None:
+            ns["MAX"] = self.max_depth
+            base = ns["D"]  # the depth of the frame whose builtin calls back (0 from outside)
+        else:  # called back from a builtin the reference loop runs (an interpreted function)
+            base = self.ref_offset + len(self.frames)
+            self.max_depth, self.ref_offset = ns["MAX"], None
+        old = self.raise_recursion_limit() if self.reentry == 0 else 0
         self.reentry += 1
         try:
             return self._entry[p](f, base + 1, *args)
@@ -311,7 +371,10 @@ class FastVM(VM):
             raise err from None
         finally:
             ns["D"] = base
+            self.max_depth, self.ref_offset = outer
             self.reentry -= 1
+            if old:
+                sys.setrecursionlimit(old)
 
     def trace_later(self, here: FrameType, tb: Optional[TracebackType]) -> Callable[[], list[tuple[str, str, int]]]:
         """A builder of the trace of an error caught in frame `here` (see RuntimeErr.pending).
@@ -332,8 +395,11 @@ class FastVM(VM):
         while tb is not None:
             sites.append((tb.tb_frame, tb.tb_lineno))
             tb = tb.tb_next
-        trace = []
+        trace: list[tuple[str, str, int]] = []
         for frame, lineno in sites:
+            if frame.f_code is _RUN_INTERPRETED:
+                trace.extend(self.frame_site(fr) for fr in frame.f_locals["frames"])
+                continue
             info = self.codemap.get(frame.f_code)
             if info is None or lineno is None:
                 continue
@@ -353,6 +419,7 @@ class _Missing:
 
 
 _MISS = _Missing()
+_RUN_INTERPRETED = FastVM.run_interpreted.__code__
 
 
 def _render(lines: list[Line], proto: Proto) -> tuple[str, list[int]]:

@@ -590,9 +590,9 @@ class BlockGen:
         v = self.top_var()
         self.emit("D = d", SKIP)
         f = self.tr.env.builtins.get(a) if self.tr.env.inline_syscall else None
-        if f is not None and (f.arity < 0 or f.arity == b) and a.isidentifier():
+        if f is not None and (f.arity < 0 or f.arity == b):
             # what VM.syscall would look up and check on every call, done once here
-            fn = self.need(f"H_{a}", f.fn)
+            fn = self.need(f"H{self.tr.serial}_{self.i}", f.fn)
             self.emit(f"{v} = {fn}(vm{''.join(', ' + e.text for e in ops)})")
         else:
             self.emit(f"{v} = vm.syscall({a!r}, [{', '.join(e.text for e in ops)}])")

@@ -14,6 +14,7 @@ interpreter's whole cost. Every other opcode has a handler named after it in
 from __future__ import annotations
 
 import sys
+from types import FrameType
 from typing import Any, Optional, TextIO
 
 from stage0.errors import OUT_OF_MEMORY, RuntimeErr
@@ -45,6 +46,12 @@ DEFAULT_MAX_DEPTH = 10_000
 # Past this many, the call is the catchable `stack overflow`, whatever
 # --max-depth says, so the host never crashes.
 MAX_HOST_REENTRY = 200_000
+# Python frames one ilusm frame may hold at most, so that the depth limit, not
+# Python's recursion limit, is what overflows. The reference loop needs 3 for
+# a function `try` calls back (VM.call, run, the builtin); the fast tier 5 (the
+# entry and body versions of a tail-calling function, the builtin-call helper,
+# the builtin, FastVM.call). One spare.
+PY_FRAMES_PER_DEPTH = 6
 
 (LOAD_LOCAL, STORE_LOCAL, PUSH_CONST, LOAD_GLOBAL, GET_FIELD, CALL, RET, JUMP, JUMP_UNLESS, JUMP_IF, POP, ADD,
  SUB, LT, EQ, GET_IDX, FOR_NEXT, FOR_NEXT2, LOAD_UPVAL, LOAD_CELL, DUP, CALL_TAIL, SYSCALL, PUSH_NIL, JUMP_IF_NIL,
@@ -119,11 +126,30 @@ class VM:
             raise RuntimeErr("stack overflow")
         base = len(self.frames)
         self.frames.append([f, list(args) + p.pad, [], 0])
+        old = self.raise_recursion_limit() if self.reentry == 0 else 0
         self.reentry += 1
         try:
             return self.run(base)
         finally:
             self.reentry -= 1
+            if old:
+                sys.setrecursionlimit(old)
+
+    def raise_recursion_limit(self) -> int:
+        """Make room for max_depth ilusm frames above the current Python stack; give the old limit.
+
+        Called by the outermost host call, so that `stack overflow` comes from the
+        depth count, at the same depth on every engine, and never from Python.
+        """
+        old = sys.getrecursionlimit()
+        depth = 0
+        fr: Optional[FrameType] = sys._getframe(1)
+        while fr is not None:
+            depth, fr = depth + 1, fr.f_back
+        need = depth + PY_FRAMES_PER_DEPTH * self.max_depth + 2 * len(self.protos) + 1_000
+        if need > old:
+            sys.setrecursionlimit(need)
+        return old
 
     def global_missing(self, g: dict[str, Any], name: str) -> Any:
         """Slow path of LOAD_GLOBAL: a nil global, a builtin, or an error."""

@@ -3,23 +3,27 @@
 Hypothesis writes random well-formed programs (expressions of every kind,
 statements, functions, closures, loops, runtime errors caught by `try`).
 Both compilers must produce byte-identical images, and the program must
-run to the same output on the reference interpreter. Malformed programs
+run to the same output on the reference interpreter and the fast tier. A
+program may end with a cycle of functions calling each other (calls, tail
+calls, `try`, trl callbacks) until the depth limit; it prints the depth
+reached, which every engine must count alike. Malformed programs
 (a generated program with a character deleted or inserted) must fail in
 both with the same kind, line, column and message, or compile identically.
 """
 from __future__ import annotations
 
 import io
+import sys
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stage0 import ilbc
+from stage0.cli import execute, guarded, in_big_stack
 from stage0.errors import CompileError
 from stage0.seedc.driver import compile_file
 from stage0.selfhost import default_toolchain
-from stage0.vm import VM
 
 SETTINGS = settings(max_examples=150, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -68,7 +72,36 @@ def statements() -> st.SearchStrategy[str]:
     return st.one_of(show, loop, each, mat, fn, held)
 
 
-PROGRAMS = st.lists(statements(), min_size=1, max_size=4).map(lambda ss: PRELUDE + "\n".join(ss) + "\n")
+# How one function of a depth cycle calls the next.
+HOPS = {
+    "call": "x = {nxt}()\n    x",
+    "tail": "{nxt}()",
+    "try": "try({nxt})",
+    "try in a call": "r = try({nxt})\n    r",
+    "trl callback": "trl.map([1], \\(v) {nxt}())",
+}
+# The programs run with this depth limit: deep enough that an engine holding
+# more Python frames per ilusm frame than cli.execute's recursion limit allows
+# would overflow early (4 per frame at 20,000).
+DEPTH = 6000
+
+
+def depth_cycle(kinds: list[str]) -> str:
+    """Functions dp0..dpN, each counting itself and calling the next (dpN calls dp0) by its kind of hop;
+    prints whether the overflow escaped the outermost `try` and how many calls were made."""
+    if set(kinds) == {"tail"}:
+        kinds = kinds + ["call"]  # a cycle of tail calls alone runs for ever in one frame
+    names = [f"dp{i}" for i in range(len(kinds))]
+    text = "use trl\ndc = {n: 0}\n"
+    for i, kind in enumerate(kinds):
+        hop = HOPS[kind].format(nxt=names[(i + 1) % len(names)])
+        text += f"{names[i]}() =\n    dc.n += 1\n    {hop}\n"
+    return text + "prn try(dp0).err, dc.n\n"
+
+
+DEPTH_CYCLES = st.one_of(st.just(""), st.lists(st.sampled_from(sorted(HOPS)), min_size=1, max_size=4).map(depth_cycle))
+PROGRAMS = st.tuples(st.lists(statements(), min_size=1, max_size=4), DEPTH_CYCLES).map(
+    lambda t: PRELUDE + "\n".join(t[0]) + "\n" + t[1])
 
 
 def seed_compile(path: Path) -> bytes | CompileError:
@@ -96,14 +129,16 @@ def same(a: bytes | CompileError, b: bytes | CompileError) -> None:
         assert a == b
 
 
-def output(data: bytes) -> str:
-    """What the program prints on the reference interpreter (uncaught errors included)."""
-    out = io.StringIO()
+def output(data: bytes, engine: str = "ref") -> str:
+    """What the program prints on an engine, as `ilusm run` would run it (uncaught errors included)."""
+    out, err = io.StringIO(), io.StringIO()
+    limit = sys.getrecursionlimit()  # execute() sets it; hypothesis wants it back
     try:
-        VM(ilbc.read(data), out=out).run_main()
-    except Exception as e:  # an uncaught ilusm error ends the program; record it
-        out.write(f"!{type(e).__name__}: {e}")
-    return out.getvalue()
+        status = in_big_stack(lambda: guarded(lambda: execute(ilbc.read(data), [], DEPTH, out=out, engine=engine),
+                                              err))
+    finally:
+        sys.setrecursionlimit(limit)
+    return f"{out.getvalue()}{err.getvalue()}exit {status}"
 
 
 @SETTINGS
@@ -114,7 +149,7 @@ def test_generated_programs_compile_identically(tmp_path_factory, src: str) -> N
     a, b = seed_compile(path), self_compile(path)
     same(a, b)
     assert isinstance(a, bytes), a
-    assert output(a) == output(b)  # type: ignore[arg-type]
+    assert output(a) == output(b) == output(a, "fast")  # type: ignore[arg-type]
 
 
 @SETTINGS

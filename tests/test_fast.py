@@ -403,6 +403,32 @@ def test_depth_limit_is_exact() -> None:
     assert both(src, max_depth=50) == (0, "48\nstack overflow\n", "")
 
 
+# Recursions that count `c.n` once a round, with the frames one round holds
+# (docs/decisions.md defines the depth: the module body and every active call
+# count one, a tail call replaces its frame, a function a builtin calls back
+# counts one).
+DEPTH_SHAPES = {
+    "plain": ("f() =\n    c.n += 1\n    1 + f()\n", 1),
+    "try": ("f() =\n    c.n += 1\n    try(f)\n", 1),
+    "tail": ("f() =\n    c.n += 1\n    g()\ng() = 1 + f()\n", 1),
+    "tail then try": ("g() = try(f)\nf() =\n    c.n += 1\n    g()\n", 1),
+    "trl callback": ("use trl\nf() =\n    c.n += 1\n    trl.map([1], \\(x) f())\n", 1),
+    "try in a call": ("f() =\n    c.n += 1\n    r = try(f)\n    r\n", 1),
+    "mixed": ("use trl\nf() =\n    c.n += 1\n    x = b()\n    x\nb() = trl.fld([1], 0, \\(acc, v) k())\n"
+              "k() = try(k2)\nk2() = f()\n", 3),
+}
+
+
+@pytest.mark.parametrize("max_depth", [5, DEFAULT_MAX_DEPTH, 50_000])
+@pytest.mark.parametrize("shape", sorted(DEPTH_SHAPES))
+def test_depth_reached_is_the_same(shape: str, max_depth: int) -> None:
+    """Both engines overflow at exactly max_depth frames, whatever mixture of calls leads there."""
+    body, per_round = DEPTH_SHAPES[shape]
+    src = "c = {n: 0}\n" + body + "try(f)\nprn c.n\n"
+    # the first f runs at depth 2, after the module body
+    assert both(src, max_depth=max_depth) == (0, f"{1 + (max_depth - 2) // per_round}\n", "")
+
+
 def test_uncaught_stack_overflow() -> None:
     """An uncaught overflow ends the run with status 70 and the same message on both engines."""
     status, out, err = both("down(n) = if n == 0: 0 | 1 + down(n - 1)\nprn down(100000)\n")
@@ -578,6 +604,45 @@ def test_irreducible_flow_uses_the_dispatch_loop() -> None:
     assert vm.modes[vm.protos[0]] == "dispatch"
 
 
+@pytest.mark.parametrize("name", ["f\u00b2", "a\x00b", "def", "f'\"\\n)", "1x"])
+def test_any_function_name_runs(name: str) -> None:
+    """Any string is a valid function (and global) name in an image; the fast tier runs it as the
+    reference does, with the same output, error and trace."""
+    src = ("fq(n) = if n == 0: err(\"boom\") | n + fq(n - 1)\n"
+           "prn try(\\() fq(3)).err\nprn fq\nfq(2)\n")
+    image = image_of(src)
+    image.names[image.names.index("fq")] = name
+    image = ilbc.read(ilbc.write(image))
+    ref, fast = run_image(image, "ref"), run_image(image, "fast")
+    assert fast == ref
+    assert ref[0] == 70 and ref[1].startswith("boom\n") and "boom" in ref[2]
+
+
+def big_function_source() -> str:
+    """A function of more than FastVM.INTERPRET_FROM instructions, calling and called by translated
+    functions, directly, through `try` and through a tail call, with errors and an overflow."""
+    body = [f"    x{i} = n + {i}" for i in range(FastVM.INTERPRET_FROM // 3 + 100)]
+    return "\n".join([
+        "c = {n: 0}", "f(n) =", "    c.n += 1", "    r = try(\\() g(n))", "    r.val",
+        "g(n) = if n == 0: err(\"deep\") | 1 + big(n - 1)", "big(n) =", *body,
+        "    if n == 3: err(\"boom\")", "    if n == 4: ret mk()(n)", "    f(n)",
+        "mk() = \\(v) v + 1",
+        "prn f(2), big(4)", "prn try(\\() big(5)).err", "prn try(\\() f(100000)).err, c.n", "big(3)"]) + "\n"
+
+
+def test_big_function_runs_on_the_reference_loop() -> None:
+    """A function above the size threshold is interpreted inside the fast VM: same output, errors,
+    trace and depth count; calls go both ways between it and translated functions."""
+    src = big_function_source()
+    status, out, err = both(src, max_depth=60)
+    assert status == 70
+    assert out == "nil 5\nnil\nnil 34\n" and err.startswith("error: boom\n  at <module>")
+    vm = FastVM(image_of(src), out=io.StringIO())
+    big = next(p for p in vm.protos if p.name == "big")
+    vm.translate(big)
+    assert vm.modes[big] == "interpret" and len(big.code) > FastVM.INTERPRET_FROM
+
+
 def test_closures_from_another_image() -> None:
     """Globals shared between images (as the REPL does) carry closures the new VM never loaded."""
     shared: dict[str, Any] = {}
@@ -631,11 +696,28 @@ class DispatchVM(FastVM):
 
     MODES = ("dispatch",)
 
+    def interpret(self, proto: Any) -> None:
+        """Never fall back to the reference loop here: the emitter itself is under test."""
+        raise AssertionError(f"{proto.name} was not translated")
 
-class FlatVM(FastVM):
+
+class FlatVM(DispatchVM):
     """The fast tier made to emit every function with one dispatch case per block."""
 
     MODES = ("flat",)
+
+
+class InterpretVM(FastVM):
+    """The fast tier made to run every function on the reference loop (as it runs huge ones)."""
+
+    MODES = ()
+
+
+class MixedVM(FastVM):
+    """The fast tier made to run functions above 40 instructions on the reference loop, so spec
+    programs call back and forth between translated and interpreted functions."""
+
+    INTERPRET_FROM = 40
 
 
 def run_vm(cls: type[VM], image: Image) -> Result:
@@ -655,7 +737,8 @@ def run_vm(cls: type[VM], image: Image) -> Result:
     return status, out.getvalue(), err.getvalue()
 
 
-@pytest.mark.parametrize("cls", [DispatchVM, FlatVM], ids=["dispatch", "flat"])
+@pytest.mark.parametrize("cls", [DispatchVM, FlatVM, InterpretVM, MixedVM],
+                         ids=["dispatch", "flat", "interpret", "mixed"])
 def test_fallback_emission_on_spec_programs(cls: type[VM]) -> None:
     """The fallback emitters (normally used for odd control flow only) run every spec program
     exactly as the reference does."""
