@@ -69,6 +69,16 @@ def test_engines_give_the_same_hint(tmp_path: Path, engine: str) -> None:
     assert status == 70 and err.startswith("error: undefined name 'return' (ilusm writes 'ret' for 'return')\n")
 
 
+def run_in(folder: Path, compiler: str, file: str) -> tuple[int, str, str]:
+    """`ilusm run --compiler COMPILER FILE` from folder."""
+    old = os.getcwd()
+    os.chdir(folder)
+    try:
+        return ilusm("run", "--compiler", compiler, file)
+    finally:
+        os.chdir(old)
+
+
 @pytest.mark.parametrize("compiler", COMPILERS)
 @pytest.mark.parametrize("data, where, byte", [
     (b'x = 1\nprn "\xff"\n', "2:6", "0xff"),
@@ -80,12 +90,7 @@ def test_invalid_utf8_is_reported_at_its_position(tmp_path: Path, compiler: str,
                                                   byte: str) -> None:
     """A byte that is not UTF-8: a syntax error at its line and column (in characters), exit 65."""
     (tmp_path / "bad.ilu").write_bytes(data)
-    old = os.getcwd()
-    os.chdir(tmp_path)
-    try:
-        status, out, err = ilusm("run", "--compiler", compiler, "bad.ilu")
-    finally:
-        os.chdir(old)
+    status, out, err = run_in(tmp_path, compiler, "bad.ilu")
     assert (status, out, err) == (65, "", f"bad.ilu:{where}: syntax error: invalid UTF-8 (byte {byte})\n")
 
 
@@ -94,12 +99,7 @@ def test_invalid_utf8_in_a_used_module(tmp_path: Path, compiler: str) -> None:
     """The same error names the used module's file."""
     (tmp_path / "main.ilu").write_text("use lib1\nprn 1\n", encoding="utf-8")
     (tmp_path / "lib1.ilu").write_bytes(b'x = 1\ny = "\xfe"\n')
-    old = os.getcwd()
-    os.chdir(tmp_path)
-    try:
-        status, out, err = ilusm("run", "--compiler", compiler, "main.ilu")
-    finally:
-        os.chdir(old)
+    status, out, err = run_in(tmp_path, compiler, "main.ilu")
     assert (status, out, err) == (65, "", "lib1.ilu:2:6: syntax error: invalid UTF-8 (byte 0xfe)\n")
 
 
