@@ -13,6 +13,7 @@ both with the same kind, line, column and message, or compile identically.
 from __future__ import annotations
 
 import io
+import os
 import sys
 from pathlib import Path
 
@@ -25,7 +26,9 @@ from stage0.errors import CompileError
 from stage0.seedc.driver import compile_file
 from stage0.selfhost import default_toolchain
 
-SETTINGS = settings(max_examples=150, deadline=None, derandomize=True, database=None,
+# `make fuzz` raises the count (ILUSM_FUZZ_EXAMPLES) for a long soak.
+EXAMPLES = int(os.environ.get("ILUSM_FUZZ_EXAMPLES", "150"))
+SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 PRELUDE = ("a = 3\nb = 2.5\nc = \"s\"\nxs = [1, 2, 3]\no = {k: 1, \"X\": [2]}\n"
            "f(x) = x * 2\ng(x, y) =\n    t = x\n    t + y\nmk(n) = \\(v) v + n\n")
