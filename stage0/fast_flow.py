@@ -25,13 +25,12 @@ MAX_NEST = 1000     # give up on structure this deep before `elif` flattening
 
 def _effect(op: isa.Op) -> Callable[[Any, Any], tuple[int, int]]:
     """(pops, pushes) of op from its decoded operands (a, b), from the ISA table's formula."""
-    if isinstance(op.pops, int):
-        effect = (op.pops, op.pushes)
+    factor, at, const = op.pop_rule
+    pushes = op.pushes
+    if at < 0:
+        effect = (const, pushes)
         return lambda a, b: effect
-    params = ", ".join(name for name, _ in op.operands) or "_"
-    pops = eval(f"lambda {params}: int({op.pops})", {"__builtins__": {"int": int}})  # trusted ISA text
-    n, pushes = len(op.operands), op.pushes
-    return lambda a, b: (pops(*(a, b)[:n]), pushes)
+    return lambda a, b: (factor * (a, b)[at] + const, pushes)
 
 
 EFFECT = {op.code: _effect(op) for op in isa.TABLE}

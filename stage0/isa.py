@@ -77,12 +77,31 @@ class Op:
         """True when the last operand is a relative jump offset."""
         return bool(self.operands) and self.operands[-1][1] == "i16"
 
+    @property
+    def pop_rule(self) -> tuple[int, int, int]:
+        """The pops column as data: (factor, operand position, constant), meaning
+        factor * operand + constant; (0, -1, n) for a fixed n."""
+        return _pop_rules[self.name]
+
+    def pops_of(self, args: tuple[int, ...]) -> int:
+        """How many values this instruction pops with the given operand values."""
+        factor, at, const = _pop_rules[self.name]
+        return const if at < 0 else factor * args[at] + const
+
     def stack_delta(self, args: tuple[int, ...]) -> tuple[int, int]:
         """(pops, pushes) for this instruction with the given operand values."""
-        if isinstance(self.pops, int):
-            return self.pops, self.pushes
-        env = {name: args[i] for i, (name, _) in enumerate(self.operands)}
-        return int(eval(self.pops, {"__builtins__": {}}, env)), self.pushes
+        return self.pops_of(args), self.pushes
+
+
+def _pop_rule(op: Op) -> tuple[int, int, int]:
+    """Read the pops column (a number, or `[F*]NAME[+C]` over an operand) into a pop_rule once."""
+    if isinstance(op.pops, int):
+        return 0, -1, op.pops
+    term, _, const = op.pops.replace(" ", "").partition("+")
+    factor, _, name = term.rpartition("*")
+    names = [n for n, _ in op.operands]
+    assert name in names, f"isa: {op.name}'s pops names no operand: {op.pops!r}"
+    return int(factor or 1), names.index(name), int(const or 0)
 
 
 def _op(name: str, code: int, operands: str, pops: int | str, pushes: int, effect: str, doc: str) -> Op:
@@ -162,6 +181,9 @@ BY_CODE: dict[int, Op] = {op.code: op for op in TABLE}
 
 # Opcode numbers by name, for emitters and the VM: OPC["ADD"] == 0x40.
 OPC: dict[str, int] = {op.name: op.code for op in TABLE}
+
+# Each opcode's pop_rule, computed once from the table.
+_pop_rules: dict[str, tuple[int, int, int]] = {op.name: _pop_rule(op) for op in TABLE}
 
 
 def _check_table() -> None:

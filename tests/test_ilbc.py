@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import struct
 import subprocess
 import sys
 import zlib
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -388,6 +390,21 @@ def test_stack_pops_matches_isa() -> None:
         for value in (0, 1, 2, 7, 255):
             args = tuple(value for _ in op.operands)
             assert stack_pops(op.code, args) == op.stack_delta(args)[0], op.name
+
+
+def test_pop_rules_read_the_table() -> None:
+    """The pops column becomes (factor, operand position, constant) once, in isa.py."""
+    rules = {name: isa.BY_NAME[name].pop_rule for name in ("ADD", "CALL", "MAKE_OBJ", "CONCAT", "SYSCALL")}
+    assert rules == {"ADD": (0, -1, 2), "CALL": (1, 0, 1), "MAKE_OBJ": (2, 0, 0), "CONCAT": (1, 0, 0),
+                     "SYSCALL": (1, 1, 0)}
+    assert isa.BY_NAME["SYSCALL"].pops_of((9, 3)) == 3 and isa.BY_NAME["MAKE_OBJ"].pops_of((70_000,)) == 140_000
+
+
+def test_no_consumer_evaluates_table_text() -> None:
+    """Stack effects are data: no module of the host runs eval on the ISA's formulas."""
+    host = Path(__file__).resolve().parent.parent / "stage0"
+    offenders = [p.name for p in host.rglob("*.py") if re.search(r"(?<![.\w])(?<!def )eval\(", p.read_text(encoding="utf-8"))]
+    assert offenders == []
 
 
 # ---- fuzzing --------------------------------------------------------------------
