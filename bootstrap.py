@@ -49,7 +49,8 @@ def report(path: Path) -> None:
 
 def run_smoke(image_path: Path) -> None:
     """Run tests/smoke_vm.ilu on the stage-0 VM; exit non-zero if it fails."""
-    from stage0.cli import execute, load_program
+    from stage0.toolchain.engines import execute
+    from stage0.toolchain.programs import load_program
 
     image, _ = load_program(str(ROOT / "tests" / "smoke_vm.ilu"), "seed")
     status = execute(image, [], 10_000)
@@ -59,7 +60,7 @@ def run_smoke(image_path: Path) -> None:
 
 def do_stage1() -> Path:
     """The seed compiler compiles lib/ into build/stage1.ilbc."""
-    from stage0 import ilbc
+    from stage0.image import ilbc
     from stage0.seedc.driver import compile_tree
 
     click.echo("stage1: seed compiler (Python) compiles lib/")
@@ -89,8 +90,8 @@ def stage1() -> None:
 
 def self_compile(compiler: Path, out: Path) -> bytes:
     """Run the toolchain image `compiler` on the stage-0 VM to compile lib/ into `out`."""
-    from stage0 import ilbc
-    from stage0.selfhost import Toolchain
+    from stage0.image import ilbc
+    from stage0.toolchain.selfhost import Toolchain
 
     data = Toolchain(compiler.read_bytes(), engine="ref").compile_tree(LIB, MAIN_MODULE)
     ilbc.read(data)
@@ -100,7 +101,7 @@ def self_compile(compiler: Path, out: Path) -> bytes:
 
 def must_match(a: Path, b: Path, hint: str = "") -> None:
     """Exit non-zero with an ILBC-aware diff unless two images are byte-identical."""
-    from stage0.ilbcdiff import explain
+    from stage0.image.diff import explain
 
     why = explain(a.read_bytes(), b.read_bytes(), str(a.name), str(b.name))
     if why:
@@ -112,9 +113,9 @@ def must_match(a: Path, b: Path, hint: str = "") -> None:
 
 def run_core(image_path: Path) -> None:
     """tests/core.ilu, compiled by the fixed-point toolchain, on the stage-0 VM."""
-    from stage0 import ilbc
-    from stage0.cli import execute
-    from stage0.selfhost import Toolchain
+    from stage0.image import ilbc
+    from stage0.toolchain.engines import execute
+    from stage0.toolchain.selfhost import Toolchain
 
     data = Toolchain(image_path.read_bytes(), engine="ref").compile_file(ROOT / "tests" / "core.ilu")
     if execute(ilbc.read(data), [], 10_000) != 0:

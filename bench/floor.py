@@ -1,6 +1,6 @@
 """`make bench` (second table): how fast can any Python dispatch loop run fib?
 
-The reference interpreter (`stage0/vm.py`) fetches, decodes and dispatches one
+The reference interpreter (`stage0/interp/vm.py`) fetches, decodes and dispatches one
 ILBC instruction per trip round a Python `while` loop. This script measures,
 in this process and against CPython running the same function, two lower
 bounds for that design, so the ratio target for the reference interpreter can

@@ -1,7 +1,7 @@
 """`make bench`: each bench/*.ilu on the stage-0 VM against the same program in Python.
 
 Every program runs on the reference interpreter (`ref`), on the fast host
-tier (`fast`, stage0/fast.py) and as the equivalent Python program, all in
+tier (`fast`, stage0/fast/vm.py) and as the equivalent Python program, all in
 this one process, one after the other, so the ratios compare like with like
 on whatever machine runs it. Outputs must match; a mismatch fails the run.
 Times are the best of `--repeat` runs (compile time excluded: CPython's own
@@ -20,10 +20,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from stage0 import ilbc  # noqa: E402
-from stage0.fast import FastVM  # noqa: E402
+from stage0.fast.vm import FastVM  # noqa: E402
+from stage0.image import ilbc  # noqa: E402
+from stage0.interp.vm import VM  # noqa: E402
 from stage0.seedc.driver import compile_file  # noqa: E402
-from stage0.vm import VM  # noqa: E402
 
 
 def time_python(path: Path) -> tuple[float, str]:

@@ -1,4 +1,4 @@
 """`python -m stage0` is the `ilusm` command."""
-from stage0.cli import main
+from stage0.cli.commands import main
 
 main()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
-from stage0.cli import cli
+from stage0.cli.commands import cli
 
 
 def ilusm(*args: str, input: str | None = None) -> tuple[int, str, str]:

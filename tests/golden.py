@@ -14,8 +14,8 @@ sys.path.insert(0, str(HERE.parent.parent))
 
 def render(path: Path) -> str:
     """The disassembly of one golden program, with its source lines."""
-    from stage0 import ilbc
-    from stage0.dis import disassemble
+    from stage0.image import ilbc
+    from stage0.image.dis import disassemble
     from stage0.seedc.driver import compile_with_sources
 
     image, sources = compile_with_sources(path)

@@ -16,8 +16,8 @@ import io
 from typing import Any, Optional
 
 from stage0.errors import CompileError, RuntimeErr
-from stage0.image import Image
-from stage0.loader import ModuleRT
+from stage0.image.model import Image
+from stage0.interp.loader import ModuleRT
 from stage0.seedc import ast as A
 from stage0.seedc.parser import parse
 from stage0.values import Builtin
@@ -75,15 +75,15 @@ def register_dev_parse(vm: Any) -> None:
 
 def run_image(image: Image, args: list[str], engine: str = "ref") -> tuple[int, str, str]:
     """Run an image's entry module with __dev_parse available; (exit status, stdout, stderr)."""
-    from stage0.cli import guarded, in_big_stack
-    from stage0.vm import VM
+    from stage0.cli.proc import guarded, in_big_stack
+    from stage0.interp.vm import VM
 
     out, err = io.StringIO(), io.StringIO()
 
     def go() -> int:
         cls: Any = VM
         if engine == "fast":
-            from stage0.fast import FastVM
+            from stage0.fast.vm import FastVM
 
             cls = FastVM
         vm = cls(image, args=args, out=out, err_out=err)

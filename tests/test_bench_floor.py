@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from stage0.interp.vm import VM
 from stage0.seedc.driver import compile_file
-from stage0.vm import VM
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))

@@ -13,8 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from stage0 import ilbc
-from stage0.ilbcdiff import explain
+from stage0.image import ilbc
+from stage0.image.diff import explain
 from stage0.seedc.driver import compile_file
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -176,7 +176,7 @@ def test_compile_is_deterministic_across_environments(tmp_path: Path) -> None:
 
 def test_toolchain_engine_follows_program_size(tmp_path: Path) -> None:
     """Small programs compile on the reference engine (no translation to pay), big ones on the fast tier."""
-    from stage0.selfhost import FAST_FROM_BYTES, engine_for
+    from stage0.toolchain.selfhost import FAST_FROM_BYTES, engine_for
 
     small, big = tmp_path / "small.ilu", tmp_path / "big.ilu"
     small.write_text("prn 1\n")

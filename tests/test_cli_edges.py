@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from cli_util import ilusm
 
-from stage0.repl import needs_more
+from stage0.cli.repl import needs_more
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -110,8 +110,8 @@ def test_unreadable_image_is_a_bad_image(hello: Path, tmp_path: Path) -> None:
 
 def test_unreadable_image_is_a_bad_image_as_root_too(hello: Path, tmp_path: Path) -> None:
     """The same path without needing a non-root user: the read itself fails."""
-    from stage0.cli import read_image
     from stage0.errors import ImageError
+    from stage0.toolchain.programs import read_image
 
     with pytest.raises(ImageError, match="cannot read .*: Is a directory"):
         read_image(tmp_path)
@@ -173,7 +173,7 @@ def test_long_operator_chains_compile_everywhere(tmp_path: Path, command: str, c
 
 def test_self_compiler_running_out_of_stack_is_a_compile_error(tmp_path: Path) -> None:
     from stage0.errors import CompileError
-    from stage0.selfhost import Toolchain, toolchain_bytes
+    from stage0.toolchain.selfhost import Toolchain, toolchain_bytes
 
     path = tmp_path / "sum.ilu"
     path.write_text("prn " + "+".join(["1"] * 2_000) + "\n")
@@ -319,7 +319,7 @@ prn x == y, len(str(x))
 @pytest.mark.parametrize("engine", ["fast", "ref"])
 def test_host_callbacks_nested_past_the_c_stack_are_a_stack_overflow(tmp_path: Path, engine: str) -> None:
     """`try` inside recursion nests host calls on the C stack; --max-depth allowing more must not crash."""
-    from stage0.vm import MAX_HOST_REENTRY
+    from stage0.interp.vm import MAX_HOST_REENTRY
 
     assert MAX_HOST_REENTRY < 250_000
     path = tmp_path / "deep.ilu"

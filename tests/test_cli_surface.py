@@ -238,7 +238,7 @@ def test_trace_runs_on_the_reference_interpreter(tmp_path: Path) -> None:
 def test_unreadable_stdin_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
     import io
 
-    from stage0 import cli
+    from stage0.toolchain import programs as cli
 
     class Broken(io.RawIOBase):
         def readable(self) -> bool:

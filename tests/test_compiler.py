@@ -12,8 +12,8 @@ import pytest
 
 from stage0 import isa
 from stage0.errors import CompileError
-from stage0.ilbc import decode
-from stage0.image import Image
+from stage0.image.ilbc import decode
+from stage0.image.model import Image
 from stage0.seedc.driver import compile_file
 
 

@@ -20,11 +20,12 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stage0 import ilbc
-from stage0.cli import execute, guarded, in_big_stack
+from stage0.cli.proc import guarded, in_big_stack
 from stage0.errors import CompileError
+from stage0.image import ilbc
 from stage0.seedc.driver import compile_file
-from stage0.selfhost import default_toolchain
+from stage0.toolchain.engines import execute
+from stage0.toolchain.selfhost import default_toolchain
 
 # `make fuzz` raises the count (ILUSM_FUZZ_EXAMPLES) for a long soak.
 EXAMPLES = int(os.environ.get("ILUSM_FUZZ_EXAMPLES", "150"))

@@ -1,4 +1,4 @@
-"""Exact-output tests of the disassembler (stage0/dis.py) on hand-built images."""
+"""Exact-output tests of the disassembler (stage0/image/dis.py) on hand-built images."""
 from __future__ import annotations
 
 import math
@@ -6,9 +6,9 @@ import struct
 from typing import Any
 
 from stage0 import isa
-from stage0.dis import disassemble, disassemble_func
-from stage0.image import Const, FuncDef, Image, ModuleEntry
-from stage0.verify import validate
+from stage0.image.dis import disassemble, disassemble_func
+from stage0.image.model import Const, FuncDef, Image, ModuleEntry
+from stage0.image.verify import validate
 
 _PACK = {"u8": "<B", "u16": "<H", "i16": "<h"}
 

@@ -1,4 +1,4 @@
-"""The fast host tier (stage0/fast.py) against the reference interpreter.
+"""The fast host tier (stage0/fast/vm.py) against the reference interpreter.
 
 Every tier is checked against the reference interpreter by differential
 tests: every spec program, and a few hundred random programs generated as
@@ -19,13 +19,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from spec_runner import spec_files
 
-from stage0 import ilbc
-from stage0.cli import execute, guarded, in_big_stack, load_program
+from stage0.cli.proc import guarded, in_big_stack
 from stage0.errors import RuntimeErr
-from stage0.fast import FastVM
-from stage0.image import Image
+from stage0.fast.vm import FastVM
+from stage0.image import ilbc
+from stage0.image.model import Image
+from stage0.interp.vm import DEFAULT_MAX_DEPTH, VM
 from stage0.seedc.driver import compile_file
-from stage0.vm import DEFAULT_MAX_DEPTH, VM
+from stage0.toolchain.engines import execute
+from stage0.toolchain.programs import load_program
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "conformance"
@@ -541,7 +543,7 @@ def test_engine_option_on_the_command_line(tmp_path: Path) -> None:
     """`ilusm run --engine fast` runs the fast tier; `--trace` forces the reference interpreter."""
     from click.testing import CliRunner
 
-    from stage0.cli import cli
+    from stage0.cli.commands import cli
 
     prog = tmp_path / "p.ilu"
     prog.write_text("f(n) = n * 2\nprn f(21)\n")
@@ -581,7 +583,7 @@ def test_irreducible_flow_uses_the_dispatch_loop() -> None:
     """A loop entered in its middle (no source program makes one; an image may) still runs right."""
     from test_ilbc import fn
 
-    from stage0.image import Image, ModuleEntry
+    from stage0.image.model import Image, ModuleEntry
 
     code = [
         ("PUSH_CONST", 0), ("STORE_LOCAL", 0), ("PUSH_TRU",), ("JUMP_IF", "mid"),
@@ -662,7 +664,7 @@ def test_the_self_hosted_compiler_on_both_engines() -> None:
     the same compile error, when it runs on the fast tier: programs, and the whole of lib/ (itself)."""
     from stage0.errors import CompileError
     from stage0.seedc.driver import lib_root
-    from stage0.selfhost import MAIN_MODULE, Toolchain, toolchain_bytes
+    from stage0.toolchain.selfhost import MAIN_MODULE, Toolchain, toolchain_bytes
 
     data = toolchain_bytes()
     bad = ROOT / "tests" / "spec" / "syntax_errors"

@@ -105,9 +105,9 @@ def test_invalid_utf8_in_a_used_module(tmp_path: Path, compiler: str) -> None:
 
 def test_self_hosted_parser_keeps_the_same_table() -> None:
     """lib/frontend/prs.ilu's _HABITS is stage0/hints.py's HABITS (the one fact, kept in both languages)."""
-    from stage0 import selfhost
     from stage0.hints import HABITS
-    from stage0.loader import ModuleRT
+    from stage0.interp.loader import ModuleRT
+    from stage0.toolchain import selfhost
 
     vm = selfhost.default_toolchain().vm
     (i, mod), = [(i, m) for i, m in enumerate(vm.modules) if m.key == "lib/frontend/prs.ilu"]

@@ -1,4 +1,4 @@
-"""Tests of the ILBC writer, reader and verifier (stage0/ilbc.py, stage0/verify.py).
+"""Tests of the ILBC writer, reader and verifier (stage0/image/ilbc.py, stage0/image/verify.py).
 
 Hand-built images pin the format (a golden byte string) and each validation
 rule; hypothesis fuzzes the reader with truncated, corrupted and re-framed
@@ -20,10 +20,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stage0 import ilbc, isa
+from stage0 import isa
 from stage0.errors import ImageError
-from stage0.image import Const, FuncDef, Image, ModuleEntry, const_key
-from stage0.verify import decode, stack_pops, verify_code
+from stage0.image import ilbc
+from stage0.image.model import Const, FuncDef, Image, ModuleEntry, const_key
+from stage0.image.verify import decode, stack_pops, verify_code
 
 # `make fuzz` raises the example count for a long soak (ILUSM_FUZZ_EXAMPLES).
 FUZZ_EXAMPLES = int(os.environ.get("ILUSM_FUZZ_EXAMPLES", "2000"))
@@ -169,7 +170,7 @@ def test_accepts_bytearray_and_memoryview() -> None:
 
 def test_write_is_deterministic_across_hash_seeds() -> None:
     code = ("import sys, hashlib; sys.path.insert(0, 'tests'); import test_ilbc; "
-            "from stage0 import ilbc; print(hashlib.sha256(ilbc.write(test_ilbc.rich())).hexdigest())")
+            "from stage0.image import ilbc; print(hashlib.sha256(ilbc.write(test_ilbc.rich())).hexdigest())")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     digests = set()
     for seed in ("0", "12345"):

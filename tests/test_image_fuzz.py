@@ -20,10 +20,10 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stage0 import ilbc
-from stage0.cli import cli
+from stage0.cli.commands import cli
 from stage0.errors import ImageError
-from stage0.loader import load
+from stage0.image import ilbc
+from stage0.interp.loader import load
 from stage0.seedc.driver import compile_file, compile_tree
 
 ROOT = Path(__file__).resolve().parent.parent

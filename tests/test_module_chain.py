@@ -16,9 +16,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from stage0 import selfhost
 from stage0.seedc import driver
 from stage0.seedc.parser import parse
+from stage0.toolchain import selfhost
 
 SIZES = (20, 40, 80)
 LOADER = ("load", "load_use")  # the self-hosted loader's functions (lib/backend/compile_pipeline.ilu)

@@ -910,7 +910,7 @@ def test_empty_and_comment_only_modules() -> None:
 
 @pytest.fixture
 def deep_stack() -> Iterator[None]:
-    """The recursion limit the command line gives the compiler (stage0/cli.py in_big_stack)."""
+    """The recursion limit the command line gives the compiler (stage0/cli/proc.py in_big_stack)."""
     old = sys.getrecursionlimit()
     sys.setrecursionlimit(50_000)
     yield

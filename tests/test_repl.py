@@ -21,8 +21,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from stage0.cli import cli, guarded
-from stage0.repl import Repl, needs_more
+from stage0.cli.commands import cli
+from stage0.cli.proc import guarded
+from stage0.cli.repl import Repl, needs_more
 from tests.cli_util import ilusm
 
 ROOT = Path(__file__).resolve().parent.parent

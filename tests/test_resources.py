@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from stage0 import ilbc
+from stage0.image import ilbc
 from stage0.values import fmt_num, int_text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -123,7 +123,7 @@ def test_an_image_with_a_huge_integer_constant_loads_and_prints_quickly(tmp_path
 
 PROBE = """\
 import resource, sys
-from stage0.cli import main
+from stage0.cli.commands import main
 from stage0.values import memory_budget
 sys.argv = ["ilusm", "run", sys.argv[1]]
 try:

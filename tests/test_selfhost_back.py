@@ -2,7 +2,7 @@
 
 lib/backend/compile_pipeline.ilu (with scope, compiler, ilu and mcde) runs on
 the stage-0 VM and must produce exactly the bytes of
-`stage0.ilbc.write(stage0.seedc.driver.compile_file(path))` for every
+`stage0.image.ilbc.write(stage0.seedc.driver.compile_file(path))` for every
 annotated program of tests/spec and ../shared/conformance/core, the same
 compile errors (kind, file, line, column, message), and for `lib/` the bytes
 of the seed's compile_tree. Until lib/frontend/prs.ilu exists, parsing goes
@@ -23,13 +23,14 @@ import pytest
 from selfhost_util import run_image
 from spec_runner import spec_files
 
-from stage0 import ilbc, isa
-from stage0.dis import disassemble_func
+from stage0 import isa
 from stage0.errors import CompileError, ImageError
-from stage0.image import Image
+from stage0.image import ilbc
+from stage0.image.dis import disassemble_func
+from stage0.image.model import Image
+from stage0.image.verify import decode
 from stage0.seedc import driver
 from stage0.seedc.emit import FnBuilder
-from stage0.verify import decode
 
 ROOT = Path(__file__).resolve().parent.parent
 LIB = ROOT / "lib"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from spec_runner import expectations, spec_files, verdict
 
-from stage0.cli import run_file
+from stage0.cli.commands import run_file
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "conformance"

@@ -1,4 +1,4 @@
-"""The verifier's slot-kind rules (stage0/verify.py, docs/ilbc.md "Verifier").
+"""The verifier's slot-kind rules (stage0/image/verify.py, docs/ilbc.md "Verifier").
 
 (a) Hand-built images that passed the old verifier and then ended in a Python
 exception on both engines (or leaked an iterator or cell to the program as
@@ -22,12 +22,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_ilbc import assemble
 
-from stage0 import ilbc
-from stage0.cli import execute, guarded, in_big_stack
+from stage0.cli.proc import guarded, in_big_stack
 from stage0.errors import ImageError
-from stage0.image import UPVAL_FROM_CELL, UPVAL_FROM_UPVAL, FuncDef, Image, ModuleEntry
+from stage0.image import ilbc
+from stage0.image.model import UPVAL_FROM_CELL, UPVAL_FROM_UPVAL, FuncDef, Image, ModuleEntry
+from stage0.image.verify import validate
 from stage0.seedc.driver import compile_file
-from stage0.verify import validate
+from stage0.toolchain.engines import execute
 
 EXAMPLES = int(os.environ.get("ILUSM_FUZZ_EXAMPLES", "200"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,

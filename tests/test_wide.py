@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 from cli_util import ilusm
 
-from stage0 import ilbc, isa
+from stage0 import isa
 from stage0.errors import ImageError
-from stage0.image import FuncDef, Image, ModuleEntry
+from stage0.image import ilbc
+from stage0.image.model import FuncDef, Image, ModuleEntry
+from stage0.image.verify import decode
 from stage0.seedc.emit import FnBuilder
-from stage0.verify import decode
 
 N = 70_000
 
@@ -205,7 +206,7 @@ def test_lambda_local_limit_is_reported_at_the_lambda(tmp_path: Path) -> None:
 
 
 def test_dis_shows_the_prefix() -> None:
-    from stage0.dis import disassemble_func
+    from stage0.image.dis import disassemble_func
     code = _forward(32768) + bytes([NIL, RET])
     text = disassemble_func(_image(code), 0).splitlines()
     assert text[2] == "0000  WIDE JUMP     -> 32774"

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Callable
 
 from stage0.errors import CompileError
-from stage0.image import FuncDef
+from stage0.image.model import FuncDef
 from stage0.seedc import ast as A
 from stage0.seedc.emit import FnBuilder, ImageBuilder
 from stage0.seedc.scope import Analyzer, Scope

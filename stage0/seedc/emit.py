@@ -12,7 +12,7 @@ from __future__ import annotations
 import struct
 
 from stage0 import isa
-from stage0.image import Const, FuncDef, Image, const_key
+from stage0.image.model import Const, FuncDef, Image, const_key
 
 _PACK = {"u8": "<B", "u16": "<H", "i16": "<h"}
 _WIDE_PACK = {"u8": "<B", "u16": "<I", "i16": "<i"}

@@ -2,7 +2,7 @@
 
 An Image is the program object of seed 004 widened to a whole program:
 constants (`cs`), names (`nm`), function definitions (`df`) and a module
-table. `stage0/ilbc.py` turns it into bytes and back; nothing here knows the
+table. `stage0/image/ilbc.py` turns it into bytes and back; nothing here knows the
 byte format.
 """
 from __future__ import annotations

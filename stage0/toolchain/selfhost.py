@@ -12,9 +12,9 @@ import os
 from pathlib import Path
 from typing import Any, Optional
 
-from stage0 import ilbc
 from stage0.errors import CompileError, UsageError
-from stage0.image import Image
+from stage0.image import ilbc
+from stage0.image.model import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMITTED = ROOT / "ilusm.ilbc"
@@ -107,10 +107,10 @@ def to_compile_error(r: dict[str, Any], path: Optional[Path]) -> CompileError:
 def make_vm(image: Image, engine: str, max_depth: int) -> Any:
     """A VM of the chosen engine for an image."""
     if engine == "fast":
-        from stage0.fast import FastVM
+        from stage0.fast.vm import FastVM
 
         return FastVM(image, max_depth=max_depth)
-    from stage0.vm import VM
+    from stage0.interp.vm import VM
 
     return VM(image, max_depth=max_depth)
 

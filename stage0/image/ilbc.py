@@ -6,7 +6,7 @@ functions that lay out and take apart the same bytes in the same order
 Reader that only know little-endian primitives. The layout is documented in
 docs/ilbc.md. The writer's output depends only on the Image; the reader
 checks everything (the header, every count against the bytes left, every
-index, every instruction: see stage0/verify.py) and reports any problem as a
+index, every instruction: see stage0/image/verify.py) and reports any problem as a
 one-line ImageError.
 """
 from __future__ import annotations
@@ -15,8 +15,8 @@ import struct
 import zlib
 
 from stage0.errors import ImageError
-from stage0.image import Const, FuncDef, Image, ModuleEntry
-from stage0.verify import decode, validate, verify_code
+from stage0.image.model import Const, FuncDef, Image, ModuleEntry
+from stage0.image.verify import decode, validate, verify_code
 
 __all__ = [
     "MAGIC", "VERSION", "HEADER_SIZE", "write", "read", "decode", "validate", "verify_code",

@@ -53,12 +53,13 @@ import warnings
 from types import CodeType, FrameType, TracebackType
 from typing import Any, Callable, Optional, TextIO
 
-from stage0 import handlers
 from stage0.errors import OUT_OF_MEMORY, RuntimeErr
-from stage0.fast_flow import OPS, SKIP, Flow, Unstructured
-from stage0.fast_gen import Line, Translator
-from stage0.image import Image
-from stage0.loader import Proto
+from stage0.fast.flow import OPS, SKIP, Flow, Unstructured
+from stage0.fast.gen import Line, Translator
+from stage0.image.model import Image
+from stage0.interp import handlers
+from stage0.interp.loader import Proto
+from stage0.interp.vm import DEFAULT_MAX_DEPTH, MAX_HOST_REENTRY, VM, arity_error
 from stage0.values import (
     UNSET,
     Builtin,
@@ -79,7 +80,6 @@ from stage0.values import (
     truthy,
     type_name,
 )
-from stage0.vm import DEFAULT_MAX_DEPTH, MAX_HOST_REENTRY, VM, arity_error
 
 
 class Tail(tuple):  # type: ignore[type-arg]

@@ -18,7 +18,7 @@ from typing import Callable
 
 from stage0 import isa
 from stage0.errors import ImageError
-from stage0.image import UPVAL_FROM_CELL, UPVAL_FROM_UPVAL, FuncDef, Image
+from stage0.image.model import UPVAL_FROM_CELL, UPVAL_FROM_UPVAL, FuncDef, Image
 from stage0.values import quote
 
 # (offset, opcode, operand values). A jump operand is the signed offset of the

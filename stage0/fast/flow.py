@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from stage0 import isa
-from stage0.loader import Proto
+from stage0.interp.loader import Proto
 
 OPS = {op.name: op.code for op in isa.TABLE}
 NAMES = {op.code: op.name for op in isa.TABLE}

@@ -10,9 +10,9 @@ module's source. The output depends only on its arguments.
 from __future__ import annotations
 
 from stage0 import isa
-from stage0.image import Image
+from stage0.image.model import Image
+from stage0.image.verify import decode
 from stage0.values import fmt_num, quote
-from stage0.verify import decode
 
 _NAME_WIDTH = max(len(op.name) for op in isa.TABLE) + 2
 _MAKE_CLOSURE = isa.OPC["MAKE_CLOSURE"]

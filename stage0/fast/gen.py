@@ -7,15 +7,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Optional
 
 from stage0 import isa
-from stage0.fast_flow import JUMPS, MAX_INDENT, MAX_NEST, NAMES, SKIP, Flow, Unstructured
-from stage0.loader import Proto
+from stage0.fast.flow import JUMPS, MAX_INDENT, MAX_NEST, NAMES, SKIP, Flow, Unstructured
+from stage0.interp.loader import Proto
 from stage0.values import (
     eq,
     truthy,
 )
 
 if TYPE_CHECKING:
-    from stage0.fast import FastVM
+    from stage0.fast.vm import FastVM
 
 
 # ---- code generation -----------------------------------------------------------------

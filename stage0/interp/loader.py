@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from stage0 import isa
-from stage0.ilbc import decode
-from stage0.image import Image
+from stage0.image.ilbc import decode
+from stage0.image.model import Image
 from stage0.values import UNSET
 
 NAME_OPERANDS = {"LOAD_GLOBAL", "STORE_GLOBAL", "GET_FIELD", "SET_FIELD", "SYSCALL"}

@@ -18,12 +18,12 @@ from types import FrameType
 from typing import Any, Optional, TextIO
 
 from stage0.errors import OUT_OF_MEMORY, RuntimeErr
-from stage0.handlers import build_table
 from stage0.hints import undefined_name
 from stage0.host import all_builtins
-from stage0.image import Image
+from stage0.image.model import Image
+from stage0.interp.handlers import build_table
+from stage0.interp.loader import ModuleRT, Proto, load
 from stage0.isa import BY_CODE, OPC
-from stage0.loader import ModuleRT, Proto, load
 from stage0.values import (
     Builtin,
     Closure,

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import difflib
 
-from stage0 import ilbc
-from stage0.dis import disassemble_func
 from stage0.errors import ImageError
-from stage0.image import Image
+from stage0.image import ilbc
+from stage0.image.dis import disassemble_func
+from stage0.image.model import Image
 
 
 def explain(a: bytes, b: bytes, label_a: str = "a", label_b: str = "b") -> str:

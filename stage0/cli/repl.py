@@ -27,10 +27,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from stage0 import ilbc
 from stage0.errors import EXIT_INTERRUPTED, CompileError
-from stage0.image import Image
-from stage0.loader import ModuleRT
+from stage0.image import ilbc
+from stage0.image.model import Image
+from stage0.interp.loader import ModuleRT
 from stage0.seedc import ast as A
 from stage0.seedc.scope import walk_stmts
 
@@ -172,8 +172,8 @@ class Repl:
 
     def eval(self, text: str) -> int:
         """Compile and run one entry, printing its value; errors propagate to `guarded`."""
+        from stage0.interp.vm import VM
         from stage0.values import show
-        from stage0.vm import VM
 
         self.globals.pop("_", None)
         image, prog = self.compile(text)
@@ -212,7 +212,7 @@ class Repl:
 
     def loop(self) -> int:
         """Read-eval-print until end of input; the exit status (piped input stops at a failure)."""
-        from stage0.cli import in_big_stack
+        from stage0.cli.proc import in_big_stack
 
         if isinstance(sys.stdin, io.TextIOWrapper):
             # Entries are UTF-8 whatever the locale, as source files are; a bad byte is

@@ -1,0 +1,1 @@
+"""The `ilusm` command line: commands, the REPL and the process plumbing around them."""

@@ -1,0 +1,281 @@
+"""The `ilusm` command: run, compile, dis, repl (also `python -m stage0`).
+
+Errors are printed once, in the contract's format, and set the exit status:
+65 for compile errors, 70 for runtime errors, 2 for usage errors, 1 for a
+bad image. A Python traceback reaching a user is a bug; `main` turns any
+that escapes into a one-line internal error.
+"""
+from __future__ import annotations
+
+import os
+import stat
+import sys
+import tempfile
+from pathlib import Path
+from typing import Optional, TextIO
+
+import click
+
+from stage0 import __version__
+from stage0.cli.proc import guarded, in_big_stack, utf8_streams
+from stage0.errors import (
+    IlusmError,
+    UsageError,
+)
+from stage0.image import ilbc
+from stage0.toolchain.engines import ENGINES, execute
+from stage0.toolchain.programs import (
+    STDIN_NAME,
+    STRING_NAME,
+    is_image,
+    load_entry,
+    load_program,
+    need_file,
+    origin_of,
+    read_stdin,
+    source_text,
+)
+
+EXAMPLES = """\b
+Examples:
+  ilusm hello.ilu                  run a program (short for `ilusm run hello.ilu`)
+  ilusm prog.ilu a b               run with arguments (__sys_args())
+  ilusm ./run                      run a file named like a command
+  ilusm run - < prog.ilu           read the program from standard input (<stdin>)
+  ilusm -e 'prn 1 + 2' a b         run a snippet (<string>) with arguments
+  ilusm run --engine ref prog.ilu  run on the reference interpreter
+  ilusm run --trace prog.ilu       print each instruction at its `dis` offset
+  ilusm run --dump-ast prog.ilu    show the parse tree instead of running
+  ilusm compile prog.ilu -o p.ilbc compile to an ILBC image
+  ilusm p.ilbc                     run an image
+  ilusm dis prog.ilu               disassemble (source or image)
+  ilusm repl                       interactive session
+"""
+
+MAX_DEPTH_LIMIT = 10_000_000
+
+
+def check_output(out: Path, source: Path, force: bool) -> None:
+    """Refuse an output path that would destroy something the user wrote."""
+    if out.is_dir():
+        raise UsageError(f"cannot write {out}: it is a directory")
+    if out.exists() and out.resolve() == source.resolve():
+        raise UsageError(f"refusing to overwrite {out}: it is the source file")
+    if out.is_file() and not force and not is_image(out):
+        raise UsageError(f"refusing to overwrite {out}: it is not an ILBC image (use --force)")
+
+
+def write_output(out: Path, data: bytes) -> None:
+    """Write an output file whole or not at all (a temporary file, then a rename).
+
+    A symbolic link is written through to its target; a device or pipe
+    (`-o /dev/null`) is written to directly, since renaming over it would
+    replace the device node.
+    """
+    target = out.resolve() if out.is_symlink() else out
+    try:
+        if target.exists() and not stat.S_ISREG(target.stat().st_mode):
+            with open(target, "wb") as f:
+                f.write(data)
+            return
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as e:
+        raise UsageError(f"cannot write {out}: {e.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, target)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise UsageError(f"cannot write {out}: {e.strerror}") from None
+
+
+def _umask() -> int:
+    """The process umask (mkstemp creates files 0600; an image should get the usual mode)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def run_file(file: str, args: list[str], out: TextIO, err: TextIO, compiler: str = "self",
+             max_depth: Optional[int] = None, engine: str = "fast") -> int:
+    """Compile (if needed) and run a program, writing to out/err; returns the exit status.
+
+    This is `ilusm run` without the process around it, for tests and tools.
+    """
+
+    def go() -> int:
+        image, _ = load_program(file, compiler)
+        return execute(image, args, max_depth or default_depth(), out=out, engine=engine, origin=origin_of(file))
+
+    return in_big_stack(lambda: guarded(go, err))
+
+
+def default_depth() -> int:
+    """The recursion limit: ILUSM_MAX_DEPTH or the VM default; a bad value is a usage error."""
+    from stage0.interp.vm import DEFAULT_MAX_DEPTH
+
+    raw = os.environ.get("ILUSM_MAX_DEPTH")
+    if raw is None or raw == "":
+        return DEFAULT_MAX_DEPTH
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_DEPTH_LIMIT:
+        raise UsageError(f"ILUSM_MAX_DEPTH must be a whole number from 1 to {MAX_DEPTH_LIMIT:,}, not {raw!r}")
+    return int(raw)
+
+
+compiler_option = click.option("--compiler", type=click.Choice(["seed", "self"]), default="self",
+                               show_default=True,
+                               help="self: the compiler written in ilusm (ilusm.ilbc); seed: the Python one.")
+
+
+class FileFirst(click.Group):
+    """The command group; a first word that is not a command means `run`.
+
+    `ilusm prog.ilu a b` is `ilusm run prog.ilu a b` and `ilusm -e CODE` is
+    `ilusm run -e CODE`, as with python, node and lua. A command's name
+    wins over a file of that name: `ilusm ./run` runs a file called `run`.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Put `run` in front of arguments that do not start with a command or a group option."""
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help", "--version"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=FileFirst, epilog=EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="ilusm")
+def cli() -> None:
+    """ilusm: a small self-hosting language on a thin Python host.
+
+    `ilusm FILE [ARGS]...` is short for `ilusm run FILE [ARGS]...`.
+    """
+
+
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.argument("file", required=False)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.option("-e", "--eval", "code", metavar="CODE", default=None,
+              help=f"Run CODE instead of a file (named {STRING_NAME} in errors); FILE and ARGS are then all ARGS.")
+@compiler_option
+@click.option("--max-depth", type=click.IntRange(1, MAX_DEPTH_LIMIT), default=None,
+              help="Recursion limit (default 10000, or ILUSM_MAX_DEPTH).")
+@click.option("--trace", is_flag=True,
+              help="Print each executed instruction to stderr, at its byte offset as `ilusm dis` shows it "
+                   "(runs on --engine ref).")
+@click.option("--engine", type=click.Choice(ENGINES), default=None,
+              help="ref: the reference interpreter; fast (the default): functions translated to Python code.")
+@click.option("--dump-tokens", is_flag=True, help="Print the tokens and stop.")
+@click.option("--dump-ast", is_flag=True, help="Print the syntax tree and stop.")
+@click.option("--dump-ilbc", is_flag=True, help="Print the disassembled image and stop.")
+def run(file: Optional[str], args: tuple[str, ...], code: Optional[str], compiler: str, max_depth: Optional[int],
+        trace: bool, engine: Optional[str], dump_tokens: bool, dump_ast: bool, dump_ilbc: bool) -> None:
+    """Run FILE (.ilu source or .ilbc image) with ARGS; FILE `-` reads the program from standard input."""
+    if code is not None:
+        args = ((file,) if file is not None else ()) + args
+        file = STRING_NAME
+
+    def go() -> int:
+        if file is None:
+            raise UsageError("no file given (see --help)")
+        if trace and engine == "fast":  # the fast tier runs Python code, not instructions
+            raise UsageError("--trace runs on the reference interpreter; it cannot be used with --engine fast")
+        if dump_tokens or dump_ast:
+            return dump_front(file, code, dump_tokens)
+        image, sources, origin = load_entry(file, code, compiler)
+        if dump_ilbc:
+            from stage0.image.dis import disassemble
+
+            click.echo(disassemble(image, sources), nl=False)
+            return 0
+        return execute(image, list(args), max_depth or default_depth(), trace,
+                       engine=engine or ("ref" if trace else "fast"), origin=origin)
+
+    sys.exit(in_big_stack(go))
+
+
+def dump_front(file: str, code: Optional[str], tokens: bool) -> int:
+    """`--dump-tokens` / `--dump-ast` for a source file, standard input or `-e CODE`."""
+    from stage0.seedc.driver import read_source
+    from stage0.seedc.lexer import dump_tokens, tokenize
+    from stage0.seedc.parser import parse
+
+    if code is not None:
+        source = source_text(code, file)
+    elif file == "-":
+        file = STDIN_NAME
+        source = source_text(read_stdin(), file)
+    elif is_image(need_file(file)):
+        raise UsageError(f"{'--dump-tokens' if tokens else '--dump-ast'} needs a source file; {file} is an ILBC image")
+    else:
+        source = read_source(Path(file))
+    if tokens:
+        click.echo(dump_tokens(tokenize(source, file)))
+    else:
+        from stage0.seedc.ast import dump
+
+        click.echo(dump(parse(source, file)))
+    return 0
+
+
+@cli.command()
+@click.argument("file")
+@click.option("-o", "--output", required=True, help="Where to write the ILBC image.")
+@compiler_option
+@click.option("--force", is_flag=True, help="Overwrite OUTPUT even if it is not an ILBC image.")
+def compile(file: str, output: str, compiler: str, force: bool) -> None:
+    """Compile FILE and everything it uses into one ILBC image."""
+
+    def go() -> int:
+        out = Path(output)
+        check_output(out, need_file(file), force)
+        image, _ = load_program(file, compiler)
+        write_output(out, ilbc.write(image))
+        return 0
+
+    sys.exit(in_big_stack(go))
+
+
+@cli.command()
+@click.argument("file")
+@compiler_option
+def dis(file: str, compiler: str) -> None:
+    """Disassemble FILE (source or image): one instruction a line."""
+
+    def go() -> int:
+        from stage0.image.dis import disassemble
+
+        image, sources = load_program(file, compiler)
+        click.echo(disassemble(image, sources), nl=False)
+        return 0
+
+    sys.exit(in_big_stack(go))
+
+
+@cli.command()
+@click.option("--max-depth", type=click.IntRange(1, MAX_DEPTH_LIMIT), default=None,
+              help="Recursion limit (default 10000, or ILUSM_MAX_DEPTH).")
+def repl(max_depth: Optional[int]) -> None:
+    """Interactive session: blocks and `if` go on until a blank line.
+
+    On a terminal errors do not end it; with piped input the first failing
+    entry ends it with that entry's exit status.
+    """
+    from stage0.cli.repl import Repl
+
+    sys.exit(guarded(lambda: Repl(max_depth or default_depth()).loop()))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    utf8_streams()
+    try:
+        cli(prog_name="ilusm")
+    except IlusmError as e:  # --help or --version could not be written
+        print(e.render(), file=sys.stderr)
+        sys.exit(e.exit_code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""Engines by name: running an image's entry module on the reference
+interpreter or the fast tier, with the process limits a run needs.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Callable, Optional, TextIO
+
+from stage0.errors import RuntimeErr, UsageError
+from stage0.image.model import Image
+
+ENGINES = ("ref", "fast")
+
+
+def execute(image: Image, args: list[str], max_depth: int, trace: bool = False,
+            out: Optional[TextIO] = None, engine: str = "fast", origin: Optional[Path] = None) -> int:
+    """Run an image's entry module; returns the exit status.
+
+    engine "ref" is the reference interpreter, "fast" the fast host tier
+    (stage0/fast/vm.py); `trace` always runs the reference interpreter.
+    origin is the source file the image was compiled from: a runtime error's
+    trace then names files as compile errors do (see `placer`).
+    """
+    from stage0.interp.vm import VM
+    from stage0.values import limit_address_space
+
+    if engine not in ENGINES:
+        raise UsageError(f"unknown engine '{engine}' (choose from {', '.join(ENGINES)})")
+    cls = VM
+    if engine == "fast" and not trace:
+        from stage0.fast.vm import FastVM
+
+        cls = FastVM
+    sys.setrecursionlimit(max(20_000, max_depth * 4))
+    limit_address_space()
+    vm = cls(image, args=args, max_depth=max_depth, trace=sys.stderr if trace else None, out=out)
+    try:
+        vm.run_main()
+    except RuntimeErr as e:
+        if origin is not None:
+            e.place = placer(origin)
+        raise
+    finally:
+        (out or sys.stdout).flush()
+    return 0
+
+
+def placer(origin: Path) -> Callable[[str], str]:
+    """How a trace shows a module name recorded in an image compiled from origin.
+
+    The image records names relative to the entry file's folder (so it is the
+    same wherever it is built); a user reads them, like compile errors, as the
+    path from the working folder (absolute when not below it). Names of the
+    library (`lib/...` found in the lib folder) stay as recorded.
+    """
+    from stage0.seedc.driver import display, lib_root
+
+    base = origin.resolve().parent
+
+    def place(name: str) -> str:
+        if name.startswith("lib/") and (lib_root() / name[4:]).is_file():
+            return name
+        return display((base / name).resolve())  # resolved, as the loader names files in compile errors
+
+    return place
