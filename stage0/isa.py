@@ -14,6 +14,13 @@ Operand kinds:
 The `pops`/`pushes` columns give the stack effect; a string names the operand
 whose value sets it ("argc+1" pops argc + 1 values, "2*n" pops 2n).
 
+Besides its kind, each operand has a role (ROLES: what its value stands for,
+fixed by the operand's name), and the keyword columns of the table say how
+control leaves an instruction and which local slot kinds it needs and leaves
+(see `Op`). The verifier, the loader, the disassembler, the fast tier and the
+self-hosted encoder (through the generated opcodes.ilu) read these facts here
+and keep no list of opcodes of their own (tests/test_isa_facts.py).
+
 The WIDE prefix (not an instruction of its own, so not in TABLE) makes the
 next instruction's u16 operands u32 and its i16 jump offset i32; u8 operands
 keep their width. It is used only where an operand does not fit the short
@@ -30,6 +37,28 @@ WIDE_OPERAND_SIZES = {"u8": 1, "u16": 4, "i16": 4}
 WIDE = 0xFE
 
 
+# What an operand's value stands for, by operand name: an index into a pool of
+# the image (const, name, func, module), into the frame (slot: a local slot;
+# upval: a captured variable of the running closure), a jump offset, or a count.
+ROLES = {
+    "k": "const", "name": "name", "fn": "func", "mod": "module", "slot": "slot",
+    "idx": "upval", "off": "jump", "argc": "count", "n": "count",
+}
+# The roles that index something, and the words errors use for them.
+INDEX_ROLES = {
+    "const": "constant", "name": "name", "func": "function", "module": "module",
+    "slot": "local slot", "upval": "upvalue",
+}
+# What a local slot may hold (the verifier tracks this for every slot). In the
+# slot_in column "noncell" means anything but a cell: the instruction
+# overwrites the slot, and a cell lives as long as its captured variable.
+SLOT_KINDS = ("value", "cell", "iter", "pairs")
+
+# struct format letters of each operand kind, short and after WIDE.
+STRUCT_CODES = {"u8": "B", "u16": "H", "i16": "h"}
+WIDE_STRUCT_CODES = {"u8": "B", "u16": "I", "i16": "i"}
+
+
 def _range(kind: str, size: int) -> tuple[int, int]:
     """The (lowest, highest) value of an operand of this kind encoded in size bytes."""
     bits = 8 * size
@@ -43,7 +72,8 @@ WIDE_RANGE = {k: _range(k, n) for k, n in WIDE_OPERAND_SIZES.items()}
 
 @dataclass(frozen=True)
 class Op:
-    """One instruction: name, number, operand kinds, stack effect, meaning."""
+    """One instruction: name, number, operands (name, kind, role), stack effect,
+    how control leaves it, the local slot it uses, meaning."""
 
     name: str
     code: int
@@ -52,6 +82,11 @@ class Op:
     pushes: int
     effect: str
     doc: str
+    roles: tuple[str, ...] = ()      # ROLES of each operand, in order
+    falls: bool = True               # control may go on to the next instruction
+    taken_pushes: int | None = None  # a jump: values pushed when it is taken (pops as usual)
+    slot_in: str | None = None       # the slot operand: kind it must hold before (or "noncell")
+    slot_out: str | None = None      # the slot operand: kind it holds after (None: unchanged)
 
     @property
     def size(self) -> int:
@@ -75,7 +110,31 @@ class Op:
     @property
     def is_jump(self) -> bool:
         """True when the last operand is a relative jump offset."""
-        return bool(self.operands) and self.operands[-1][1] == "i16"
+        return bool(self.roles) and self.roles[-1] == "jump"
+
+    @property
+    def ends_block(self) -> bool:
+        """True when the instruction ends a basic block: it jumps, or control stops here."""
+        return self.is_jump or not self.falls
+
+    @property
+    def returns(self) -> bool:
+        """True when control leaves the function here (neither falls through nor jumps)."""
+        return not self.falls and not self.is_jump
+
+    @property
+    def reads_slot(self) -> bool:
+        """True when the instruction uses what its slot operand holds (so it must be set)."""
+        return self.slot_in is not None and self.slot_in != "noncell"
+
+    @property
+    def writes_slot(self) -> bool:
+        """True when the instruction stores into its slot operand."""
+        return self.slot_out is not None
+
+    def role_at(self, role: str) -> int:
+        """The position of the first operand with this role; -1 when there is none."""
+        return self.roles.index(role) if role in self.roles else -1
 
     @property
     def pop_rule(self) -> tuple[int, int, int]:
@@ -92,6 +151,11 @@ class Op:
         """(pops, pushes) for this instruction with the given operand values."""
         return self.pops_of(args), self.pushes
 
+    def taken_delta(self, args: tuple[int, ...]) -> int:
+        """A jump: the change of stack depth when the jump is taken."""
+        assert self.taken_pushes is not None, f"{self.name} is not a jump"
+        return self.taken_pushes - self.pops_of(args)
+
 
 def _pop_rule(op: Op) -> tuple[int, int, int]:
     """Read the pops column (a number, or `[F*]NAME[+C]` over an operand) into a pop_rule once."""
@@ -104,9 +168,12 @@ def _pop_rule(op: Op) -> tuple[int, int, int]:
     return int(factor or 1), names.index(name), int(const or 0)
 
 
-def _op(name: str, code: int, operands: str, pops: int | str, pushes: int, effect: str, doc: str) -> Op:
+def _op(name: str, code: int, operands: str, pops: int | str, pushes: int, effect: str, doc: str,
+        **flow: object) -> Op:
+    """One table row; `flow` sets the keyword columns of Op (falls, taken_pushes, slot_in, slot_out)."""
     ops = tuple(tuple(p.split(":")) for p in operands.split()) if operands else ()
-    return Op(name, code, ops, pops, pushes, effect, doc)  # type: ignore[arg-type]
+    roles = tuple(ROLES[n] for n, _ in ops)
+    return Op(name, code, ops, pops, pushes, effect, doc, roles, **flow)  # type: ignore[arg-type]
 
 
 # fmt: off
@@ -120,29 +187,44 @@ TABLE: tuple[Op, ...] = (
     _op("DUP",          0x06, "", 1, 2, "(v -- v v)", "duplicate the top value"),
     _op("DUP2",         0x07, "", 2, 4, "(a b -- a b a b)", "duplicate the top two values"),
     # variables (seed 000: LOAD_LOCAL..STORE_GLOBAL)
-    _op("LOAD_LOCAL",   0x10, "slot:u16", 0, 1, "( -- val)", "push local slot; error if not yet assigned"),
-    _op("STORE_LOCAL",  0x11, "slot:u16", 1, 0, "(val -- )", "store into local slot"),
+    _op("LOAD_LOCAL",   0x10, "slot:u16", 0, 1, "( -- val)", "push local slot; error if not yet assigned",
+        slot_in="value"),
+    _op("STORE_LOCAL",  0x11, "slot:u16", 1, 0, "(val -- )", "store into local slot",
+        slot_in="noncell", slot_out="value"),
     _op("LOAD_GLOBAL",  0x12, "name:u16", 0, 1, "( -- val)", "push module global or builtin named name"),
     _op("STORE_GLOBAL", 0x13, "name:u16", 1, 0, "(val -- )", "store into module global name"),
     _op("LOAD_UPVAL",   0x14, "idx:u16", 0, 1, "( -- val)", "push captured variable idx of the running closure"),
-    _op("LOAD_CELL",    0x15, "slot:u16", 0, 1, "( -- val)", "push the value in the cell held by local slot"),
-    _op("STORE_CELL",   0x16, "slot:u16", 1, 0, "(val -- )", "store into the cell held by local slot"),
-    _op("MAKE_CELL",    0x17, "slot:u16", 0, 0, "( -- )", "wrap local slot in a fresh cell (for capture by reference)"),
+    _op("LOAD_CELL",    0x15, "slot:u16", 0, 1, "( -- val)", "push the value in the cell held by local slot",
+        slot_in="cell"),
+    _op("STORE_CELL",   0x16, "slot:u16", 1, 0, "(val -- )", "store into the cell held by local slot",
+        slot_in="cell"),
+    _op("MAKE_CELL",    0x17, "slot:u16", 0, 0, "( -- )", "wrap local slot in a fresh cell (for capture by reference)",
+        slot_in="value", slot_out="cell"),
     # calls (seed 000: CALL, CALL_TAIL, RET)
     _op("CALL",         0x20, "argc:u8", "argc+1", 1, "(fn a0..an -- ret)", "call fn with argc arguments"),
     _op("CALL_TAIL",    0x21, "argc:u8", "argc+1", 1, "(fn a0..an -- ret)", "tail call: the callee replaces this frame"),
-    _op("RET",          0x22, "", 1, 0, "(val -- )", "return val to the caller"),
+    _op("RET",          0x22, "", 1, 0, "(val -- )", "return val to the caller",
+        falls=False),
     # jumps (seed 000: JUMP, JUMP_IF, JUMP_UNLESS)
-    _op("JUMP",         0x30, "off:i16", 0, 0, "( -- )", "jump by off"),
-    _op("JUMP_IF",      0x31, "off:i16", 1, 0, "(cond -- )", "jump by off if cond is truthy"),
-    _op("JUMP_UNLESS",  0x32, "off:i16", 1, 0, "(cond -- )", "jump by off if cond is falsy"),
-    _op("JUMP_IF_NIL",  0x33, "off:i16", 1, 1, "(v -- v)", "jump by off, keeping v, if v is nil (optional chaining)"),
+    _op("JUMP",         0x30, "off:i16", 0, 0, "( -- )", "jump by off",
+        falls=False, taken_pushes=0),
+    _op("JUMP_IF",      0x31, "off:i16", 1, 0, "(cond -- )", "jump by off if cond is truthy",
+        taken_pushes=0),
+    _op("JUMP_UNLESS",  0x32, "off:i16", 1, 0, "(cond -- )", "jump by off if cond is falsy",
+        taken_pushes=0),
+    _op("JUMP_IF_NIL",  0x33, "off:i16", 1, 1, "(v -- v)", "jump by off, keeping v, if v is nil (optional chaining)",
+        taken_pushes=1),
     # iteration: the iterator lives in a hidden local slot
-    _op("ITER",         0x38, "slot:u16", 1, 0, "(v -- )", "store an iterator over v's elements/chars/keys in slot"),
-    _op("ITER2",        0x39, "slot:u16", 1, 0, "(v -- )", "store an iterator over v's (index, element) or (key, value) pairs"),
-    _op("ITER_RANGE",   0x3A, "slot:u16", 2, 0, "(a b -- )", "store an iterator over the integers a..b (no list is built)"),
-    _op("FOR_NEXT",     0x3B, "slot:u16 off:i16", 0, 1, "( -- v)", "push the next item of iterator slot, or jump by off when done"),
-    _op("FOR_NEXT2",    0x3C, "slot:u16 off:i16", 0, 2, "( -- k v)", "push the next pair of iterator slot, or jump by off when done"),
+    _op("ITER",         0x38, "slot:u16", 1, 0, "(v -- )", "store an iterator over v's elements/chars/keys in slot",
+        slot_in="noncell", slot_out="iter"),
+    _op("ITER2",        0x39, "slot:u16", 1, 0, "(v -- )", "store an iterator over v's (index, element) or (key, value) pairs",
+        slot_in="noncell", slot_out="pairs"),
+    _op("ITER_RANGE",   0x3A, "slot:u16", 2, 0, "(a b -- )", "store an iterator over the integers a..b (no list is built)",
+        slot_in="noncell", slot_out="iter"),
+    _op("FOR_NEXT",     0x3B, "slot:u16 off:i16", 0, 1, "( -- v)", "push the next item of iterator slot, or jump by off when done",
+        slot_in="iter", taken_pushes=0),
+    _op("FOR_NEXT2",    0x3C, "slot:u16 off:i16", 0, 2, "( -- k v)", "push the next pair of iterator slot, or jump by off when done",
+        slot_in="pairs", taken_pushes=0),
     # arithmetic (seed 000: ADD..MOD)
     _op("ADD",          0x40, "", 2, 1, "(a b -- a+b)", "add numbers, concatenate lists, or concatenate with a string"),
     _op("SUB",          0x41, "", 2, 1, "(a b -- a-b)", "subtract"),
@@ -192,6 +274,15 @@ def _check_table() -> None:
     assert len(BY_CODE) == len(TABLE), "duplicate opcode number"
     assert all(0 < op.code < 256 for op in TABLE)
     assert WIDE not in BY_CODE, "the WIDE prefix number is taken by an opcode"
+    for op in TABLE:
+        kinds = [k for _, k in op.operands]
+        # A jump offset is the last operand, the only i16, and only jumps say what the taken path pushes.
+        assert ("jump" in op.roles) == ("i16" in kinds) == (op.taken_pushes is not None), op.name
+        assert op.role_at("jump") in (-1, len(op.roles) - 1), op.name
+        # The slot columns belong to the instructions with a local slot operand, and name slot kinds.
+        assert ("slot" in op.roles) == (op.slot_in is not None), op.name
+        assert op.slot_in in (None, "noncell", *SLOT_KINDS) and op.slot_out in (None, *SLOT_KINDS), op.name
+        assert op.roles.count("slot") <= 1, op.name
 
 
 _check_table()
