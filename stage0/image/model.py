@@ -16,6 +16,17 @@ UPVAL_FROM_CELL = 0   # capture the cell in the parent's local slot
 UPVAL_FROM_UPVAL = 1  # capture the parent's own captured variable
 
 
+@dataclass(frozen=True)
+class CodeFlow:
+    """What the verifier learnt of one function's code (stage0/image/verify.py),
+    kept with it so that later passes (the fast tier) need not walk it again."""
+
+    code: bytes              # the code it describes (a FuncDef whose code changed is analysed again)
+    depths: dict[int, int]   # stack depth before each reachable instruction, by byte offset
+    leaders: frozenset[int]  # offsets of reachable instructions that start a basic block
+    max_depth: int           # the deepest the stack gets
+
+
 @dataclass
 class FuncDef:
     """One function: its code and what the VM needs to build a frame."""
@@ -30,6 +41,8 @@ class FuncDef:
     # disassembler: empty, or one per local slot / captured variable.
     local_names: list[int] = field(default_factory=list)
     upval_names: list[int] = field(default_factory=list)
+    # Set by the verifier; not part of the image (never written, never compared).
+    flow: CodeFlow | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass

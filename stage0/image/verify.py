@@ -18,32 +18,13 @@ from typing import Callable
 
 from stage0 import isa
 from stage0.errors import ImageError
-from stage0.image.model import UPVAL_FROM_CELL, UPVAL_FROM_UPVAL, FuncDef, Image
+from stage0.image.model import UPVAL_FROM_CELL, UPVAL_FROM_UPVAL, CodeFlow, FuncDef, Image
 from stage0.values import quote
 
 # (offset, opcode, operand values). A jump operand is the signed offset of the
 # target from the end of the instruction's short form, so the target is
 # `offset + op.size + operand` whether or not a WIDE prefix was folded in.
 Instr = tuple[int, int, tuple[int, ...]]
-
-_STRUCT_CODES = {"u8": "B", "u16": "H", "i16": "h"}
-_WIDE_STRUCT_CODES = {"u8": "B", "u16": "I", "i16": "i"}
-
-# What each operand name indexes, for range checks and error messages.
-# Operand names not listed here are plain counts (argc, n) or the jump offset.
-_INDEXED = {
-    "k": "constant", "name": "name", "fn": "function", "mod": "module",
-    "slot": "local slot", "idx": "upvalue",
-}
-_COUNTS = {"argc", "n", "off"}
-
-# Stack-depth change on the taken path of each jump. The fall-through path
-# uses the table's pops/pushes; the taken path differs for JUMP_IF_NIL (the
-# value stays) and FOR_NEXT/FOR_NEXT2 (nothing is pushed when the loop ends).
-_BRANCH_DELTA = {
-    "JUMP": 0, "JUMP_IF": -1, "JUMP_UNLESS": -1, "JUMP_IF_NIL": 0,
-    "FOR_NEXT": 0, "FOR_NEXT2": 0,
-}
 
 # Slot kinds. The flow analysis keeps, for each local slot, the set of kinds
 # it may hold (a bit set, _KIND_BITS bits per slot, all slots packed in one
@@ -57,16 +38,11 @@ _KIND_MASK = (1 << _KIND_BITS) - 1
 _KIND_WORDS = ((VALUE, "a value"), (CELL, "a cell"), (ITER, "an iterator"), (PAIRS, "a pair iterator"))
 _NOT_CELL = VALUE | ITER | PAIRS
 
-# For each opcode with a slot operand: (kinds the slot may hold before it,
-# kind it holds after it; None: unchanged). A cell is never overwritten or
-# re-wrapped: the compilers make one for the whole life of a captured
+# The table's slot kind names as bits. "noncell" (anything but a cell) is what
+# an instruction that overwrites the slot accepts: a cell is never overwritten
+# or re-wrapped, since the compilers make one for the whole life of a captured
 # variable (MAKE_CELL in the prologue), and closures share it.
-_SLOT_RULES = {
-    "LOAD_LOCAL": (VALUE, None), "STORE_LOCAL": (_NOT_CELL, VALUE),
-    "MAKE_CELL": (VALUE, CELL), "LOAD_CELL": (CELL, None), "STORE_CELL": (CELL, None),
-    "ITER": (_NOT_CELL, ITER), "ITER_RANGE": (_NOT_CELL, ITER), "ITER2": (_NOT_CELL, PAIRS),
-    "FOR_NEXT": (ITER, None), "FOR_NEXT2": (PAIRS, None),
-}
+_KIND_OF = {"value": VALUE, "cell": CELL, "iter": ITER, "pairs": PAIRS, "noncell": _NOT_CELL}
 
 
 @dataclass(frozen=True)
@@ -79,9 +55,10 @@ class _Spec:
     size: int
     wide_layout: struct.Struct | None      # operands after a WIDE prefix; None: WIDE not allowed
     pops: Callable[[tuple[int, ...]], int]
-    indexed: tuple[tuple[int, str], ...]   # (operand position, operand name) of index operands
-    branch: int | None                     # depth change on the taken path; None: not a jump
-    slot_rule: tuple[int, int | None] | None  # _SLOT_RULES entry; None: no slot operand
+    indexed: tuple[tuple[int, str], ...]   # (operand position, role) of index operands
+    branch: int | None                     # values pushed on the taken path; None: not a jump
+    slot_rule: tuple[int, int, int] | None  # (slot operand position, kinds it may hold before,
+    #                                          kind it holds after or 0: unchanged); None: no slot operand
 
 
 def _pops_fn(op: isa.Op) -> Callable[[tuple[int, ...]], int]:
@@ -93,21 +70,22 @@ def _pops_fn(op: isa.Op) -> Callable[[tuple[int, ...]], int]:
 
 
 def _spec(op: isa.Op) -> _Spec:
-    """The _Spec of op; refuse an opcode this module would not know how to check."""
-    for name, _ in op.operands:
-        # A new operand name needs a decision here (is it an index? into what?),
+    """The _Spec of op, from its row of the ISA table."""
+    for role in op.roles:
+        # A new role needs a decision here (is it an index? into what?),
         # so fail loudly instead of leaving it unchecked.
-        assert name in _INDEXED or name in _COUNTS, f"verify.py: unknown operand {name!r} of {op.name}"
-    assert not op.is_jump or op.name in _BRANCH_DELTA, f"verify.py: no branch rule for {op.name}"
-    has_slot = bool(op.operands) and op.operands[0][0] == "slot"
-    assert has_slot == (op.name in _SLOT_RULES), f"verify.py: no slot-kind rule for {op.name}"
-    assert all(name != "slot" for name, _ in op.operands[1:]), f"verify.py: slot operand not first in {op.name}"
-    layout = struct.Struct("<" + "".join(_STRUCT_CODES[kind] for _, kind in op.operands))
-    indexed = tuple((i, name) for i, (name, _) in enumerate(op.operands) if name in _INDEXED)
-    branch = _BRANCH_DELTA[op.name] if op.is_jump else None
-    wide = struct.Struct("<" + "".join(_WIDE_STRUCT_CODES[kind] for _, kind in op.operands)) if op.can_widen else None
-    return _Spec(op, layout, op.size, wide, _pops_fn(op), indexed, branch,
-                 _SLOT_RULES.get(op.name))
+        assert role in isa.INDEX_ROLES or role in ("count", "jump"), f"verify.py: unknown role {role!r} of {op.name}"
+    layout = struct.Struct("<" + "".join(isa.STRUCT_CODES[kind] for _, kind in op.operands))
+    indexed = tuple((i, role) for i, role in enumerate(op.roles) if role in isa.INDEX_ROLES)
+    wide = struct.Struct("<" + "".join(isa.WIDE_STRUCT_CODES[kind] for _, kind in op.operands)) if op.can_widen else None
+    return _Spec(op, layout, op.size, wide, _pops_fn(op), indexed, op.taken_pushes, _slot_rule(op))
+
+
+def _slot_rule(op: isa.Op) -> tuple[int, int, int] | None:
+    """op's slot columns as bits: (operand position, kinds allowed before, kind after or 0)."""
+    if op.slot_in is None:
+        return None
+    return op.role_at("slot"), _KIND_OF[op.slot_in], _KIND_OF[op.slot_out] if op.slot_out else 0
 
 
 def _build_table() -> list[_Spec | None]:
@@ -119,13 +97,11 @@ def _build_table() -> list[_Spec | None]:
 
 
 _SPECS = _build_table()
-_RET = isa.OPC["RET"]
-_JUMP = isa.OPC["JUMP"]
 _MAKE_CLOSURE = isa.OPC["MAKE_CLOSURE"]
 _WIDE = isa.WIDE
 _USE = isa.OPC["USE"]
 _IMPORT_ALL = isa.OPC["IMPORT_ALL"]
-# _SLOT_RULES by opcode byte (None: the instruction has no slot operand).
+# Each opcode's slot rule by opcode byte (None: the instruction has no slot operand).
 _RULES = [None if spec is None else spec.slot_rule for spec in _SPECS]
 
 
@@ -179,8 +155,17 @@ def stack_pops(opcode: int, args: tuple[int, ...]) -> int:
 
 
 def verify_code(func: FuncDef, image: Image) -> int:
-    """Check func's code and line table against image; return its maximum stack depth."""
+    """Check func's code and line table against image; return its maximum stack depth.
+    The analysis (depth at every offset, block leaders) is kept as func.flow."""
     return _verify(func, image, _label(func, image, None))
+
+
+def code_flow(func: FuncDef, image: Image) -> CodeFlow:
+    """func.flow, verifying func first when it was not (or its code changed since)."""
+    if func.flow is None or func.flow.code is not func.code:
+        verify_code(func, image)
+    assert func.flow is not None
+    return func.flow
 
 
 def _label(func: FuncDef, image: Image, index: int | None) -> str:
@@ -208,7 +193,8 @@ def _verify(func: FuncDef, image: Image, label: str) -> int:
                 _check_capture(off, image.funcs[args[0]], func)
         _check_imports(instrs, targets)
         _check_lines(func, starts)
-        return _flow(instrs, func, image)
+        func.flow = _flow(instrs, func, image)
+        return func.flow.max_depth
     except ImageError as e:
         raise ImageError(f"{label}: {e}") from None
 
@@ -216,8 +202,8 @@ def _verify(func: FuncDef, image: Image, label: str) -> int:
 def _limits(func: FuncDef, image: Image) -> dict[str, int]:
     """The exclusive upper bound of each indexing operand within this function."""
     return {
-        "k": len(image.consts), "name": len(image.names), "fn": len(image.funcs),
-        "mod": len(image.modules), "slot": func.nlocals, "idx": len(func.upvals),
+        "const": len(image.consts), "name": len(image.names), "func": len(image.funcs),
+        "module": len(image.modules), "slot": func.nlocals, "upval": len(func.upvals),
     }
 
 
@@ -227,10 +213,10 @@ def _check_operands(off: int, opcode: int, args: tuple[int, ...],
     the jump target (None: not a jump)."""
     spec = _SPECS[opcode]
     assert spec is not None  # decode() vetted the opcode
-    for i, name in spec.indexed:
-        if args[i] >= limits[name]:
-            raise ImageError(f"{spec.op.name} at offset {off}: {_INDEXED[name]} {args[i]} "
-                             f"out of range (have {limits[name]})")
+    for i, role in spec.indexed:
+        if args[i] >= limits[role]:
+            raise ImageError(f"{spec.op.name} at offset {off}: {isa.INDEX_ROLES[role]} {args[i]} "
+                             f"out of range (have {limits[role]})")
     if spec.branch is not None:
         target = off + spec.size + args[-1]
         if target not in starts:
@@ -271,10 +257,10 @@ def _check_lines(func: FuncDef, starts: set[int]) -> None:
         prev = off
 
 
-def _flow(instrs: list[Instr], func: FuncDef, image: Image) -> int:
+def _flow(instrs: list[Instr], func: FuncDef, image: Image) -> CodeFlow:
     """Walk every path from offset 0, tracking stack depth and slot kinds;
-    return the maximum stack depth seen. (One loop, kept inline: it runs on
-    every instruction of every image loaded.)"""
+    return the depths, the block leaders and the maximum depth seen. (One
+    loop, kept inline: it runs on every instruction of every image loaded.)"""
     at = {off: i for i, (off, _, _) in enumerate(instrs)}
     size = len(func.code)
     ends = [off for off, _, _ in instrs[1:]] + [size]  # where each instruction ends
@@ -289,11 +275,12 @@ def _flow(instrs: list[Instr], func: FuncDef, image: Image) -> int:
         kinds = kinds_at[off]
         rule = _RULES[opcode]
         if rule is not None:
-            shift = args[0] * _KIND_BITS
-            if kinds >> shift & _KIND_MASK & ~rule[0]:
-                _expect(off, opcode, args[0], kinds, rule[0])
-            if rule[1]:
-                kinds = kinds & ~(_KIND_MASK << shift) | rule[1] << shift
+            slot = args[rule[0]]
+            shift = slot * _KIND_BITS
+            if kinds >> shift & _KIND_MASK & ~rule[1]:
+                _expect(off, opcode, slot, kinds, rule[1])
+            if rule[2]:
+                kinds = kinds & ~(_KIND_MASK << shift) | rule[2] << shift
         elif opcode == _MAKE_CLOSURE:
             _check_cells(off, image.funcs[args[0]], kinds)
         for nxt, d in _successors(off, opcode, args, depth[off], ends[i]):
@@ -310,7 +297,22 @@ def _flow(instrs: list[Instr], func: FuncDef, image: Image) -> int:
             elif kinds_at[nxt] | kinds != kinds_at[nxt]:  # a slot gained a kind: walk on from here again
                 kinds_at[nxt] |= kinds
                 work.append(nxt)
-    return deepest
+    return CodeFlow(func.code, depth, _leaders(instrs, ends, depth), deepest)
+
+
+def _leaders(instrs: list[Instr], ends: list[int], depth: dict[int, int]) -> frozenset[int]:
+    """The reachable offsets that start a basic block: 0, and after each reachable
+    instruction that ends a block, its jump target and the instruction after it."""
+    leaders = {0}
+    for (off, opcode, args), end in zip(instrs, ends):
+        spec = _SPECS[opcode]
+        assert spec is not None  # decode() vetted the opcode
+        if spec.op.ends_block and off in depth:
+            if end in depth:
+                leaders.add(end)
+            if spec.branch is not None:
+                leaders.add(off + spec.size + args[-1])
+    return frozenset(leaders)
 
 
 def _check_cells(off: int, target: FuncDef, kinds: int) -> None:
@@ -339,18 +341,19 @@ def _successors(off: int, opcode: int, args: tuple[int, ...], d: int, nxt: int) 
     which ends at nxt."""
     spec = _SPECS[opcode]
     assert spec is not None  # decode() vetted the opcode
+    op = spec.op
     pops = spec.pops(args)
     if d < pops:
-        raise ImageError(f"stack underflow at offset {off}: {spec.op.name} pops {pops}, depth is {d}")
-    if opcode == _RET:
-        if d != 1:
-            raise ImageError(f"RET at offset {off} with stack depth {d} (must be 1)")
+        raise ImageError(f"stack underflow at offset {off}: {op.name} pops {pops}, depth is {d}")
+    if spec.branch is None and not op.falls:  # leaves the function: nothing may stay behind
+        if d != pops:
+            raise ImageError(f"{op.name} at offset {off} with stack depth {d} (must be {pops})")
         return []
-    fall = (nxt, d - pops + spec.op.pushes)
+    fall = (nxt, d - pops + op.pushes)
     if spec.branch is None:
         return [fall]
-    taken = (off + spec.size + args[-1], d + spec.branch)
-    return [taken] if opcode == _JUMP else [fall, taken]
+    taken = (off + spec.size + args[-1], d - pops + spec.branch)
+    return [fall, taken] if op.falls else [taken]
 
 
 def validate(image: Image) -> None:
