@@ -5,7 +5,7 @@ The translator (fast_gen.py) turns this into structured Python; the tier is desc
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from stage0 import isa
 from stage0.interp.loader import Proto
@@ -13,27 +13,18 @@ from stage0.interp.loader import Proto
 OPS = {op.name: op.code for op in isa.TABLE}
 NAMES = {op.code: op.name for op in isa.TABLE}
 
-# Taken-branch stack effect of each jump (the fall-through path uses the table).
-JUMPS = {"JUMP": 0, "JUMP_IF": -1, "JUMP_UNLESS": -1, "JUMP_IF_NIL": 0, "FOR_NEXT": 0, "FOR_NEXT2": 0}
-assert {op.name for op in isa.TABLE if op.is_jump} == set(JUMPS), "fast.py: a jump opcode without a rule"
+# Where the loader's `(op, a, b)` keeps each instruction's jump target and
+# slot (1: a, 2: b), by opcode byte, for the opcodes the ISA table marks as
+# jumping, reading or writing a local slot, or naming a closure's function.
+_TARGET = {op.code: 1 + op.role_at("jump") for op in isa.TABLE if op.is_jump}
+_READS = {op.code: 1 + op.role_at("slot") for op in isa.TABLE if op.reads_slot}
+_WRITES = {op.code: 1 + op.role_at("slot") for op in isa.TABLE if op.writes_slot}
+_CLOSES = {op.code: 1 + op.role_at("func") for op in isa.TABLE if "func" in op.roles}
 
 SKIP = -1           # a generated line that stands for no ilusm frame
 DUP_LIMIT = 24      # merge blocks this small are duplicated instead of joined
 MAX_INDENT = 95     # Python refuses more than 100 levels of indentation
 MAX_NEST = 1000     # give up on structure this deep before `elif` flattening
-
-
-def _effect(op: isa.Op) -> Callable[[Any, Any], tuple[int, int]]:
-    """(pops, pushes) of op from its decoded operands (a, b), from the ISA table's formula."""
-    factor, at, const = op.pop_rule
-    pushes = op.pushes
-    if at < 0:
-        effect = (const, pushes)
-        return lambda a, b: effect
-    return lambda a, b: (factor * (a, b)[at] + const, pushes)
-
-
-EFFECT = {op.code: _effect(op) for op in isa.TABLE}
 
 
 class Unstructured(Exception):
@@ -54,73 +45,18 @@ class Block:
 
 
 class Flow:
-    """Blocks, dominators, loops and definite assignment of one prototype."""
+    """Blocks, dominators, loops and definite assignment of one prototype.
+
+    Starts from the verifier's analysis (stack depth before each instruction,
+    block leaders), which the loader keeps on the Proto."""
 
     def __init__(self, proto: Proto) -> None:
-        # Past the size budget: block discovery and the stack-depth walk share
-        # their worklist state. A candidate for a later tidy-up.
         self.proto = proto
-        code = proto.code
-        n = len(code)
-        depth: list[Optional[int]] = [None] * n
-        depth[0] = 0
-        work = [0]
-        leaders = {0}
-        while work:
-            i = work.pop()
-            op, a, b = code[i]
-            name = NAMES[op]
-            d = depth[i]
-            assert d is not None
-            pops, pushes = EFFECT[op](a, b)
-            nxt: list[tuple[int, int]] = []
-            if name == "RET":
-                if i + 1 < n:
-                    leaders.add(i + 1)
-            elif name in JUMPS:
-                target = b if name in ("FOR_NEXT", "FOR_NEXT2") else a
-                leaders.add(target)
-                if i + 1 < n:
-                    leaders.add(i + 1)
-                nxt.append((target, d + JUMPS[name]))
-                if name != "JUMP":
-                    nxt.append((i + 1, d - pops + pushes))
-            else:
-                nxt.append((i + 1, d - pops + pushes))
-            for j, dj in nxt:
-                if depth[j] is None:
-                    depth[j] = dj
-                    work.append(j)
-        self.depth = depth
-        reach = [i for i in range(n) if depth[i] is not None]
-        # split into blocks
-        blocks: list[Block] = []
-        start = None
-        prev = -2
-        for i in reach:
-            if start is None or i in leaders or i != prev + 1 or self._ends_block(code[prev][0]):
-                if start is not None:
-                    blocks.append(Block(len(blocks), start, prev + 1, depth[start] or 0, []))
-                start = i
-            prev = i
-        if start is not None:
-            blocks.append(Block(len(blocks), start, prev + 1, depth[start] or 0, []))
-        self.blocks = blocks
-        self.block_at = {bl.start: bl.id for bl in blocks}
-        for bl in blocks:
-            op, a, b = code[bl.end - 1]
-            name = NAMES[op]
-            if name == "RET":
-                bl.succs = []
-            elif name == "JUMP":
-                bl.succs = [self.block_at[a]]
-            elif name in JUMPS:
-                target = b if name in ("FOR_NEXT", "FOR_NEXT2") else a
-                bl.succs = [self.block_at[bl.end], self.block_at[target]]  # [fall, taken]
-            else:
-                bl.succs = [self.block_at[bl.end]]
-        self.preds: list[list[int]] = [[] for _ in blocks]
-        for bl in blocks:
+        self.blocks = self._split(proto)
+        self.block_at = {bl.start: bl.id for bl in self.blocks}
+        self.preds: list[list[int]] = [[] for _ in self.blocks]
+        for bl in self.blocks:
+            bl.succs = self._succs(bl)
             for s in bl.succs:
                 self.preds[s].append(bl.id)
         self._dominators()
@@ -128,8 +64,31 @@ class Flow:
         self._assigned()
 
     @staticmethod
-    def _ends_block(op: int) -> bool:
-        return NAMES[op] == "RET" or NAMES[op] in JUMPS
+    def _split(proto: Proto) -> list[Block]:
+        """The reachable instructions cut into basic blocks: a block starts at a
+        leader or after unreachable code."""
+        blocks: list[Block] = []
+        start = prev = -2
+        for i, d in enumerate(proto.depths):
+            if d is None:
+                continue
+            if i in proto.leaders or i != prev + 1:
+                if start >= 0:
+                    blocks.append(Block(len(blocks), start, prev + 1, proto.depths[start] or 0, []))
+                start = i
+            prev = i
+        if start >= 0:
+            blocks.append(Block(len(blocks), start, prev + 1, proto.depths[start] or 0, []))
+        return blocks
+
+    def _succs(self, bl: Block) -> list[int]:
+        """The blocks control may go to from bl: the fall-through one first, then a jump's target."""
+        ins = self.proto.code[bl.end - 1]
+        op = isa.BY_CODE[ins[0]]
+        succs = [self.block_at[bl.end]] if op.falls else []
+        if op.is_jump:
+            succs.append(self.block_at[ins[_TARGET[ins[0]]]])
+        return succs
 
     def _dominators(self) -> None:
         """Reverse postorder and immediate dominators (Cooper, Harvey, Kennedy)."""
@@ -195,12 +154,23 @@ class Flow:
 
     def _loops(self) -> None:
         """Back edges, natural loops, loop exits; merge and duplicable blocks."""
-        # Past the size budget: one pass over the blocks fills several related
-        # tables; splitting it would re-walk them. A candidate for a later tidy-up.
+        back = self._back_edges()
+        self.headers = set(back)
+        self.body = {h: self._loop_body(h, srcs) for h, srcs in back.items()}
+        self._nesting()
+        pre, last = self._preorder()
+        self.closed = self._closed(pre, last)
+        self.exits = {h: self._exit(h, body, pre, last) for h, body in self.body.items()}
         nb = len(self.blocks)
+        self.merge = [self.fwd_preds[b] >= 2 for b in range(nb)]
+        self.dup = self._duplicable()
+
+    def _back_edges(self) -> dict[int, list[int]]:
+        """The sources of the back edges into each loop header; sets fwd_preds (forward
+        edges into each block) and reducible (no retreating edge that is not a back edge)."""
         self.reducible = True
         back: dict[int, list[int]] = {}
-        self.fwd_preds = [0] * nb
+        self.fwd_preds = [0] * len(self.blocks)
         for b in self.rpo:
             for s in self.blocks[b].succs:
                 if self.order[s] <= self.order[b]:
@@ -211,20 +181,24 @@ class Flow:
                         self.fwd_preds[s] += 1
                 else:
                     self.fwd_preds[s] += 1
-        self.headers = set(back)
-        self.body: dict[int, set[int]] = {}
-        for h, srcs in back.items():
-            body = {h}
-            work = [s for s in srcs if s != h]
-            body.update(work)
-            while work:
-                x = work.pop()
-                for p in self.preds[x]:
-                    if p not in body and p in self.order:
-                        body.add(p)
-                        work.append(p)
-            self.body[h] = body
-        # innermost loop of each block; the loop around a header's own loop is its home
+        return back
+
+    def _loop_body(self, h: int, srcs: list[int]) -> set[int]:
+        """The natural loop of header h: h and every block that reaches a back edge's source without h."""
+        body = {h}
+        work = [s for s in srcs if s != h]
+        body.update(work)
+        while work:
+            x = work.pop()
+            for p in self.preds[x]:
+                if p not in body and p in self.order:
+                    body.add(p)
+                    work.append(p)
+        return body
+
+    def _nesting(self) -> None:
+        """inner: the innermost loop of each block; home: the loop around a header's own loop."""
+        nb = len(self.blocks)
         self.inner: list[Optional[int]] = [None] * nb
         for h in sorted(self.headers, key=lambda x: -len(self.body[x])):
             for x in self.body[h]:
@@ -233,10 +207,12 @@ class Flow:
         for h in self.headers:
             outer = [g for g in self.headers if g != h and h in self.body[g]]
             self.home[h] = min(outer, key=lambda g: len(self.body[g])) if outer else None
-        # a closed block: nothing it dominates leaves its dominator subtree (it ends in returns),
-        # so its code can sit anywhere, even inside a loop it exits
-        pre = [0] * nb
-        last = [0] * nb
+
+    def _preorder(self) -> tuple[list[int], list[int]]:
+        """Each block's number in a preorder walk of the dominator tree, and the last
+        number inside its subtree (so y is in x's subtree when pre[x] <= pre[y] <= last[x])."""
+        nb = len(self.blocks)
+        pre, last = [0] * nb, [0] * nb
         counter = 0
         stack: list[tuple[int, bool]] = [(0, False)]
         while stack:
@@ -248,6 +224,12 @@ class Flow:
             counter += 1
             stack.append((x, True))
             stack.extend((k, False) for k in reversed(self.kids[x]))
+        return pre, last
+
+    def _closed(self, pre: list[int], last: list[int]) -> list[bool]:
+        """For each block: nothing it dominates leaves its dominator subtree (it ends in
+        returns), so its code can sit anywhere, even inside a loop it exits."""
+        nb = len(self.blocks)
         lo = [pre[x] for x in range(nb)]
         hi = [pre[x] for x in range(nb)]
         for x in reversed(self.rpo):  # children before parents
@@ -255,29 +237,32 @@ class Flow:
                 lo[x], hi[x] = min(lo[x], pre[s]), max(hi[x], pre[s])
             for k in self.kids[x]:
                 lo[x], hi[x] = min(lo[x], lo[k]), max(hi[x], hi[k])
-        self.closed = [pre[x] <= lo[x] and hi[x] <= last[x] for x in range(nb)]
-        self.exits: dict[int, Optional[int]] = {}
-        for h, body in self.body.items():
-            outs = {s for x in body for s in self.blocks[x].succs if s not in body}
-            own = [s for s in self.blocks[h].succs if s not in body]
-            exit_: Optional[int] = None if not outs else -1
-            # The exit is the block after the loop; every other way out must end in returns
-            # (closed) or be a `brk` stub that only leads on to the exit.
-            for e in sorted(outs, key=lambda e: (e not in own, e)):
-                if all(s == e or self.closed[s] or (self.fwd_preds[s] == 1 and s not in self.headers
-                                                    and self._escapes(s, pre, last) <= {e}) for s in outs):
-                    exit_ = e
-                    break
-            self.exits[h] = exit_
-        self.merge = [self.fwd_preds[b] >= 2 for b in range(nb)]
+        return [pre[x] <= lo[x] and hi[x] <= last[x] for x in range(nb)]
+
+    def _exit(self, h: int, body: set[int], pre: list[int], last: list[int]) -> Optional[int]:
+        """The block after loop h (None: the loop is never left; -1: no single exit).
+        Every other way out must end in returns (closed) or be a `brk` stub that only
+        leads on to the exit."""
+        outs = {s for x in body for s in self.blocks[x].succs if s not in body}
+        own = [s for s in self.blocks[h].succs if s not in body]
+        for e in sorted(outs, key=lambda e: (e not in own, e)):
+            if all(s == e or self.closed[s] or (self.fwd_preds[s] == 1 and s not in self.headers
+                                                and self._escapes(s, pre, last) <= {e}) for s in outs):
+                return e
+        return None if not outs else -1
+
+    def _duplicable(self) -> list[bool]:
+        """Merge blocks small enough, and free of merges and loop headers in their
+        dominator subtree, to be copied into each predecessor instead of joined."""
+        nb = len(self.blocks)
         size = [0] * nb
         plain = [True] * nb   # subtree without merges and loop headers
         for b in reversed(self.rpo):
             bl = self.blocks[b]
             size[b] = bl.end - bl.start + sum(size[k] for k in self.kids[b])
             plain[b] = b not in self.headers and all(plain[k] and not self.merge[k] for k in self.kids[b])
-        self.dup = [self.merge[b] and plain[b] and size[b] <= DUP_LIMIT and b not in self.headers
-                    for b in range(nb)]
+        return [self.merge[b] and plain[b] and size[b] <= DUP_LIMIT and b not in self.headers
+                for b in range(nb)]
 
     def _assigned(self) -> None:
         """Definitely-assigned local slots at each block entry (bit sets); slots that need an UNSET start."""
@@ -317,18 +302,17 @@ class Flow:
     @staticmethod
     def writes(ins: tuple[int, Any, Any]) -> tuple[int, ...]:
         """Local slots the instruction assigns."""
-        name = NAMES[ins[0]]
-        if name in ("STORE_LOCAL", "ITER", "ITER2", "ITER_RANGE", "MAKE_CELL"):
-            return (ins[1],)
-        return ()
+        at = _WRITES.get(ins[0])
+        return () if at is None else (ins[at],)
 
     @staticmethod
     def reads(ins: tuple[int, Any, Any]) -> tuple[int, ...]:
-        """Local slots the instruction reads (the Python local must exist)."""
-        name = NAMES[ins[0]]
-        if name in ("LOAD_LOCAL", "MAKE_CELL", "LOAD_CELL", "STORE_CELL", "FOR_NEXT", "FOR_NEXT2"):
-            return (ins[1],)
-        if name == "MAKE_CLOSURE":
-            return tuple(i for kind, i in ins[1].upvals if kind == 0)
+        """Local slots the instruction reads (the Python local must exist): its slot
+        operand, or the slots whose cells a new closure captures."""
+        at = _READS.get(ins[0])
+        if at is not None:
+            return (ins[at],)
+        at = _CLOSES.get(ins[0])
+        if at is not None:
+            return tuple(i for kind, i in ins[at].upvals if kind == 0)
         return ()
-

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Optional
 
 from stage0 import isa
-from stage0.fast.flow import JUMPS, MAX_INDENT, MAX_NEST, NAMES, SKIP, Flow, Unstructured
+from stage0.fast.flow import MAX_INDENT, MAX_NEST, NAMES, SKIP, Flow, Unstructured
 from stage0.interp.loader import Proto
 from stage0.values import (
     eq,
@@ -21,6 +21,11 @@ if TYPE_CHECKING:
 # ---- code generation -----------------------------------------------------------------
 
 NOCONST = object()
+
+# The opcodes whose translations below read the module's globals `G`, and those that
+# set the host-call depth `D` (what a function's frame setup must provide for them).
+_USES_G = ("LOAD_GLOBAL", "STORE_GLOBAL", "IMPORT_ALL")
+_SETS_D = ("SYSCALL", "USE")
 
 
 class Entry:
@@ -73,7 +78,7 @@ class Translator:
         # a tail call that may call this very function again loops in place (when it is not inside an
         # ilusm loop, whose Python loop would catch the `continue`)
         self.self_tail = any(NAMES[op] == "CALL_TAIL" and a == proto.arity for op, a, _ in self.code)
-        self.uses_g = any(NAMES[op] in ("LOAD_GLOBAL", "STORE_GLOBAL", "IMPORT_ALL") for op, _, _ in self.code)
+        self.uses_g = any(NAMES[op] in _USES_G for op, _, _ in self.code)
         self.uses_u = any(NAMES[op] == "LOAD_UPVAL" or (NAMES[op] == "MAKE_CLOSURE" and any(k for k, _ in a.upvals))
                           for op, a, _ in self.code)
         self.budget = 0
@@ -88,7 +93,7 @@ class Translator:
         p = self.proto
         params = "".join(f", l{i}" for i in range(p.arity))
         out: list[Line] = [[0, f"def {fname}(clo, d{params}):", SKIP]]
-        if any(NAMES[op] in ("SYSCALL", "USE") for op, _, _ in self.code):
+        if any(NAMES[op] in _SETS_D for op, _, _ in self.code):
             out.append([1, "global D", SKIP])
         out.append([1, "if d > MAX: raise RuntimeErr('stack overflow')", SKIP])
         ind = 1
@@ -133,11 +138,11 @@ class Translator:
         inner = Ctx(h, h, ex)
         bl = fl.blocks[h]
         op, a, _ = self.code[bl.start]
-        name = NAMES[op]
-        if (bl.end - bl.start == 1 and name in ("FOR_NEXT", "FOR_NEXT2") and ex == bl.succs[1]
+        step = isa.BY_CODE[op]  # a loop step: reads an iterator slot, jumps when it is done
+        if (bl.end - bl.start == 1 and step.is_jump and step.reads_slot and ex == bl.succs[1]
                 and not self._writes_in_loop(h, a)):
             d = bl.depth
-            target = f"s{d}" if name == "FOR_NEXT" else f"s{d}, s{d + 1}"
+            target = ", ".join(f"s{d + k}" for k in range(step.pushes))
             out.append([ind, f"for {target} in l{a}:", bl.start])
             self.branch(h, bl.succs[0], inner, out, ind + 1, [])
         else:
@@ -397,44 +402,61 @@ class BlockGen:
         return ("goto", self.bl.succs[0])
 
     def terminator(self, name: str, a: Any, b: Any) -> Optional[tuple[Any, ...]]:
-        if name != "RET" and name not in JUMPS:
+        """How the block ends when its last instruction ends a block (None: it does not)."""
+        if not isa.BY_NAME[name].ends_block:
             return None
-        if name == "RET":
-            (v,) = self.once(1)
-            self.emit(f"return {v.text}")
-            return ("ret",)
-        if name == "JUMP":
-            self.settle()
-            return ("goto", self.bl.succs[0])
+        term: tuple[Any, ...] = getattr(self, "term_" + name)(a, b)
+        return term
+
+    def term_RET(self, a: Any, b: Any) -> tuple[Any, ...]:
+        (v,) = self.once(1)
+        self.emit(f"return {v.text}")
+        return ("ret",)
+
+    def term_JUMP(self, a: Any, b: Any) -> tuple[Any, ...]:
+        self.settle()
+        return ("goto", self.bl.succs[0])
+
+    def term_JUMP_IF(self, a: Any, b: Any) -> tuple[Any, ...]:
         fall, taken = self.bl.succs
-        if name in ("JUMP_IF", "JUMP_UNLESS"):
-            c = self.stack[-1]
-            if c.typ == "bool" and c.expr:
-                del self.stack[-1]
-                self.settle()
-                self.stack.append(c)
-                (c,) = self.once(1)
-                cond = c.text
-            else:
-                (c,) = self.atoms(1)
-                cond = self.truth(c)
+        return ("cond", self.condition(), self.i, taken, fall, [], [])
+
+    def term_JUMP_UNLESS(self, a: Any, b: Any) -> tuple[Any, ...]:
+        fall, taken = self.bl.succs
+        return ("cond", self.condition(), self.i, fall, taken, [], [])
+
+    def condition(self) -> str:
+        """The Python test of the value on top of the stack, which a conditional jump pops."""
+        c = self.stack[-1]
+        if c.typ == "bool" and c.expr:
+            del self.stack[-1]
             self.settle()
-            if name == "JUMP_IF":
-                return ("cond", cond, self.i, taken, fall, [], [])
-            return ("cond", cond, self.i, fall, taken, [], [])
-        if name == "JUMP_IF_NIL":
-            self.settle()
-            return ("cond", f"s{len(self.stack) - 1} is None", self.i, taken, fall, [], [])
-        if name == "FOR_NEXT":
-            self.settle()
-            top = self.top_var()
-            return ("cond", f"({top} := next(l{a}, MISS)) is MISS", self.i, taken, fall, [], [])
-        if name == "FOR_NEXT2":
-            self.settle()
-            d = len(self.stack)
-            pre = [[self.ind + 1, f"s{d}, s{d + 1} = s{d}", self.i]]
-            return ("cond", f"(s{d} := next(l{a}, None)) is None", self.i, taken, fall, [], pre)
-        return None
+            self.stack.append(c)
+            (c,) = self.once(1)
+            cond = c.text
+        else:
+            (c,) = self.atoms(1)
+            cond = self.truth(c)
+        self.settle()
+        return cond
+
+    def term_JUMP_IF_NIL(self, a: Any, b: Any) -> tuple[Any, ...]:
+        fall, taken = self.bl.succs
+        self.settle()
+        return ("cond", f"s{len(self.stack) - 1} is None", self.i, taken, fall, [], [])
+
+    def term_FOR_NEXT(self, a: Any, b: Any) -> tuple[Any, ...]:
+        fall, taken = self.bl.succs
+        self.settle()
+        top = self.top_var()
+        return ("cond", f"({top} := next(l{a}, MISS)) is MISS", self.i, taken, fall, [], [])
+
+    def term_FOR_NEXT2(self, a: Any, b: Any) -> tuple[Any, ...]:
+        fall, taken = self.bl.succs
+        self.settle()
+        d = len(self.stack)
+        pre = [[self.ind + 1, f"s{d}, s{d + 1} = s{d}", self.i]]
+        return ("cond", f"(s{d} := next(l{a}, None)) is None", self.i, taken, fall, [], pre)
 
     def truth(self, c: Entry) -> str:
         x = c.text
@@ -839,8 +861,8 @@ class BlockGen:
         self.emit(f"G.update({x.text})")
 
 
-_COVERED = {name for name in dir(BlockGen) if name.startswith("op_")}
-_TERMS = {"RET", "JUMP", "JUMP_IF", "JUMP_UNLESS", "JUMP_IF_NIL", "FOR_NEXT", "FOR_NEXT2"}
-_MISSING_OPS = [op.name for op in isa.TABLE if "op_" + op.name not in _COVERED and op.name not in _TERMS]
+_COVERED = {name for name in dir(BlockGen) if name.startswith(("op_", "term_"))}
+# An instruction that ends a block is translated by its term_ method, any other by its op_ method.
+_MISSING_OPS = [op.name for op in isa.TABLE if ("term_" if op.ends_block else "op_") + op.name not in _COVERED]
 assert not _MISSING_OPS, f"fast.py: no translation for {_MISSING_OPS}"
 

@@ -15,7 +15,8 @@ from stage0.image.verify import decode
 from stage0.values import fmt_num, quote
 
 _NAME_WIDTH = max(len(op.name) for op in isa.TABLE) + 2
-_MAKE_CLOSURE = isa.OPC["MAKE_CLOSURE"]
+# Where each opcode that names a function (MAKE_CLOSURE) has that operand.
+_FUNC_AT = {op.code: op.role_at("func") for op in isa.TABLE if "func" in op.roles}
 
 
 def disassemble(image: Image, sources: dict[str, str] | None = None) -> str:
@@ -55,7 +56,7 @@ def _owners(image: Image) -> list[int | None]:
             if not 0 <= f < len(owners) or owners[f] is not None:
                 continue
             owners[f] = m
-            work += [args[0] for _, code, args in decode(image.funcs[f].code) if code == _MAKE_CLOSURE]
+            work += [args[_FUNC_AT[code]] for _, code, args in decode(image.funcs[f].code) if code in _FUNC_AT]
     return owners
 
 
@@ -93,17 +94,17 @@ def _line_note(line: int, source_lines: list[str] | None) -> str:
 def _operands(image: Image, op: isa.Op, off: int, args: tuple[int, ...]) -> str:
     """The operands of one instruction, each shown as what it stands for."""
     parts = []
-    for (name, _), value in zip(op.operands, args, strict=True):
-        if name == "off":
+    for role, value in zip(op.roles, args, strict=True):
+        if role == "jump":
             parts.append(f"-> {off + op.size + value:04d}")
-        elif name == "k":
+        elif role == "const":
             parts.append(_const(image, value))
-        elif name == "name":
+        elif role == "name":
             parts.append(_name(image, value))
-        elif name == "fn":
+        elif role == "func":
             ok = 0 <= value < len(image.funcs)
             parts.append(_name(image, image.funcs[value].name) if ok else f"?fn{value}")
-        elif name == "mod":
+        elif role == "module":
             ok = 0 <= value < len(image.modules)
             parts.append(_name(image, image.modules[value].name) if ok else f"?mod{value}")
         else:

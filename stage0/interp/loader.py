@@ -1,10 +1,12 @@
 """Turns a validated Image into what the VM executes: prototypes and modules.
 
 Each function's bytes are decoded once into a list of `(op, a, b)` tuples with
-operands pre-resolved: PUSH_CONST carries the constant itself, name operands
-carry the name string, jumps carry the target instruction index, and
-MAKE_CLOSURE carries the callee's Proto. The VM's loop then never looks a
-pool up on the hot path.
+operands pre-resolved by their role in the ISA table: a constant operand
+(PUSH_CONST) carries the constant itself, name operands carry the name
+string, jumps carry the target instruction index, and a function operand
+(MAKE_CLOSURE) carries the callee's Proto. The VM's loop then never looks a
+pool up on the hot path. The verifier's analysis comes along by instruction
+index: the stack depth before each instruction and the block leaders.
 """
 from __future__ import annotations
 
@@ -12,17 +14,19 @@ from typing import Any
 
 from stage0 import isa
 from stage0.image.ilbc import decode
-from stage0.image.model import Image
+from stage0.image.model import CodeFlow, Image
+from stage0.image.verify import Instr, code_flow
 from stage0.values import UNSET
 
-NAME_OPERANDS = {"LOAD_GLOBAL", "STORE_GLOBAL", "GET_FIELD", "SET_FIELD", "SYSCALL"}
+# Each opcode's operand roles, by opcode byte.
+_ROLES = {op.code: op.roles for op in isa.TABLE}
 
 
 class Proto:
     """A decoded function definition."""
 
     __slots__ = ("name", "arity", "nlocals", "upvals", "code", "lines", "pad", "local_names",
-                 "upval_names", "index")
+                 "upval_names", "index", "depths", "leaders")
 
     def __init__(self, index: int, name: str, arity: int, nlocals: int) -> None:
         self.index, self.name, self.arity, self.nlocals = index, name, arity, nlocals
@@ -32,6 +36,8 @@ class Proto:
         self.lines: list[int] = []
         self.local_names: list[str] = []
         self.upval_names: list[str] = []
+        self.depths: list[int | None] = []  # stack depth before each instruction; None: unreachable
+        self.leaders: frozenset[int] = frozenset()  # instructions that start a basic block
 
 
 class ModuleRT:
@@ -55,35 +61,41 @@ def load(image: Image) -> tuple[list[Proto], list[ModuleRT]]:
         proto.upvals = list(f.upvals)
         proto.local_names = [image.names[i] for i in f.local_names]
         proto.upval_names = [image.names[i] for i in f.upval_names]
-        proto.code, proto.lines = _decode(f.code, f.lines, image, protos)
+        raw = decode(f.code)
+        proto.code = _resolve(raw, image, protos)
+        proto.lines = _line_per_instruction(raw, f.lines)
+        proto.depths, proto.leaders = _by_index(raw, code_flow(f, image))
     modules = [ModuleRT(image.names[m.name], image.names[m.file], protos[m.main]) for m in image.modules]
     return protos, modules
 
 
-def _decode(code: bytes, lines: list[tuple[int, int]], image: Image,
-            protos: list[Proto]) -> tuple[list[tuple[int, Any, Any]], list[int]]:
-    """Decode one function's bytes into resolved instruction tuples and a line per instruction."""
-    raw = decode(code)
+def _resolve(raw: list[Instr], image: Image, protos: list[Proto]) -> list[tuple[int, Any, Any]]:
+    """One function's decoded instructions as resolved `(op, a, b)` tuples."""
     index_of = {off: i for i, (off, _, _) in enumerate(raw)}
     out: list[tuple[int, Any, Any]] = []
     for off, opcode, args in raw:
-        op = isa.BY_CODE[opcode]
-        a: Any = args[0] if args else 0
-        b: Any = args[1] if len(args) > 1 else 0
-        if op.is_jump:
-            target = index_of[off + op.size + args[-1]]
-            a, b = (a, target) if len(args) == 2 else (target, 0)
-        elif op.name == "PUSH_CONST":
-            a = image.consts[a]
-        elif op.name in NAME_OPERANDS:
-            a = image.names[a]
-        elif op.name == "MAKE_CLOSURE":
-            a = protos[a]
-        out.append((opcode, a, b))
-    return out, _line_per_instruction(raw, lines)
+        vals: list[Any] = list(args)
+        for i, role in enumerate(_ROLES[opcode]):
+            if role == "jump":
+                vals[i] = index_of[off + isa.BY_CODE[opcode].size + args[i]]
+            elif role == "const":
+                vals[i] = image.consts[args[i]]
+            elif role == "name":
+                vals[i] = image.names[args[i]]
+            elif role == "func":
+                vals[i] = protos[args[i]]
+        vals += [0, 0]
+        out.append((opcode, vals[0], vals[1]))
+    return out
 
 
-def _line_per_instruction(raw: list[tuple[int, int, tuple[int, ...]]], lines: list[tuple[int, int]]) -> list[int]:
+def _by_index(raw: list[Instr], flow: CodeFlow) -> tuple[list[int | None], frozenset[int]]:
+    """The verifier's depths and leaders keyed by instruction index instead of byte offset."""
+    index_of = {off: i for i, (off, _, _) in enumerate(raw)}
+    return [flow.depths.get(off) for off, _, _ in raw], frozenset(index_of[off] for off in flow.leaders)
+
+
+def _line_per_instruction(raw: list[Instr], lines: list[tuple[int, int]]) -> list[int]:
     """Expand the (offset, line) table to one line number per instruction."""
     result, j, line = [], 0, 0
     for off, _, _ in raw:
