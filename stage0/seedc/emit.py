@@ -14,8 +14,8 @@ import struct
 from stage0 import isa
 from stage0.image.model import Const, FuncDef, Image, const_key
 
-_PACK = {"u8": "<B", "u16": "<H", "i16": "<h"}
-_WIDE_PACK = {"u8": "<B", "u16": "<I", "i16": "<i"}
+_PACK = {kind: "<" + c for kind, c in isa.STRUCT_CODES.items()}
+_WIDE_PACK = {kind: "<" + c for kind, c in isa.WIDE_STRUCT_CODES.items()}
 
 
 class ImageBuilder:
