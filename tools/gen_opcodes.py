@@ -101,17 +101,34 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+def _control(op: isa.Op) -> str:
+    """The control column: how control leaves the instruction (and the taken path's pushes)."""
+    if op.returns:
+        return "returns"
+    if not op.is_jump:
+        return "-"
+    jumps = f"jumps, pushing {op.taken_pushes}"
+    return f"falls through or {jumps}" if op.falls else jumps
+
+
+def _slot(op: isa.Op) -> str:
+    """The slot column: the kind the slot operand must hold, and the kind it holds after."""
+    if op.slot_in is None:
+        return "-"
+    return f"{op.slot_in} → {op.slot_out or 'same'}"
+
+
 def render_table() -> str:
     """The Markdown opcode table that stands between the docs markers."""
     out = [
-        "| hex | name | operands | stack effect | meaning |",
-        "|---|---|---|---|---|",
+        "| hex | name | operands | stack effect | control | slot | meaning |",
+        "|---|---|---|---|---|---|---|",
     ]
     for op in isa.TABLE:
         operands = " ".join(f"{name}:{kind}" for name, kind in op.operands) or "-"
         out.append(f"| 0x{op.code:02X} | `{op.name}` | {_cell(operands)} | "
-                   f"`{_cell(op.effect)}` | {_cell(op.doc)} |")
-    out.append(f"| 0x{isa.WIDE:02X} | `WIDE` | - | - | prefix: the next instruction's u16 operands are u32, "
+                   f"`{_cell(op.effect)}` | {_control(op)} | {_slot(op)} | {_cell(op.doc)} |")
+    out.append(f"| 0x{isa.WIDE:02X} | `WIDE` | - | - | - | - | prefix: the next instruction's u16 operands are u32, "
                "its i16 offset i32 |")
     return "\n".join(out)
 

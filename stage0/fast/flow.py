@@ -1,6 +1,10 @@
-"""Control-flow analysis for the fast host tier: basic blocks, stack depths, definite assignment.
+"""Control-flow analysis for the fast host tier: basic blocks, dominators, loops, definite assignment.
 
-The translator (fast_gen.py) turns this into structured Python; the tier is described in fast.py.
+It starts from the verifier's analysis (stack depth before each instruction,
+block leaders), which the loader keeps on each Proto, and reads what each
+opcode does to control and to local slots from the ISA table. The translator
+(gen.py) turns this into structured Python; the tier is described in
+docs/fast_tier.md.
 """
 from __future__ import annotations
 

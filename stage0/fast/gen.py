@@ -1,6 +1,6 @@
 """Code generation for the fast host tier: ILBC blocks into Python source.
 
-Reads the analysis of fast_flow.py; FastVM (fast.py) compiles and runs what this writes.
+Reads the analysis of flow.py; FastVM (vm.py) compiles and runs what this writes.
 """
 from __future__ import annotations
 
