@@ -9,7 +9,7 @@ docs/fast_tier.md.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 from stage0 import isa
 from stage0.interp.loader import Proto
@@ -318,5 +318,6 @@ class Flow:
             return (ins[at],)
         at = _CLOSES.get(ins[0])
         if at is not None:
-            return tuple(i for kind, i in ins[at].upvals if kind == 0)
+            callee = cast(Proto, ins[at])
+            return tuple(i for kind, i in callee.upvals if kind == 0)
         return ()

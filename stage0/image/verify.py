@@ -77,7 +77,9 @@ def _spec(op: isa.Op) -> _Spec:
         assert role in isa.INDEX_ROLES or role in ("count", "jump"), f"verify.py: unknown role {role!r} of {op.name}"
     layout = struct.Struct("<" + "".join(isa.STRUCT_CODES[kind] for _, kind in op.operands))
     indexed = tuple((i, role) for i, role in enumerate(op.roles) if role in isa.INDEX_ROLES)
-    wide = struct.Struct("<" + "".join(isa.WIDE_STRUCT_CODES[kind] for _, kind in op.operands)) if op.can_widen else None
+    wide = None
+    if op.can_widen:
+        wide = struct.Struct("<" + "".join(isa.WIDE_STRUCT_CODES[kind] for _, kind in op.operands))
     return _Spec(op, layout, op.size, wide, _pops_fn(op), indexed, op.taken_pushes, _slot_rule(op))
 
 
