@@ -103,6 +103,9 @@ _MAKE_CLOSURE = isa.OPC["MAKE_CLOSURE"]
 _WIDE = isa.WIDE
 _USE = isa.OPC["USE"]
 _IMPORT_ALL = isa.OPC["IMPORT_ALL"]
+# By opcode byte: the instruction ends a basic block; it is a jump.
+_ENDS_BLOCK = [spec is not None and spec.op.ends_block for spec in _SPECS]
+_JUMPS = [spec is not None and spec.op.is_jump for spec in _SPECS]
 # Each opcode's slot rule by opcode byte (None: the instruction has no slot operand).
 _RULES = [None if spec is None else spec.slot_rule for spec in _SPECS]
 
@@ -307,13 +310,11 @@ def _leaders(instrs: list[Instr], ends: list[int], depth: dict[int, int]) -> fro
     instruction that ends a block, its jump target and the instruction after it."""
     leaders = {0}
     for (off, opcode, args), end in zip(instrs, ends):
-        spec = _SPECS[opcode]
-        assert spec is not None  # decode() vetted the opcode
-        if spec.op.ends_block and off in depth:
+        if _ENDS_BLOCK[opcode] and off in depth:
             if end in depth:
                 leaders.add(end)
-            if spec.branch is not None:
-                leaders.add(off + spec.size + args[-1])
+            if _JUMPS[opcode]:
+                leaders.add(off + _SPECS[opcode].size + args[-1])  # type: ignore[union-attr]
     return frozenset(leaders)
 
 

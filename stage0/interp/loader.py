@@ -14,12 +14,14 @@ from typing import Any
 
 from stage0 import isa
 from stage0.image.ilbc import decode
-from stage0.image.model import CodeFlow, Image
+from stage0.image.model import Image
 from stage0.image.verify import Instr, code_flow
 from stage0.values import UNSET
 
-# Each opcode's operand roles, by opcode byte.
-_ROLES = {op.code: op.roles for op in isa.TABLE}
+# The loader resolves operands of these roles to what they stand for.
+_RESOLVED = ("jump", "const", "name", "func")
+# By opcode byte: (position, role) of each operand to resolve.
+_RESOLVE = {op.code: tuple((i, r) for i, r in enumerate(op.roles) if r in _RESOLVED) for op in isa.TABLE}
 
 
 class Proto:
@@ -62,20 +64,28 @@ def load(image: Image) -> tuple[list[Proto], list[ModuleRT]]:
         proto.local_names = [image.names[i] for i in f.local_names]
         proto.upval_names = [image.names[i] for i in f.upval_names]
         raw = decode(f.code)
-        proto.code = _resolve(raw, image, protos)
+        index_of = {off: i for i, (off, _, _) in enumerate(raw)}
+        proto.code = _resolve(raw, index_of, image, protos)
         proto.lines = _line_per_instruction(raw, f.lines)
-        proto.depths, proto.leaders = _by_index(raw, code_flow(f, image))
+        flow = code_flow(f, image)
+        proto.depths = [flow.depths.get(off) for off, _, _ in raw]
+        proto.leaders = frozenset(index_of[off] for off in flow.leaders)
     modules = [ModuleRT(image.names[m.name], image.names[m.file], protos[m.main]) for m in image.modules]
     return protos, modules
 
 
-def _resolve(raw: list[Instr], image: Image, protos: list[Proto]) -> list[tuple[int, Any, Any]]:
-    """One function's decoded instructions as resolved `(op, a, b)` tuples."""
-    index_of = {off: i for i, (off, _, _) in enumerate(raw)}
+def _resolve(raw: list[Instr], index_of: dict[int, int], image: Image,
+             protos: list[Proto]) -> list[tuple[int, Any, Any]]:
+    """One function's decoded instructions as resolved `(op, a, b)` tuples (index_of:
+    instruction index by byte offset)."""
     out: list[tuple[int, Any, Any]] = []
     for off, opcode, args in raw:
+        todo = _RESOLVE[opcode]
+        if not todo:
+            out.append((opcode, args[0] if args else 0, args[1] if len(args) > 1 else 0))
+            continue
         vals: list[Any] = list(args)
-        for i, role in enumerate(_ROLES[opcode]):
+        for i, role in todo:
             if role == "jump":
                 vals[i] = index_of[off + isa.BY_CODE[opcode].size + args[i]]
             elif role == "const":
@@ -87,12 +97,6 @@ def _resolve(raw: list[Instr], image: Image, protos: list[Proto]) -> list[tuple[
         vals += [0, 0]
         out.append((opcode, vals[0], vals[1]))
     return out
-
-
-def _by_index(raw: list[Instr], flow: CodeFlow) -> tuple[list[int | None], frozenset[int]]:
-    """The verifier's depths and leaders keyed by instruction index instead of byte offset."""
-    index_of = {off: i for i, (off, _, _) in enumerate(raw)}
-    return [flow.depths.get(off) for off, _, _ in raw], frozenset(index_of[off] for off in flow.leaders)
 
 
 def _line_per_instruction(raw: list[Instr], lines: list[tuple[int, int]]) -> list[int]:
