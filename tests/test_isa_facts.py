@@ -5,7 +5,7 @@ of stage0/, tools/ and lib/ holds no literal collection (set, tuple, list,
 dict keys; in ilusm a list or object keys) of two or more opcode names
 outside the table and the generated opcodes.ilu, but for the few listed in
 ALLOWED, each a choice of its own module rather than a fact about the
-opcodes. The ilusm view of the table (the generated opcodes.ilu through
+opcodes; nor (in Python) a table of operand names or of operand kinds. The ilusm view of the table (the generated opcodes.ilu through
 mcde) gives the stack effects the Python table gives. And the verifier's
 analysis (stack depth at every offset, block leaders) is what the loader
 and the fast tier use, with no depth walk of their own.
@@ -33,6 +33,9 @@ from stage0.seedc import driver
 
 ROOT = Path(__file__).resolve().parent.parent
 OPCODE_NAMES = frozenset(isa.BY_NAME)
+# Operand names that say what an operand stands for (a table of them is a copy of
+# isa.ROLES); "name" is left out, being every other record's field name too.
+OPERAND_NAMES = frozenset(isa.ROLES) - {"name"}
 
 # (file, owner) of the collections of opcode names that are not copies of the
 # table's facts. owner: the function (or class) around the collection, or the
@@ -49,9 +52,18 @@ ALLOWED = {
 
 # ---- no consumer keeps its own copy -------------------------------------------------
 
-def _opcode_strings(nodes: list[ast.expr | None]) -> int:
-    """How many of nodes are string constants naming an opcode."""
-    return sum(isinstance(n, ast.Constant) and n.value in OPCODE_NAMES for n in nodes)
+def _strings(nodes: list[ast.expr | None], words: frozenset[str]) -> int:
+    """How many of nodes are string constants among words."""
+    return sum(isinstance(n, ast.Constant) and n.value in words for n in nodes)
+
+
+def _is_copy(items: list[ast.expr | None]) -> bool:
+    """Items of a literal collection that restate the table: two or more opcode names, two or
+    more operand names, or operand kinds including the jump offset's i16 (a kind table of the
+    instruction set; the host's buffer widths have no i16)."""
+    kinds = frozenset(isa.OPERAND_SIZES)
+    return (_strings(items, OPCODE_NAMES) >= 2 or _strings(items, OPERAND_NAMES) >= 2
+            or (_strings(items, kinds) >= 2 and _strings(items, frozenset({"i16"})) == 1))
 
 
 def _owner(stack: list[ast.AST]) -> str:
@@ -66,7 +78,7 @@ def _owner(stack: list[ast.AST]) -> str:
 
 
 def python_copies(path: Path, rel: str) -> list[tuple[str, str, int]]:
-    """(file, owner, line) of each literal collection of two or more opcode names in a Python file."""
+    """(file, owner, line) of each literal collection in a Python file that restates the table."""
     found = []
 
     def visit(node: ast.AST, stack: list[ast.AST]) -> None:
@@ -75,7 +87,7 @@ def python_copies(path: Path, rel: str) -> list[tuple[str, str, int]]:
             items = list(node.elts)
         elif isinstance(node, ast.Dict):
             items = list(node.keys)
-        if _opcode_strings(items) >= 2:
+        if _is_copy(items):
             found.append((rel, _owner(stack), getattr(node, "lineno", 0)))
         for child in ast.iter_child_nodes(node):
             visit(child, stack + [child])
@@ -135,6 +147,8 @@ def test_no_consumer_keeps_a_list_of_opcodes() -> None:
     ('_TERMS = {"RET", "JUMP"}\n', ".py"),
     ('def f(n):\n    return n in ("FOR_NEXT", "FOR_NEXT2")\n', ".py"),
     ('RULES = {"LOAD_LOCAL": 1, "STORE_LOCAL": 2}\n', ".py"),
+    ('_INDEXED = {"k": "constant", "fn": "function"}\n', ".py"),
+    ('_PACK = {"u8": "<B", "i16": "<h"}\n', ".py"),
     ('POOLS = {PUSH_CONST: "cs", LOAD_GLOBAL: "nm"}\n', ".ilu"),
     ('f(x) =\n    jumps = ["JUMP",\n             "JUMP_IF"]\n    x\n', ".ilu"),
 ])
@@ -144,7 +158,8 @@ def test_a_planted_copy_is_found(tmp_path: Path, planted: str, suffix: str) -> N
     path.write_text(planted, encoding="utf-8")
     assert len(copies([path], tmp_path)) == 1
     path.write_text(planted.replace('"RET"', '"ret"').replace("PUSH_CONST", "k").replace('"JUMP"', "x")
-                    .replace('"FOR_NEXT"', "y").replace('"LOAD_LOCAL"', "z"), encoding="utf-8")
+                    .replace('"FOR_NEXT"', "y").replace('"LOAD_LOCAL"', "z").replace('"fn"', "f")
+                    .replace('"i16"', "i"), encoding="utf-8")
     assert copies([path], tmp_path) == []
 
 

@@ -48,9 +48,10 @@ def _ilu_entry(op: isa.Op) -> str:
     """One `table` element: an object literal on three lines (operands, stack effect, control and slot)."""
     kinds = _ilu_list(tuple(kind for _, kind in op.operands))
     names = _ilu_list(tuple(name for name, _ in op.operands))
-    return (f"    {{name: {_ilu_value(op.name)}, code: {op.code}, size: {op.size}, operands: {kinds}, "
-            f"opnames: {names},\n"
-            f"     roles: {_ilu_list(op.roles)}, pops: {_ilu_list(op.pop_rule)}, pushes: {op.pushes},\n"
+    return (f"    {{name: {_ilu_value(op.name)}, code: {op.code}, size: {op.size}, wsize: {op.wide_size}, "
+            f"operands: {kinds},\n"
+            f"     opnames: {names}, roles: {_ilu_list(op.roles)}, pops: {_ilu_list(op.pop_rule)}, "
+            f"pushes: {op.pushes},\n"
             f"     falls: {_ilu_value(op.falls)}, taken_pushes: {_ilu_value(op.taken_pushes)}, "
             f"slot_in: {_ilu_value(op.slot_in)}, slot_out: {_ilu_value(op.slot_out)}}},")
 
@@ -74,6 +75,7 @@ def render_ilu() -> str:
         HEADER,
         "# The ilusm instruction set as data: one global per opcode, `table` in opcode",
         "# order, and `names`, the opcode name for each byte value (nil when unassigned).",
+        "# `size` is an entry's encoded size, `wsize` its size after the WIDE prefix.",
         "# A table entry gives, for each operand, its kind (`operands`: u8, u16, i16 = signed",
         "# jump offset from the end of the instruction), its name and its role (what it",
         "# stands for: " + ", ".join(sorted(set(isa.ROLES.values()))) + ");",
