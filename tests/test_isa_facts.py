@@ -5,8 +5,9 @@ of stage0/, tools/ and lib/ holds no literal collection (set, tuple, list,
 dict keys; in ilusm a list or object keys) of two or more opcode names
 outside the table and the generated opcodes.ilu, but for the few listed in
 ALLOWED, each a choice of its own module rather than a fact about the
-opcodes; nor (in Python) a table of operand names or of operand kinds. The ilusm view of the table (the generated opcodes.ilu through
-mcde) gives the stack effects the Python table gives. And the verifier's
+opcodes; nor (in Python) a table of operand names or of operand kinds.
+The ilusm view of the table (the generated opcodes.ilu through mcde)
+gives the stack effects the Python table gives. And the verifier's
 analysis (stack depth at every offset, block leaders) is what the loader
 and the fast tier use, with no depth walk of their own.
 """
