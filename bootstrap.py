@@ -14,17 +14,16 @@ mismatch prints an ILBC-aware diff and exits non-zero.
 from __future__ import annotations
 
 import hashlib
-import sys
 import time
 from pathlib import Path
 from typing import Callable
 
 import click
 
-ROOT = Path(__file__).resolve().parent
+from stage0.paths import COMMITTED_IMAGE, MAIN_MODULE, ROOT
+
 BUILD = ROOT / "build"
 LIB = ROOT / "lib"
-MAIN_MODULE = "backend/compile_pipeline.ilu"
 
 
 def sha256(data: bytes) -> str:
@@ -79,7 +78,6 @@ def do_stage1() -> Path:
 @click.group()
 def cli() -> None:
     """Rebuild the ilusm toolchain from source, trusting only Python."""
-    sys.path.insert(0, str(ROOT))
 
 
 @cli.command()
@@ -139,7 +137,7 @@ def reach_fixed_point() -> Path:
 def do_stage2() -> Path:
     """The fixed point, checked against the committed image, then tests/core.ilu."""
     s2 = reach_fixed_point()
-    committed = ROOT / "ilusm.ilbc"
+    committed = COMMITTED_IMAGE
     if not committed.is_file():
         raise SystemExit("ilusm.ilbc is missing: run `python bootstrap.py reseed` and commit it")
     must_match(s2, committed, "the committed ilusm.ilbc is stale: if the change is intended, "
@@ -163,8 +161,8 @@ def reseed() -> None:
 
     def go() -> None:
         s2 = reach_fixed_point()
-        (ROOT / "ilusm.ilbc").write_bytes(s2.read_bytes())
-        report(ROOT / "ilusm.ilbc")
+        COMMITTED_IMAGE.write_bytes(s2.read_bytes())
+        report(COMMITTED_IMAGE)
         click.echo("  ilusm.ilbc rewritten: commit it on its own")
 
     guarded(go)

@@ -48,14 +48,38 @@ class CompileError(IlusmError):
         if self.source_line is None:
             return head
         text = printable(self.source_line.rstrip("\r\n"))
-        # The caret line copies the tabs before the column, so it lines up in any terminal.
-        lead = "".join("\t" if c == "\t" else " " for c in text[:max(self.col - 1, 0)])
-        return f"{head}\n    {text}\n    {lead}^"
+        return f"{head}\n    {text}\n    {caret_lead(text, self.col - 1)}^"
+
+
+# Code points a terminal shows two cells wide (East Asian wide and fullwidth:
+# Hangul, CJK, kana, fullwidth forms, emoji). Our own table, not unicodedata's,
+# so a caret lands in the same place on every Python version; the self-hosted
+# pipeline gets it through tools/gen_kernel.py.
+WIDE_RANGES = (
+    (0x1100, 0x115F), (0x2E80, 0x303E), (0x3041, 0x33FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF),
+    (0xA000, 0xA4CF), (0xAC00, 0xD7A3), (0xF900, 0xFAFF), (0xFE30, 0xFE4F), (0xFF00, 0xFF60),
+    (0xFFE0, 0xFFE6), (0x1F300, 0x1F64F), (0x1F900, 0x1F9FF), (0x20000, 0x2FFFD), (0x30000, 0x3FFFD),
+)
 
 
 def printable(text: str) -> str:
     """A source line safe to echo: control characters (a stray CR, a NUL) become U+FFFD."""
     return "".join("\ufffd" if (ord(c) < 32 and c != "\t") or ord(c) == 127 else c for c in text)
+
+
+def caret_lead(text: str, before: int) -> str:
+    """What goes under the first `before` characters of `text`, so a caret after it points at the next.
+
+    A tab is copied (it lines up in any terminal), a wide character takes two
+    spaces, anything else one.
+    """
+    return "".join("\t" if c == "\t" else "  " if is_wide(c) else " " for c in text[:max(before, 0)])
+
+
+def is_wide(c: str) -> bool:
+    """Whether a terminal shows the character two cells wide (WIDE_RANGES)."""
+    n = ord(c)
+    return any(lo <= n <= hi for lo, hi in WIDE_RANGES)
 
 
 class RuntimeErr(IlusmError):

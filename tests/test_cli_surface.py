@@ -124,7 +124,7 @@ def test_stdin_program_in_a_process(tmp_path: Path) -> None:
     r = subprocess.run(cmd, input=b'prn "h\xc3\xa9"\n', capture_output=True, cwd=ROOT, timeout=120)
     assert (r.returncode, r.stdout, r.stderr) == (0, "hé\n".encode(), b"")
     r = subprocess.run(cmd, input=b'prn "\xff"\n', capture_output=True, cwd=ROOT, timeout=120)
-    assert r.returncode == 65 and r.stderr == b"<stdin>:1:1: error: file is not valid UTF-8 (byte 5)\n"
+    assert r.returncode == 65 and r.stderr == b"<stdin>:1:6: syntax error: invalid UTF-8 (byte 0xff)\n"
 
 
 def test_help_lists_the_forms() -> None:
@@ -250,3 +250,16 @@ def test_unreadable_stdin_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(cli.sys, "stdin", io.TextIOWrapper(io.BufferedReader(Broken())))
     with pytest.raises(cli.UsageError, match="cannot read standard input: Input/output error"):
         cli.read_stdin()
+
+
+def test_trace_shows_operands_as_dis_does(tmp_path: Path) -> None:
+    # A constant longer than the stack column's cut, and a global name: both exactly as `dis` prints them.
+    p = write(tmp_path / "c.ilu", 'greeting = "a constant well past twenty-four characters"\nprn greeting\n')
+    _, listing, _ = ilusm("dis", p)
+    code, out, err = ilusm("run", "--trace", p)
+    assert (code, out) == (0, "a constant well past twenty-four characters\n")
+    dis = {line.split(None, 1)[0]: " ".join(line.split()[1:]) for _, line in _dis_instructions(listing)}
+    traced = [line.split(None, 2) for line in err.splitlines()]
+    for _, off, rest in traced:
+        assert rest.rsplit(" [", 1)[0].strip() == dis[off]
+    assert any('"a constant well past twenty-four characters"' in t[2] for t in traced)

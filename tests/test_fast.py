@@ -663,8 +663,8 @@ def test_the_self_hosted_compiler_on_both_engines() -> None:
     """The toolchain image (hundreds of functions of real ilusm) compiles to the same bytes, and reports
     the same compile error, when it runs on the fast tier: programs, and the whole of lib/ (itself)."""
     from stage0.errors import CompileError
-    from stage0.seedc.driver import lib_root
-    from stage0.toolchain.selfhost import MAIN_MODULE, Toolchain, toolchain_bytes
+    from stage0.paths import MAIN_MODULE, lib_root
+    from stage0.toolchain.selfhost import Toolchain, toolchain_bytes
 
     data = toolchain_bytes()
     bad = ROOT / "tests" / "spec" / "syntax_errors"

@@ -29,13 +29,13 @@ from stage0.image import ilbc
 from stage0.image.dis import disassemble_func
 from stage0.image.model import Image
 from stage0.image.verify import decode
+from stage0.paths import MAIN_MODULE
 from stage0.seedc import driver
 from stage0.seedc.emit import FnBuilder
 
 ROOT = Path(__file__).resolve().parent.parent
 LIB = ROOT / "lib"
 DRIVER = ROOT / "tests" / "selfhost" / "back_driver.ilu"
-MAIN_MODULE = "backend/compile_pipeline.ilu"
 SPEC_ROOTS = (ROOT / "tests" / "spec", ROOT.parent / "shared" / "conformance" / "core")
 
 PROGRAMS = spec_files(*SPEC_ROOTS)

@@ -197,7 +197,7 @@ def run(file: Optional[str], args: tuple[str, ...], code: Optional[str], compile
 
 def dump_front(file: str, code: Optional[str], tokens: bool) -> int:
     """`--dump-tokens` / `--dump-ast` for a source file, standard input or `-e CODE`."""
-    from stage0.seedc.driver import read_source
+    from stage0.paths import read_source
     from stage0.seedc.lexer import dump_tokens, tokenize
     from stage0.seedc.parser import parse
 

@@ -67,18 +67,34 @@ def _func_text(image: Image, index: int, file: str, sources: dict[str, str] | No
     source_lines = sources[file].splitlines() if sources and file in sources else None
     line_at = dict(func.lines)
     out, line = [head], None
-    instrs = decode(func.code)
-    ends = [off for off, _, _ in instrs[1:]] + [len(func.code)]
-    for (off, code, args), end in zip(instrs, ends):
+    for off, name, operands in _instructions(image, index):
         new = line_at.get(off, line)
         if new != line and new is not None:
             out.append(_line_note(new, source_lines))
         line = new
-        op = isa.BY_CODE[code]
-        name = op.name if end - off == op.size else "WIDE " + op.name  # the prefix was folded in
-        text = f"{off:04d}  {name:<{_NAME_WIDTH - 1}} {_operands(image, op, off, args)}"
-        out.append(text.rstrip())
+        out.append(f"{off:04d}  {name:<{_NAME_WIDTH - 1}} {operands}".rstrip())
     return "\n".join(out)
+
+
+def instruction_texts(image: Image, index: int) -> list[tuple[int, str]]:
+    """Each instruction of function `index` as (byte offset, `NAME OPERANDS`), as the listing shows it.
+
+    `--trace` prints these, so a traced line reads like the `dis` line it stands for.
+    """
+    return [(off, f"{name} {operands}".rstrip()) for off, name, operands in _instructions(image, index)]
+
+
+def _instructions(image: Image, index: int) -> list[tuple[int, str, str]]:
+    """(byte offset, shown name, shown operands) of each instruction of function `index`."""
+    code = image.funcs[index].code
+    instrs = decode(code)
+    ends = [off for off, _, _ in instrs[1:]] + [len(code)]
+    out = []
+    for (off, opcode, args), end in zip(instrs, ends):
+        op = isa.BY_CODE[opcode]
+        name = op.name if end - off == op.size else "WIDE " + op.name  # the prefix was folded in
+        out.append((off, name, _operands(image, op, off, args)))
+    return out
 
 
 def _line_note(line: int, source_lines: list[str] | None) -> str:

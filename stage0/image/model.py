@@ -25,6 +25,7 @@ class CodeFlow:
     depths: dict[int, int]   # stack depth before each reachable instruction, by byte offset
     leaders: frozenset[int]  # offsets of reachable instructions that start a basic block
     max_depth: int           # the deepest the stack gets
+    instrs: list[tuple[int, int, tuple[int, ...]]]  # the decoded instructions, (offset, opcode, operands)
 
 
 @dataclass

@@ -307,7 +307,7 @@ def _flow(instrs: list[Instr], func: FuncDef, image: Image) -> CodeFlow:
             elif kinds_at[nxt] | kinds != kinds_at[nxt]:  # a slot gained a kind: walk on from here again
                 kinds_at[nxt] |= kinds
                 work.append(nxt)
-    return CodeFlow(func.code, depth, _leaders(instrs, ends, depth), deepest)
+    return CodeFlow(func.code, depth, _leaders(instrs, ends, depth), deepest, instrs)
 
 
 def _leaders(instrs: list[Instr], ends: list[int], depth: dict[int, int]) -> frozenset[int]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any
 
 from stage0 import isa
-from stage0.image.ilbc import decode
 from stage0.image.model import Image
 from stage0.image.verify import Instr, code_flow
 from stage0.values import UNSET
@@ -63,11 +62,11 @@ def load(image: Image) -> tuple[list[Proto], list[ModuleRT]]:
         proto.upvals = list(f.upvals)
         proto.local_names = [image.names[i] for i in f.local_names]
         proto.upval_names = [image.names[i] for i in f.upval_names]
-        raw = decode(f.code)
+        flow = code_flow(f, image)  # decoded and analysed once, when the image was read
+        raw = flow.instrs
         index_of = {off: i for i, (off, _, _) in enumerate(raw)}
         proto.code = _resolve(raw, index_of, image, protos)
         proto.lines = _line_per_instruction(raw, f.lines)
-        flow = code_flow(f, image)
         proto.depths = [flow.depths.get(off) for off, _, _ in raw]
         proto.leaders = frozenset(index_of[off] for off in flow.leaders)
     modules = [ModuleRT(image.names[m.name], image.names[m.file], protos[m.main]) for m in image.modules]

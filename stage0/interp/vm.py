@@ -20,10 +20,11 @@ from typing import Any, Optional, TextIO
 from stage0.errors import OUT_OF_MEMORY, RuntimeErr
 from stage0.hints import undefined_name
 from stage0.host import all_builtins
+from stage0.image.dis import instruction_texts
 from stage0.image.model import Image
 from stage0.interp.handlers import build_table
 from stage0.interp.loader import ModuleRT, Proto, load
-from stage0.isa import BY_CODE, OPC
+from stage0.isa import OPC
 from stage0.values import (
     Builtin,
     Closure,
@@ -82,6 +83,7 @@ class VM:
                  err_out: TextIO | None = None, max_depth: int = DEFAULT_MAX_DEPTH,
                  trace: TextIO | None = None) -> None:
         self.protos, self.modules = load(image)
+        self.image = image  # --trace shows instructions as `dis` does, from the image
         self.entry = image.entry
         self.builtins: dict[str, Builtin] = all_builtins()
         self.args = list(args or [])
@@ -379,35 +381,15 @@ class VM:
         return clo.proto.name, clo.module.file, line
 
     def trace_step(self, fr: list[Any], pc: int, stack: list[Any]) -> None:
-        """`--trace`: one line per executed instruction (byte offset as `dis` shows it, name, operands), stack top."""
+        """`--trace`: one line per executed instruction, as `dis` shows it (byte offset, name,
+        operands), then the top of the stack."""
         proto: Proto = fr[0].proto
-        op, a, b = proto.code[pc]
-        cache = self.__dict__.setdefault("_trace_offsets", {})  # only tracing VMs pay for it
-        offsets = cache.get(proto.index) or cache.setdefault(proto.index, byte_offsets(proto))
+        cache = self.__dict__.setdefault("_trace_texts", {})  # only tracing VMs pay for it
+        texts = cache.get(proto.index) or cache.setdefault(proto.index, instruction_texts(self.image, proto.index))
+        off, text = texts[pc]
         shown = ", ".join(_short(v) for v in stack[-4:])
-        text = f"{BY_CODE[op].name} {_operand_text(BY_CODE[op], a, b, offsets)}".strip()
         assert self.trace_out is not None
-        self.trace_out.write(f"{proto.name:>12} {offsets[pc]:04d} {text:<32} [{shown}]\n")
-
-
-def byte_offsets(proto: Proto) -> list[int]:
-    """The byte offset of each instruction of proto (and of its end), from the ISA's sizes."""
-    offsets = [0]
-    for op, _, _ in proto.code:
-        offsets.append(offsets[-1] + BY_CODE[op].size)
-    return offsets
-
-
-def _operand_text(op: Any, a: Any, b: Any, offsets: list[int]) -> str:
-    """Decoded operands for the trace: values, names, jump targets as byte offsets (as `dis` shows them)."""
-    if not op.operands:
-        return ""
-    shown = [a.name if isinstance(a, Proto) else _short(a) if op.name == "PUSH_CONST" else str(a)]
-    if len(op.operands) > 1:
-        shown.append(str(b))
-    if op.is_jump:
-        shown[-1] = f"-> {offsets[b if len(op.operands) > 1 else a]:04d}"
-    return " ".join(shown)
+        self.trace_out.write(f"{proto.name:>12} {off:04d} {text:<32} [{shown}]\n")
 
 
 def _short(v: Any) -> str:

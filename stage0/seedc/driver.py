@@ -17,39 +17,17 @@ from typing import Callable, Iterator, Optional
 
 from stage0.errors import CompileError
 from stage0.image.model import Image, ModuleEntry
+from stage0.paths import LIB_SUBDIRS, display, lib_root, read_source
 from stage0.seedc import ast as A
 from stage0.seedc.compiler import compile_module
 from stage0.seedc.emit import ImageBuilder
 
-LIB_SUBDIRS = ("stdlib", "backend", "frontend", "runtime")
 TOO_DEEP = "program nested too deeply to compile"
-BOM = "\ufeff"  # a byte-order mark some editors write first; it is not part of the program
 Parser = Callable[[str, str], A.Program]
 
 
-def lib_root() -> Path:
-    """The `lib/` folder: $ILUSM_LIB when set, else beside the source checkout, else the installed copy.
-
-    The self-hosted pipeline reads the same variable (compile_pipeline.ilu).
-    """
-    env = os.environ.get("ILUSM_LIB")
-    if env:
-        return Path(env).resolve()
-    here = Path(__file__).resolve().parents[2] / "lib"
-    if (here / "stdlib").is_dir():
-        return here
-    import ilusm_lib  # installed by `pip install .` (see pyproject.toml)
-
-    return Path(ilusm_lib.__file__).resolve().parent
 
 
-def display(path: Path) -> str:
-    """A path as a user would type it: relative to the working folder when below it."""
-    try:
-        rel = os.path.relpath(path)
-    except ValueError:
-        return str(path)
-    return str(path) if rel.startswith("..") else rel
 
 
 def existing_file(path: Path) -> Optional[Path]:
@@ -142,30 +120,8 @@ class Loader:
         return mod
 
 
-def read_source(path: Path) -> str:
-    """A source file's text; unreadable or non-UTF-8 files are compile errors."""
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise CompileError(f"cannot read file: {e.strerror}", display(path), 1, 1, None, kind="error") from None
-    try:
-        return data.decode("utf-8").removeprefix(BOM)
-    except UnicodeDecodeError as e:
-        line, col = utf8_position(data, e.start)
-        raise CompileError(f"invalid UTF-8 (byte 0x{data[e.start]:02x})", display(path), line, col, None,
-                           kind="syntax error") from None
 
 
-def utf8_position(data: bytes, at: int) -> tuple[int, int]:
-    """Line and column (in characters, as for any other error) of byte `at` of valid UTF-8 up to there.
-
-    Continuation bytes (0x80-0xBF) do not start a character; a leading byte-order mark is not a column.
-    """
-    start = data.rfind(b"\n", 0, at) + 1
-    col = 1 + sum(1 for b in data[start:at] if not 0x80 <= b <= 0xBF)
-    if start == 0 and data.startswith(BOM.encode("utf-8")) and at >= 3:
-        col -= 1
-    return data.count(b"\n", 0, at) + 1, col
 
 
 def uses(node: object) -> Iterator[A.Use]:

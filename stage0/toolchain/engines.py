@@ -54,7 +54,7 @@ def placer(origin: Path) -> Callable[[str], str]:
     path from the working folder (absolute when not below it). Names of the
     library (`lib/...` found in the lib folder) stay as recorded.
     """
-    from stage0.seedc.driver import display, lib_root
+    from stage0.paths import display, lib_root
 
     base = origin.resolve().parent
 

@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from stage0.errors import CompileError, ImageError, UsageError
+from stage0.errors import ImageError, UsageError
 from stage0.image import ilbc
 from stage0.image.model import Image
+from stage0.paths import decode_source
 
 
 def is_image(path: Path) -> bool:
@@ -22,8 +23,12 @@ def is_image(path: Path) -> bool:
         return False
 
 
-def compile_source(path: Path, compiler: str) -> tuple[Image, dict[str, str]]:
-    """Compile a source file with the chosen compiler (self: lib/ compiled by itself)."""
+def compile_source(path: Path, compiler: str, source: Optional[str] = None) -> tuple[Image, dict[str, str]]:
+    """Compile a source file with the chosen compiler (self: lib/ compiled by itself).
+
+    What comes back is exactly what `compile` would write, read back: the
+    reader decodes and verifies it, once (the loader keeps that analysis).
+    """
     if compiler == "self":
         from stage0.toolchain.selfhost import default_toolchain, engine_for, sources_for
 
@@ -31,7 +36,8 @@ def compile_source(path: Path, compiler: str) -> tuple[Image, dict[str, str]]:
         return image, sources_for(image, path)
     from stage0.seedc.driver import compile_with_sources
 
-    return compile_with_sources(path)
+    image, sources = compile_with_sources(path, source=source)
+    return ilbc.read(ilbc.write(image, verify=False)), sources
 
 
 def need_file(file: str) -> Path:
@@ -68,9 +74,7 @@ def load_program(file: str, compiler: str) -> tuple[Image, dict[str, str]]:
     path = need_file(file)
     if path.suffix == ".ilbc" or is_image(path):
         return ilbc.read(read_image(path)), {}
-    image, sources = compile_source(path, compiler)
-    # What runs is exactly what `compile` would write, read back and verified.
-    return ilbc.read(ilbc.write(image)), sources
+    return compile_source(path, compiler)
 
 
 # The names errors and traces give a program read from standard input or the command line.
@@ -94,12 +98,10 @@ def load_entry(file: str, code: Optional[str], compiler: str) -> tuple[Image, di
     if code is None and file != "-":
         image, sources = load_program(file, compiler)
         return image, sources, origin_of(file)
-    from stage0.seedc.driver import compile_with_sources
-
     path = Path.cwd() / (STRING_NAME if code is not None else STDIN_NAME)
     text = source_text(code, path.name) if code is not None else source_text(read_stdin(), path.name)
-    image, sources = compile_with_sources(path, source=text)
-    return ilbc.read(ilbc.write(image)), sources, path
+    image, sources = compile_source(path, "seed", text)
+    return image, sources, path
 
 
 def read_stdin() -> bytes:
@@ -115,8 +117,5 @@ def read_stdin() -> bytes:
 
 def source_text(data: bytes | str, name: str) -> str:
     """Program text from bytes or an argument; bytes that are not UTF-8 are a compile error, as in a file."""
-    try:
-        raw = data if isinstance(data, bytes) else data.encode("utf-8", "surrogateescape")
-        return raw.decode("utf-8").removeprefix("\ufeff")
-    except UnicodeDecodeError as e:
-        raise CompileError(f"file is not valid UTF-8 (byte {e.start})", name, 1, 1, None, kind="error") from None
+    raw = data if isinstance(data, bytes) else data.encode("utf-8", "surrogateescape")
+    return decode_source(raw, name)

@@ -15,9 +15,8 @@ from typing import Any, Optional
 from stage0.errors import CompileError, UsageError
 from stage0.image import ilbc
 from stage0.image.model import Image
+from stage0.paths import BOM, COMMITTED_IMAGE, MAIN_MODULE, lib_root
 
-ROOT = Path(__file__).resolve().parent.parent
-COMMITTED = ROOT / "ilusm.ilbc"
 DEFAULT_ENGINE = "ref"
 # From this many bytes of main source up, the toolchain runs on the fast tier:
 # it compiles 5-10x faster there, but first translates the ~200 compiler
@@ -29,8 +28,6 @@ FAST_FROM_BYTES = 4096
 TOOLCHAIN_DEPTH = 1_000_000
 
 
-MAIN_MODULE = "backend/compile_pipeline.ilu"
-
 
 def toolchain_bytes() -> bytes:
     """The committed toolchain image; without one (an installed copy), lib/ compiled by the seed.
@@ -38,17 +35,15 @@ def toolchain_bytes() -> bytes:
     The two are byte-identical (bootstrap stage2 checks it), so the fallback
     runs the same compiler.
     """
-    if COMMITTED.is_file():
-        return COMMITTED.read_bytes()
-    from stage0.seedc.driver import compile_tree, lib_root
+    if COMMITTED_IMAGE.is_file():
+        return COMMITTED_IMAGE.read_bytes()
+    from stage0.seedc.driver import compile_tree
 
     return ilbc.write(compile_tree(lib_root(), MAIN_MODULE))
 
 
 def sources_for(image: Image, main: Path) -> dict[str, str]:
     """Source text by module key, for the disassembler (keys: lib/... or relative to main)."""
-    from stage0.seedc.driver import BOM, lib_root
-
     out: dict[str, str] = {}
     for m in image.modules:
         key = image.names[m.name]
@@ -64,8 +59,6 @@ class Toolchain:
     """A loaded toolchain image, ready to compile."""
 
     def __init__(self, data: bytes, engine: str = "fast", max_depth: int = TOOLCHAIN_DEPTH) -> None:
-        from stage0.seedc.driver import lib_root
-
         os.environ.setdefault("ILUSM_LIB", str(lib_root()))
         image = ilbc.read(data)
         self.vm = make_vm(image, engine, max_depth)
