@@ -69,12 +69,16 @@ class Closure:
 
 
 class Builtin:
-    """A host function; arity -1 means variadic."""
+    """A host function as registered (stage0/host/registry.py); arity -1 means variadic.
 
-    __slots__ = ("name", "arity", "fn")
+    `fn(ctx, *args)` is the one entry every engine calls; for a builtin that
+    needs the capability `cap` it is the checked wrapper (None: a pure builtin).
+    """
 
-    def __init__(self, name: str, arity: int, fn: Callable[..., Any]) -> None:
-        self.name, self.arity, self.fn = name, arity, fn
+    __slots__ = ("name", "arity", "fn", "cap")
+
+    def __init__(self, name: str, arity: int, fn: Callable[..., Any], cap: str | None = None) -> None:
+        self.name, self.arity, self.fn, self.cap = name, arity, fn, cap
 
 
 # ---- types and truth ---------------------------------------------------------
@@ -593,3 +597,51 @@ def set_field(v: Any, name: str, x: Any) -> None:
     if type(v) is not dict:
         raise RuntimeErr(f"cannot set field '{name}' of {type_name(v)}")
     v[name] = x
+
+
+# ---- objects and iteration (MAKE_OBJ, ITER, ITER2, ITER_RANGE on every engine) ----
+
+def make_obj(n: int, flat: list[Any]) -> dict[str, Any]:
+    """The object of n key/value pairs laid out flat (k1, v1, k2, v2, ...)."""
+    obj: dict[str, Any] = {}
+    for i in range(0, 2 * n, 2):
+        k = flat[i]
+        if type(k) is not str:
+            raise RuntimeErr(f"object keys must be strings, got {type_name(k)}")
+        obj[k] = flat[i + 1]
+    return obj
+
+
+def iter_items(v: Any) -> Iterator[Any]:
+    """An iterator over a value's elements, characters or (snapshot) keys (a buf is not iterable: §6)."""
+    t = type(v)
+    if t is list or t is str:
+        return iter(v)
+    if t is dict:
+        return iter(list(v))
+    raise RuntimeErr(f"cannot iterate {type_name(v)}")
+
+
+def iter_pairs(v: Any) -> Iterator[tuple[Any, Any]]:
+    """An iterator over (index, element) or (key, value) pairs."""
+    t = type(v)
+    if t is list or t is str:
+        return enumerate(v)
+    if t is dict:
+        return _pairs_by_key(v)
+    raise RuntimeErr(f"cannot iterate {type_name(v)}")
+
+
+def _pairs_by_key(o: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    """(key, value) over a snapshot of o's keys, each value read when the loop reaches its key.
+
+    The same rule as `x <- obj` (keys fixed at the start) and as list loops
+    (an element changed ahead of the loop is seen changed).
+    """
+    for k in list(o):
+        yield k, o.get(k)
+
+
+def iter_range(lo: Any, hi: Any) -> Iterator[int]:
+    """An iterator over the integers lo..hi, without a list."""
+    return iter(make_range(lo, hi))

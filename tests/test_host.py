@@ -16,6 +16,7 @@ import pytest
 
 from stage0.errors import RuntimeErr
 from stage0.host import all_builtins
+from stage0.host.registry import DEFAULT_CAPS
 from stage0.values import Builtin, type_name
 
 SECTION8 = {"prn", "len", "str", "int", "num", "typ", "try", "err", "asr", "keys", "push", "pop", "has"}
@@ -23,13 +24,13 @@ DOMAINS = ("__sys_", "__buf_", "__txt_", "__num_", "__cry_")
 
 
 class FakeVM:
-    """The slice of the VM a builtin may use."""
+    """The slice of the VM a builtin may use (stage0/host/registry.py HostContext)."""
 
-    def __init__(self, args: list[str] | None = None) -> None:
+    def __init__(self, args: list[str] | None = None, caps: frozenset[str] = DEFAULT_CAPS) -> None:
         self.out = io.StringIO()
         self.err_out = io.StringIO()
         self.args = args if args is not None else []
-        self.max_depth = 100
+        self.caps = caps
 
     def call(self, fn: Any, args: list[Any]) -> Any:
         """Call a Builtin or a Python callable; anything else cannot be called."""
@@ -78,7 +79,7 @@ def test_registry_entries_are_builtins_with_matching_arity() -> None:
     for name, b in all_builtins().items():
         assert isinstance(b, Builtin) and b.name == name
         params = list(inspect.signature(b.fn).parameters.values())
-        assert params[0].name == "vm"
+        assert params[0].name == "ctx"
         if b.arity == -1:
             assert params[1].kind is inspect.Parameter.VAR_POSITIONAL, name
         else:

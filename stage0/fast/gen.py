@@ -4,19 +4,12 @@ Reads the analysis of flow.py; FastVM (vm.py) compiles and runs what this writes
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional, Protocol
 
 from stage0 import isa
 from stage0.fast.flow import MAX_INDENT, MAX_NEST, NAMES, SKIP, Flow, Unstructured
 from stage0.interp.loader import Proto
-from stage0.values import (
-    eq,
-    truthy,
-)
-
-if TYPE_CHECKING:
-    from stage0.fast.vm import FastVM
-
+from stage0.values import eq, truthy
 
 # ---- code generation -----------------------------------------------------------------
 
@@ -65,10 +58,27 @@ class Ctx:
         self.follow, self.loop, self.exit = follow, loop, exit
 
 
+class Env(Protocol):
+    """What a translation asks of the VM it translates for (FastVM provides it)."""
+
+    builtins: dict[str, Any]   # the host builtins, by name
+    inline_builtins: bool      # a missing global may be looked up in builtins inline
+    inline_syscall: bool       # SYSCALL may call the builtin's fn directly
+
+    def serial_of(self, proto: Proto) -> int:
+        """The number that names proto's namespace entries."""
+
+    def arity_table_name(self, argc: int, names: dict[str, Any]) -> str:
+        """The namespace name of the call table for argc arguments (added to names)."""
+
+    def host_call_name(self, argc: int) -> str:
+        """The namespace name of the helper calling a builtin with argc arguments."""
+
+
 class Translator:
     """Generates the Python source of one prototype (entry and, with tail calls, body versions)."""
 
-    def __init__(self, proto: Proto, flow: Flow, env: "FastVM") -> None:
+    def __init__(self, proto: Proto, flow: Flow, env: Env) -> None:
         self.proto, self.flow, self.env = proto, flow, env
         self.serial = env.serial_of(proto)
         self.code = proto.code

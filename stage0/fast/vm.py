@@ -23,7 +23,7 @@ a worked example; in short:
 * The common cases of the hot opcodes are inlined (int arithmetic and
   comparison, str concatenation, identity tests against nil/tru/fls, dict
   fields, list indexing, global and builtin lookup). Every other case calls
-  the shared functions of values.py, the handlers of handlers.py or the VM's
+  the shared functions of values.py (the value semantics every engine uses) or the VM's
   own methods, so every result and every message is the reference's.
 * An ilusm call is a direct Python call of the callee's generated function,
   found in a per-arity table keyed by prototype (a prototype of another
@@ -55,9 +55,9 @@ from typing import Any, Callable, Optional, TextIO
 
 from stage0.errors import OUT_OF_MEMORY, RuntimeErr
 from stage0.fast.flow import OPS, SKIP, Flow, Unstructured
-from stage0.fast.gen import Line, Translator
+from stage0.fast.gen import Env, Line, Translator
+from stage0.host.registry import DEFAULT_CAPS
 from stage0.image.model import Image
-from stage0.interp import handlers
 from stage0.interp.loader import Proto
 from stage0.interp.vm import DEFAULT_MAX_DEPTH, MAX_HOST_REENTRY, VM, arity_error
 from stage0.values import (
@@ -71,6 +71,10 @@ from stage0.values import (
     eq,
     get_field,
     get_index,
+    iter_items,
+    iter_pairs,
+    iter_range,
+    make_obj,
     make_range,
     neg,
     range_list,
@@ -86,23 +90,6 @@ class Tail(tuple):  # type: ignore[type-arg]
     """A pending tail call `(function, args)`, returned to the nearest trampoline."""
 
     __slots__ = ()
-
-
-def _via(handler: Callable[..., None]) -> Callable[..., Any]:
-    """Run a slot-storing handler (ITER, ITER2, ITER_RANGE) on values; return what it stored."""
-
-    def run(*vals: Any) -> Any:
-        fr: list[Any] = [None, [None], None, 0]
-        handler(None, fr, list(vals), 0, 0)
-        return fr[1][0]
-
-    return run
-
-
-def _make_obj(n: int, flat: list[Any]) -> dict[str, Any]:
-    """MAKE_OBJ through its handler (key checks and messages stay the reference's)."""
-    handlers.op_MAKE_OBJ(None, None, flat, n, 0)  # type: ignore[arg-type]
-    return flat[0]  # type: ignore[no-any-return]
 
 
 def _cannot_call(f: Any) -> RuntimeErr:
@@ -130,8 +117,8 @@ class FastVM(VM):
 
     def __init__(self, image: Image, args: Optional[list[str]] = None, out: TextIO | None = None,
                  err_out: TextIO | None = None, max_depth: int = DEFAULT_MAX_DEPTH,
-                 trace: TextIO | None = None) -> None:
-        super().__init__(image, args=args, out=out, err_out=err_out, max_depth=max_depth, trace=trace)
+                 trace: TextIO | None = None, caps: frozenset[str] = DEFAULT_CAPS) -> None:
+        super().__init__(image, args=args, out=out, err_out=err_out, max_depth=max_depth, trace=trace, caps=caps)
         # Inline what these methods do when they are the reference VM's own (not overridden).
         self.inline_builtins = type(self).global_missing is VM.global_missing
         self.inline_syscall = type(self).syscall is VM.syscall
@@ -156,8 +143,7 @@ class FastVM(VM):
             "cannot_call": _cannot_call, "add": add, "arith": arith, "compare": compare, "eq": eq,
             "truthy": truthy, "neg": neg, "to_str": to_str, "make_range": make_range, "range_list": range_list,
             "get_index": get_index, "set_index": set_index, "get_field": get_field, "set_field": set_field,
-            "make_obj": _make_obj, "iter_items": _via(handlers.op_ITER), "iter_pairs": _via(handlers.op_ITER2),
-            "iter_range": _via(handlers.op_ITER_RANGE),
+            "make_obj": make_obj, "iter_items": iter_items, "iter_pairs": iter_pairs, "iter_range": iter_range,
         }
 
     # ---- lazy translation ----
@@ -431,3 +417,8 @@ def _render(lines: list[Line], proto: Proto) -> tuple[str, list[int]]:
         text.append("    " * ind + t)
         linemap.append(plines[tag] if tag != SKIP and plines else SKIP)
     return "\n".join(text) + "\n", linemap
+
+
+def _as_env(vm: FastVM) -> Env:
+    """A FastVM is what a translation needs (mypy checks it here, once)."""
+    return vm

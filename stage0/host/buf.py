@@ -11,8 +11,8 @@ import struct
 from typing import Any
 
 from stage0.errors import RuntimeErr
-from stage0.host import builtin, error_value
 from stage0.host.core import utf8, want, want_int
+from stage0.host.registry import HostContext, builtin, error_value
 from stage0.host.sys import decode, read_bytes, write_bytes
 from stage0.values import byte_value, get_index, set_index
 
@@ -41,7 +41,7 @@ def _byte(v: Any) -> int:
 
 
 @builtin("__buf_new", 1)
-def new(vm: Any, n: Any) -> bytearray:
+def new(ctx: HostContext, n: Any) -> bytearray:
     """A buf of n zero bytes."""
     size = want_int("__buf_new", n)
     if size < 0:
@@ -53,39 +53,39 @@ def new(vm: Any, n: Any) -> bytearray:
 
 
 @builtin("__buf_len", 1)
-def len_(vm: Any, b: Any) -> int:
+def len_(ctx: HostContext, b: Any) -> int:
     """The number of bytes."""
     return len(_buf("__buf_len", b))
 
 
 @builtin("__buf_get", 2)
-def get(vm: Any, b: Any, i: Any) -> int:
+def get(ctx: HostContext, b: Any, i: Any) -> int:
     """The byte at index i (negative counts from the end)."""
     return int(get_index(_buf("__buf_get", b), i))
 
 
 @builtin("__buf_set", 3)
-def set_(vm: Any, b: Any, i: Any, v: Any) -> None:
+def set_(ctx: HostContext, b: Any, i: Any, v: Any) -> None:
     """Store byte v at index i."""
     set_index(_buf("__buf_set", b), i, v)
 
 
 @builtin("__buf_push", 2)
-def push(vm: Any, b: Any, v: Any) -> bytearray:
+def push(ctx: HostContext, b: Any, v: Any) -> bytearray:
     """Append one byte; return the buf."""
     _buf("__buf_push", b).append(_byte(v))
     return b
 
 
 @builtin("__buf_put_bytes", 2)
-def put_bytes(vm: Any, b: Any, other: Any) -> bytearray:
+def put_bytes(ctx: HostContext, b: Any, other: Any) -> bytearray:
     """Append another buf's bytes; return the buf."""
     _buf("__buf_put_bytes", b).extend(_buf("__buf_put_bytes", other))
     return b
 
 
 @builtin("__buf_slice", 3)
-def slice_(vm: Any, b: Any, start: Any, end: Any) -> bytearray:
+def slice_(ctx: HostContext, b: Any, start: Any, end: Any) -> bytearray:
     """A new buf of bytes [start, end), clamped, negatives from the end."""
     a, z = want_int("__buf_slice", start), want_int("__buf_slice", end)
     return bytearray(_buf("__buf_slice", b)[a:z])
@@ -127,73 +127,73 @@ def _put(width: str, b: Any, v: Any) -> bytearray:
 
 
 @builtin("__buf_put_u8", 2)
-def put_u8(vm: Any, b: Any, v: Any) -> bytearray:
+def put_u8(ctx: HostContext, b: Any, v: Any) -> bytearray:
     """Append v as a little-endian u8; return the buf."""
     return _put("u8", b, v)
 
 
 @builtin("__buf_get_u8", 2)
-def get_u8(vm: Any, b: Any, offset: Any) -> int:
+def get_u8(ctx: HostContext, b: Any, offset: Any) -> int:
     """Read a little-endian u8 at a byte offset."""
     return _unpack("u8", b, offset)
 
 
 @builtin("__buf_put_u16", 2)
-def put_u16(vm: Any, b: Any, v: Any) -> bytearray:
+def put_u16(ctx: HostContext, b: Any, v: Any) -> bytearray:
     """Append v as a little-endian u16; return the buf."""
     return _put("u16", b, v)
 
 
 @builtin("__buf_get_u16", 2)
-def get_u16(vm: Any, b: Any, offset: Any) -> int:
+def get_u16(ctx: HostContext, b: Any, offset: Any) -> int:
     """Read a little-endian u16 at a byte offset."""
     return _unpack("u16", b, offset)
 
 
 @builtin("__buf_put_u32", 2)
-def put_u32(vm: Any, b: Any, v: Any) -> bytearray:
+def put_u32(ctx: HostContext, b: Any, v: Any) -> bytearray:
     """Append v as a little-endian u32; return the buf."""
     return _put("u32", b, v)
 
 
 @builtin("__buf_get_u32", 2)
-def get_u32(vm: Any, b: Any, offset: Any) -> int:
+def get_u32(ctx: HostContext, b: Any, offset: Any) -> int:
     """Read a little-endian u32 at a byte offset."""
     return _unpack("u32", b, offset)
 
 
 @builtin("__buf_put_u64", 2)
-def put_u64(vm: Any, b: Any, v: Any) -> bytearray:
+def put_u64(ctx: HostContext, b: Any, v: Any) -> bytearray:
     """Append v as a little-endian u64; return the buf."""
     return _put("u64", b, v)
 
 
 @builtin("__buf_get_u64", 2)
-def get_u64(vm: Any, b: Any, offset: Any) -> int:
+def get_u64(ctx: HostContext, b: Any, offset: Any) -> int:
     """Read a little-endian u64 at a byte offset."""
     return _unpack("u64", b, offset)
 
 
 @builtin("__buf_put_i64", 2)
-def put_i64(vm: Any, b: Any, v: Any) -> bytearray:
+def put_i64(ctx: HostContext, b: Any, v: Any) -> bytearray:
     """Append v as a little-endian i64; return the buf."""
     return _put("i64", b, v)
 
 
 @builtin("__buf_get_i64", 2)
-def get_i64(vm: Any, b: Any, offset: Any) -> int:
+def get_i64(ctx: HostContext, b: Any, offset: Any) -> int:
     """Read a little-endian i64 at a byte offset."""
     return _unpack("i64", b, offset)
 
 
 @builtin("__buf_put_f64", 2)
-def put_f64(vm: Any, b: Any, v: Any) -> bytearray:
+def put_f64(ctx: HostContext, b: Any, v: Any) -> bytearray:
     """Append v as a little-endian f64; return the buf."""
     return _put("f64", b, v)
 
 
 @builtin("__buf_get_f64", 2)
-def get_f64(vm: Any, b: Any, offset: Any) -> float:
+def get_f64(ctx: HostContext, b: Any, offset: Any) -> float:
     """Read a little-endian f64 at a byte offset."""
     return _unpack("f64", b, offset)
 
@@ -202,33 +202,33 @@ def get_f64(vm: Any, b: Any, offset: Any) -> float:
 
 
 @builtin("__buf_from_str", 1)
-def from_str(vm: Any, s: Any) -> bytearray:
+def from_str(ctx: HostContext, s: Any) -> bytearray:
     """The UTF-8 bytes of a string."""
     return bytearray(utf8("__buf_from_str", want("__buf_from_str", s, "str")))
 
 
 @builtin("__buf_to_str", 1)
-def to_str(vm: Any, b: Any) -> str | dict[str, Any]:
+def to_str(ctx: HostContext, b: Any) -> str | dict[str, Any]:
     """Decode UTF-8 bytes; {err} when they are not valid UTF-8."""
     text = decode(bytes(_buf("__buf_to_str", b)))
     return error_value("buf is not valid UTF-8") if text is None else text
 
 
 @builtin("__buf_hex", 1)
-def hex_(vm: Any, b: Any) -> str:
+def hex_(ctx: HostContext, b: Any) -> str:
     """The bytes as lowercase hexadecimal, two digits per byte."""
     return _buf("__buf_hex", b).hex()
 
 
-@builtin("__buf_read_file", 1)
-def read_file(vm: Any, path: Any) -> bytearray | dict[str, Any]:
+@builtin("__buf_read_file", 1, cap="fs:ro")
+def read_file(ctx: HostContext, path: Any) -> bytearray | dict[str, Any]:
     """A file's bytes as a new buf, or {err}."""
     data = read_bytes(want("__buf_read_file", path, "str"))
     return data if isinstance(data, dict) else bytearray(data)
 
 
-@builtin("__buf_write_file", 2)
-def write_file(vm: Any, path: Any, b: Any) -> dict[str, Any] | None:
+@builtin("__buf_write_file", 2, cap="fs")
+def write_file(ctx: HostContext, path: Any, b: Any) -> dict[str, Any] | None:
     """Write a buf's bytes to a file; nil or {err}."""
     want("__buf_write_file", path, "str")
     return write_bytes(path, bytes(_buf("__buf_write_file", b)))

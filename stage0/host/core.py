@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 from stage0.errors import RuntimeErr
-from stage0.host import builtin
+from stage0.host.registry import HostContext, builtin
 from stage0.values import eq, fmt_num, is_num, show, to_str, truthy, type_name
 
 # ---- argument checks shared by every domain ------------------------------------
@@ -120,59 +120,59 @@ def to_int(v: Any) -> int:
 
 # ---- the §8 builtins ---------------------------------------------------------------
 
-@builtin("prn", -1)
-def prn(vm: Any, *args: Any) -> None:
+@builtin("prn", -1, cap="io")
+def prn(ctx: HostContext, *args: Any) -> None:
     """Print the values separated by one space, then a newline."""
-    vm.out.write(" ".join(to_str(a) for a in args) + "\n")
+    ctx.out.write(" ".join(to_str(a) for a in args) + "\n")
 
 
 @builtin("len", 1)
-def len_(vm: Any, x: Any) -> int:
+def len_(ctx: HostContext, x: Any) -> int:
     """Length of a string (code points), list, object (keys) or buffer (bytes)."""
     return len(want("len", x, "str", "lst", "obj", "buf"))
 
 
 @builtin("str", 1)
-def str_(vm: Any, x: Any) -> str:
+def str_(ctx: HostContext, x: Any) -> str:
     """The printed form of a value."""
     return to_str(x)
 
 
 @builtin("int", 1)
-def int_(vm: Any, x: Any) -> int:
+def int_(ctx: HostContext, x: Any) -> int:
     """Integer from a number (truncating) or a decimal integer string."""
     return to_int(x)
 
 
 @builtin("num", 1)
-def num_(vm: Any, x: Any) -> int | float:
+def num_(ctx: HostContext, x: Any) -> int | float:
     """Number from a numeric literal string; a number is returned as it is."""
     return to_num(x)
 
 
 @builtin("typ", 1)
-def typ(vm: Any, x: Any) -> str:
+def typ(ctx: HostContext, x: Any) -> str:
     """The type name: num str bl nil lst obj fn buf."""
     return type_name(x)
 
 
 @builtin("try", 1)
-def try_(vm: Any, f: Any) -> dict[str, Any]:
+def try_(ctx: HostContext, f: Any) -> dict[str, Any]:
     """Call `f()`; return {val, err: nil} or {val: nil, err: message}."""
     try:
-        return {"val": vm.call(f, []), "err": None}
+        return {"val": ctx.call(f, []), "err": None}
     except RuntimeErr as e:
         return {"val": None, "err": e.message}
 
 
 @builtin("err", 1)
-def err(vm: Any, m: Any) -> None:
+def err(ctx: HostContext, m: Any) -> None:
     """Raise a runtime error whose message is str(m)."""
     raise RuntimeErr(to_str(m))
 
 
 @builtin("asr", -1)
-def asr(vm: Any, *args: Any) -> None:
+def asr(ctx: HostContext, *args: Any) -> None:
     """asr(c) / asr(c, m): raise `assertion failed` / str(m) when c is falsy."""
     check_argc("asr", args, 1, 2)
     if not truthy(args[0]):
@@ -180,20 +180,20 @@ def asr(vm: Any, *args: Any) -> None:
 
 
 @builtin("keys", 1)
-def keys(vm: Any, o: Any) -> list[str]:
+def keys(ctx: HostContext, o: Any) -> list[str]:
     """An object's keys in insertion order."""
     return list(want("keys", o, "obj"))
 
 
 @builtin("push", 2)
-def push(vm: Any, xs: Any, v: Any) -> list[Any]:
+def push(ctx: HostContext, xs: Any, v: Any) -> list[Any]:
     """Append v to the list and return the list."""
     want("push", xs, "lst").append(v)
     return xs
 
 
 @builtin("pop", 1)
-def pop(vm: Any, xs: Any) -> Any:
+def pop(ctx: HostContext, xs: Any) -> Any:
     """Remove and return the last element of a list."""
     if not want("pop", xs, "lst"):
         raise RuntimeErr("pop from empty list")
@@ -201,7 +201,7 @@ def pop(vm: Any, xs: Any) -> Any:
 
 
 @builtin("has", 2)
-def has(vm: Any, c: Any, x: Any) -> bool:
+def has(ctx: HostContext, c: Any, x: Any) -> bool:
     """Key in object, element in list (structural ==), substring in string."""
     want("has", c, "str", "lst", "obj")
     if type(c) is list:

@@ -12,8 +12,8 @@ import zlib
 from typing import Any, Callable
 
 from stage0.errors import RuntimeErr
-from stage0.host import builtin, error_value
 from stage0.host.core import utf8, want, want_int
+from stage0.host.registry import HostContext, builtin, error_value
 
 _ALGORITHMS: dict[str, Callable[[bytes], Any]] = {
     "sha256": hashlib.sha256,
@@ -31,7 +31,7 @@ def _bytes(name: str, data: Any) -> bytes:
 
 
 @builtin("__cry_hash", 2)
-def hash_(vm: Any, data: Any, alg: Any) -> str | dict[str, Any]:
+def hash_(ctx: HostContext, data: Any, alg: Any) -> str | dict[str, Any]:
     """The lowercase hex digest of data with sha256, sha1, md5 or sha512, or {err}."""
     make = _ALGORITHMS.get(want("__cry_hash", alg, "str"))
     if make is None:
@@ -40,13 +40,13 @@ def hash_(vm: Any, data: Any, alg: Any) -> str | dict[str, Any]:
 
 
 @builtin("__cry_crc32", 1)
-def crc32(vm: Any, data: Any) -> int:
+def crc32(ctx: HostContext, data: Any) -> int:
     """The CRC-32 (zlib) of a str's UTF-8 bytes or a buf, as an unsigned integer."""
     return zlib.crc32(_bytes("__cry_crc32", data)) & 0xFFFF_FFFF
 
 
 @builtin("__cry_random", 1)
-def random(vm: Any, n: Any) -> str:
+def random(ctx: HostContext, n: Any) -> str:
     """n cryptographically random bytes as a lowercase hex string."""
     count = want_int("__cry_random", n)
     if not 0 <= count <= 1 << 24:

@@ -11,8 +11,8 @@ import math
 from typing import Any, Callable
 
 from stage0.errors import RuntimeErr
-from stage0.host import builtin
 from stage0.host.core import parse_num, want, want_int
+from stage0.host.registry import HostContext, builtin
 from stage0.values import fmt_num, is_num
 
 
@@ -36,7 +36,7 @@ def _bits(op: Callable[[], int]) -> int:
 
 
 @builtin("__num_idiv", 2)
-def idiv(vm: Any, a: Any, b: Any) -> int:
+def idiv(ctx: HostContext, a: Any, b: Any) -> int:
     """Floor division of integers."""
     x, y = _ints("__num_idiv", a, b)
     if y == 0:
@@ -45,28 +45,28 @@ def idiv(vm: Any, a: Any, b: Any) -> int:
 
 
 @builtin("__num_and", 2)
-def and_(vm: Any, a: Any, b: Any) -> int:
+def and_(ctx: HostContext, a: Any, b: Any) -> int:
     """Bitwise and of two integers."""
     x, y = _ints("__num_and", a, b)
     return _bits(lambda: x & y)
 
 
 @builtin("__num_or", 2)
-def or_(vm: Any, a: Any, b: Any) -> int:
+def or_(ctx: HostContext, a: Any, b: Any) -> int:
     """Bitwise or of two integers."""
     x, y = _ints("__num_or", a, b)
     return _bits(lambda: x | y)
 
 
 @builtin("__num_xor", 2)
-def xor_(vm: Any, a: Any, b: Any) -> int:
+def xor_(ctx: HostContext, a: Any, b: Any) -> int:
     """Bitwise exclusive or of two integers."""
     x, y = _ints("__num_xor", a, b)
     return _bits(lambda: x ^ y)
 
 
 @builtin("__num_shl", 2)
-def shl_(vm: Any, a: Any, b: Any) -> int:
+def shl_(ctx: HostContext, a: Any, b: Any) -> int:
     """The integer a shifted left by b bits."""
     x, y = _ints("__num_shl", a, b)
     if x and y > 0 and x.bit_length() + y > MAX_SHIFT_BITS:
@@ -75,7 +75,7 @@ def shl_(vm: Any, a: Any, b: Any) -> int:
 
 
 @builtin("__num_shr", 2)
-def shr_(vm: Any, a: Any, b: Any) -> int:
+def shr_(ctx: HostContext, a: Any, b: Any) -> int:
     """The integer a shifted right by b bits (rounding toward minus infinity)."""
     x, y = _ints("__num_shr", a, b)
     return _bits(lambda: x >> y)
@@ -98,25 +98,25 @@ def _round_half_away(v: float) -> int:
 
 
 @builtin("__num_floor", 1)
-def floor(vm: Any, x: Any) -> int | float:
+def floor(ctx: HostContext, x: Any) -> int | float:
     """The largest integer <= x."""
     return _integral("__num_floor", x, math.floor)
 
 
 @builtin("__num_ceil", 1)
-def ceil(vm: Any, x: Any) -> int | float:
+def ceil(ctx: HostContext, x: Any) -> int | float:
     """The smallest integer >= x."""
     return _integral("__num_ceil", x, math.ceil)
 
 
 @builtin("__num_round", 1)
-def round_(vm: Any, x: Any) -> int | float:
+def round_(ctx: HostContext, x: Any) -> int | float:
     """The nearest integer, halves away from zero."""
     return _integral("__num_round", x, _round_half_away)
 
 
 @builtin("__num_sqrt", 1)
-def sqrt(vm: Any, x: Any) -> float:
+def sqrt(ctx: HostContext, x: Any) -> float:
     """The square root, as a float."""
     v = want("__num_sqrt", x, "num")
     if v < 0:
@@ -128,13 +128,13 @@ def sqrt(vm: Any, x: Any) -> float:
 
 
 @builtin("__num_is_int", 1)
-def is_int(vm: Any, x: Any) -> bool:
+def is_int(ctx: HostContext, x: Any) -> bool:
     """Whether x is an integer or a float with an integral value."""
     return type(x) is int or (type(x) is float and x.is_integer())
 
 
 @builtin("__num_parse", 1)
-def parse(vm: Any, s: Any) -> int | float | None:
+def parse(ctx: HostContext, s: Any) -> int | float | None:
     """Like num(s), but nil instead of an error."""
     if is_num(s):
         return s
@@ -147,7 +147,7 @@ def parse(vm: Any, s: Any) -> int | float | None:
 
 
 @builtin("__num_isflt", 1)
-def is_float(vm: Any, x: Any) -> bool:
+def is_float(ctx: HostContext, x: Any) -> bool:
     """Whether a number is held as a float (2.0) rather than an exact integer (2)."""
     want("__num_isflt", x, "num")
     return type(x) is float

@@ -14,8 +14,8 @@ import time
 from typing import Any
 
 from stage0.errors import RuntimeErr
-from stage0.host import builtin, error_value
 from stage0.host.core import utf8, want, want_int
+from stage0.host.registry import HostContext, builtin, error_value
 from stage0.values import inherited_address_space, is_num
 
 # ---- helpers shared with the buf domain ------------------------------------------
@@ -66,8 +66,8 @@ def decode(data: bytes) -> str | None:
 # ---- files ------------------------------------------------------------------------
 
 
-@builtin("__sys_read_file", 1)
-def read_file(vm: Any, path: Any) -> str | dict[str, Any]:
+@builtin("__sys_read_file", 1, cap="fs:ro")
+def read_file(ctx: HostContext, path: Any) -> str | dict[str, Any]:
     """A UTF-8 text file's contents, or {err}."""
     data = read_bytes(want("__sys_read_file", path, "str"))
     if isinstance(data, dict):
@@ -76,16 +76,16 @@ def read_file(vm: Any, path: Any) -> str | dict[str, Any]:
     return error_value(f"file is not valid UTF-8: {path}") if text is None else text
 
 
-@builtin("__sys_write_file", 2)
-def write_file(vm: Any, path: Any, content: Any) -> dict[str, Any] | None:
+@builtin("__sys_write_file", 2, cap="fs")
+def write_file(ctx: HostContext, path: Any, content: Any) -> dict[str, Any] | None:
     """Write a string to a file as UTF-8; nil or {err}."""
     want("__sys_write_file", path, "str")
     data = utf8("__sys_write_file", want("__sys_write_file", content, "str"))
     return write_bytes(path, data)
 
 
-@builtin("__sys_read_dir", 1)
-def read_dir(vm: Any, path: Any) -> list[str] | dict[str, Any]:
+@builtin("__sys_read_dir", 1, cap="fs:ro")
+def read_dir(ctx: HostContext, path: Any) -> list[str] | dict[str, Any]:
     """The sorted names in a directory, or {err}."""
     try:
         return sorted(os.listdir(want("__sys_read_dir", path, "str")))
@@ -93,20 +93,20 @@ def read_dir(vm: Any, path: Any) -> list[str] | dict[str, Any]:
         return failure("read directory", path, e)
 
 
-@builtin("__sys_stat", 1)
-def stat(vm: Any, path: Any) -> bool:
+@builtin("__sys_stat", 1, cap="fs:ro")
+def stat(ctx: HostContext, path: Any) -> bool:
     """Whether a file or directory exists."""
     return os.path.exists(want("__sys_stat", path, "str"))
 
 
-@builtin("__sys_is_dir", 1)
-def is_dir(vm: Any, path: Any) -> bool:
+@builtin("__sys_is_dir", 1, cap="fs:ro")
+def is_dir(ctx: HostContext, path: Any) -> bool:
     """Whether a path is an existing directory."""
     return os.path.isdir(want("__sys_is_dir", path, "str"))
 
 
-@builtin("__sys_realpath", 1)
-def realpath(vm: Any, path: Any) -> str:
+@builtin("__sys_realpath", 1, cap="fs:ro")
+def realpath(ctx: HostContext, path: Any) -> str:
     """The absolute path with symlinks resolved (the module loader's file identity).
 
     A path no file can have (one holding NUL) is only made absolute: nothing exists there.
@@ -119,7 +119,7 @@ def realpath(vm: Any, path: Any) -> str:
 
 
 @builtin("__sys_relpath", 2)
-def relpath(vm: Any, path: Any, base: Any) -> str | dict[str, Any]:
+def relpath(ctx: HostContext, path: Any, base: Any) -> str | dict[str, Any]:
     """`path` relative to `base`, with `/` separators; {err} for an empty path."""
     want("__sys_relpath", path, "str")
     want("__sys_relpath", base, "str")
@@ -129,8 +129,8 @@ def relpath(vm: Any, path: Any, base: Any) -> str | dict[str, Any]:
         return error_value(f"cannot relate {path!r} to {base!r}: {e}")
 
 
-@builtin("__sys_remove", 1)
-def remove(vm: Any, path: Any) -> dict[str, Any] | None:
+@builtin("__sys_remove", 1, cap="fs")
+def remove(ctx: HostContext, path: Any) -> dict[str, Any] | None:
     """Remove a file or an empty directory; nil or {err}."""
     want("__sys_remove", path, "str")
     try:
@@ -143,8 +143,8 @@ def remove(vm: Any, path: Any) -> dict[str, Any] | None:
     return None
 
 
-@builtin("__sys_mkdir", 1)
-def mkdir(vm: Any, path: Any) -> dict[str, Any] | None:
+@builtin("__sys_mkdir", 1, cap="fs")
+def mkdir(ctx: HostContext, path: Any) -> dict[str, Any] | None:
     """Create a directory and its parents (fine if it exists); nil or {err}."""
     try:
         os.makedirs(want("__sys_mkdir", path, "str"), exist_ok=True)
@@ -153,8 +153,8 @@ def mkdir(vm: Any, path: Any) -> dict[str, Any] | None:
     return None
 
 
-@builtin("__sys_cwd", 0)
-def cwd(vm: Any) -> str | dict[str, Any]:
+@builtin("__sys_cwd", 0, cap="fs:ro")
+def cwd(ctx: HostContext) -> str | dict[str, Any]:
     """The current working directory, or {err}."""
     try:
         return os.getcwd()
@@ -165,14 +165,14 @@ def cwd(vm: Any) -> str | dict[str, Any]:
 # ---- environment, time, process --------------------------------------------------
 
 
-@builtin("__sys_get_env", 1)
-def get_env(vm: Any, key: Any) -> str | None:
+@builtin("__sys_get_env", 1, cap="env")
+def get_env(ctx: HostContext, key: Any) -> str | None:
     """An environment variable's value, or nil when unset."""
     return os.environ.get(want("__sys_get_env", key, "str"))
 
 
-@builtin("__sys_set_env", 2)
-def set_env(vm: Any, key: Any, value: Any) -> dict[str, Any] | None:
+@builtin("__sys_set_env", 2, cap="env")
+def set_env(ctx: HostContext, key: Any, value: Any) -> dict[str, Any] | None:
     """Set an environment variable; nil, or {err} for a name the OS rejects."""
     want("__sys_set_env", key, "str")
     want("__sys_set_env", value, "str")
@@ -186,14 +186,14 @@ def set_env(vm: Any, key: Any, value: Any) -> dict[str, Any] | None:
     return None
 
 
-@builtin("__sys_get_time", 0)
-def get_time(vm: Any) -> float:
+@builtin("__sys_get_time", 0, cap="time")
+def get_time(ctx: HostContext) -> float:
     """Seconds since the Unix epoch, as a float."""
     return time.time()
 
 
-@builtin("__sys_sleep", 1)
-def sleep(vm: Any, ms: Any) -> None:
+@builtin("__sys_sleep", 1, cap="time")
+def sleep(ctx: HostContext, ms: Any) -> None:
     """Pause for `ms` milliseconds."""
     if not is_num(ms) or not ms >= 0:
         raise RuntimeErr("__sys_sleep expects a non-negative num of milliseconds")
@@ -208,8 +208,8 @@ def _text(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-@builtin("__sys_run_command", 2)
-def run_command(vm: Any, cmd: Any, args: Any) -> dict[str, Any]:
+@builtin("__sys_run_command", 2, cap="proc")
+def run_command(ctx: HostContext, cmd: Any, args: Any) -> dict[str, Any]:
     """Run cmd with a list of str args (no shell); {code, out, err} or {err}."""
     want("__sys_run_command", cmd, "str")
     argv = [cmd] + [want("__sys_run_command", a, "str") for a in want("__sys_run_command", args, "lst")]
@@ -223,13 +223,13 @@ def run_command(vm: Any, cmd: Any, args: Any) -> dict[str, Any]:
 
 
 @builtin("__sys_args", 0)
-def args(vm: Any) -> list[str]:
+def args(ctx: HostContext) -> list[str]:
     """A copy of the program's arguments."""
-    return list(vm.args)
+    return list(ctx.args)
 
 
 @builtin("__sys_exit", 1)
-def exit_(vm: Any, code: Any) -> None:
+def exit_(ctx: HostContext, code: Any) -> None:
     """End the process with the given status, 0 to 255 (the CLI handles SystemExit)."""
     status = want_int("__sys_exit", code)
     if not 0 <= status <= 255:
@@ -246,20 +246,20 @@ def _write(stream: Any, s: str) -> None:
     stream.flush()
 
 
-@builtin("__sys_write_stdout", 1)
-def write_stdout(vm: Any, s: Any) -> None:
+@builtin("__sys_write_stdout", 1, cap="io")
+def write_stdout(ctx: HostContext, s: Any) -> None:
     """Write a string to standard output (no newline added)."""
-    _write(vm.out, want("__sys_write_stdout", s, "str"))
+    _write(ctx.out, want("__sys_write_stdout", s, "str"))
 
 
-@builtin("__sys_write_stderr", 1)
-def write_stderr(vm: Any, s: Any) -> None:
+@builtin("__sys_write_stderr", 1, cap="io")
+def write_stderr(ctx: HostContext, s: Any) -> None:
     """Write a string to standard error (no newline added)."""
-    _write(vm.err_out, want("__sys_write_stderr", s, "str"))
+    _write(ctx.err_out, want("__sys_write_stderr", s, "str"))
 
 
-@builtin("__sys_read_line", 0)
-def read_line(vm: Any) -> str | dict[str, Any] | None:
+@builtin("__sys_read_line", 0, cap="io")
+def read_line(ctx: HostContext) -> str | dict[str, Any] | None:
     """One line of standard input without its newline; nil at end of input."""
     if sys.stdin is None:
         return None

@@ -9,24 +9,25 @@ refuses to build if an opcode has neither a handler nor an inline case.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from stage0 import isa
-from stage0.errors import RuntimeErr
 from stage0.values import (
     Cell,
     Closure,
     arith,
     compare,
     eq,
-    make_range,
+    iter_items,
+    iter_pairs,
+    iter_range,
+    make_obj,
     neg,
     range_list,
     set_field,
     set_index,
     to_str,
     truthy,
-    type_name,
 )
 
 Handler = Callable[[Any, list[Any], list[Any], Any, Any], None]
@@ -52,48 +53,20 @@ def op_MAKE_CELL(vm: Any, fr: list[Any], stack: list[Any], a: Any, b: Any) -> No
     fr[1][a] = Cell(fr[1][a])
 
 
-def _iter_items(v: Any) -> Any:
-    """An iterator over a value's elements, characters or (snapshot) keys (a buf is not iterable: §6)."""
-    t = type(v)
-    if t is list or t is str:
-        return iter(v)
-    if t is dict:
-        return iter(list(v))
-    raise RuntimeErr(f"cannot iterate {type_name(v)}")
-
-
 def op_ITER(vm: Any, fr: list[Any], stack: list[Any], a: Any, b: Any) -> None:
     """Store an iterator over the popped value in slot a."""
-    fr[1][a] = _iter_items(stack.pop())
+    fr[1][a] = iter_items(stack.pop())
 
 
 def op_ITER2(vm: Any, fr: list[Any], stack: list[Any], a: Any, b: Any) -> None:
     """Store an iterator over (index, element) or (key, value) pairs in slot a."""
-    v = stack.pop()
-    t = type(v)
-    if t is list or t is str:
-        fr[1][a] = enumerate(v)
-    elif t is dict:
-        fr[1][a] = _pairs_by_key(v)
-    else:
-        raise RuntimeErr(f"cannot iterate {type_name(v)}")
-
-
-def _pairs_by_key(o: dict[str, Any]) -> Iterator[tuple[str, Any]]:
-    """(key, value) over a snapshot of o's keys, each value read when the loop reaches its key.
-
-    The same rule as `x <- obj` (keys fixed at the start) and as list loops
-    (an element changed ahead of the loop is seen changed).
-    """
-    for k in list(o):
-        yield k, o.get(k)
+    fr[1][a] = iter_pairs(stack.pop())
 
 
 def op_ITER_RANGE(vm: Any, fr: list[Any], stack: list[Any], a: Any, b: Any) -> None:
     """Store an iterator over the integers lo..hi in slot a, without a list."""
     hi = stack.pop()
-    lo = stack.pop()
-    fr[1][a] = iter(make_range(lo, hi))
+    fr[1][a] = iter_range(stack.pop(), hi)
 
 
 def _binary(fn: Callable[[Any, Any], Any]) -> Handler:
@@ -145,13 +118,7 @@ def op_MAKE_OBJ(vm: Any, fr: list[Any], stack: list[Any], a: Any, b: Any) -> Non
     """An object of the top a key/value pairs."""
     flat = stack[-2 * a:] if a else []
     del stack[len(stack) - 2 * a:]
-    obj: dict[str, Any] = {}
-    for i in range(0, len(flat), 2):
-        k = flat[i]
-        if type(k) is not str:
-            raise RuntimeErr(f"object keys must be strings, got {type_name(k)}")
-        obj[k] = flat[i + 1]
-    stack.append(obj)
+    stack.append(make_obj(a, flat))
 
 
 def op_SET_IDX(vm: Any, fr: list[Any], stack: list[Any], a: Any, b: Any) -> None:

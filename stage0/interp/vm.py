@@ -20,6 +20,7 @@ from typing import Any, Optional, TextIO
 from stage0.errors import OUT_OF_MEMORY, RuntimeErr
 from stage0.hints import undefined_name
 from stage0.host import all_builtins
+from stage0.host.registry import DEFAULT_CAPS, HostContext, grant
 from stage0.image.dis import instruction_texts
 from stage0.image.model import Image
 from stage0.interp.handlers import build_table
@@ -81,7 +82,7 @@ class VM:
 
     def __init__(self, image: Image, args: Optional[list[str]] = None, out: TextIO | None = None,
                  err_out: TextIO | None = None, max_depth: int = DEFAULT_MAX_DEPTH,
-                 trace: TextIO | None = None) -> None:
+                 trace: TextIO | None = None, caps: frozenset[str] = DEFAULT_CAPS) -> None:
         self.protos, self.modules = load(image)
         self.image = image  # --trace shows instructions as `dis` does, from the image
         self.entry = image.entry
@@ -91,6 +92,7 @@ class VM:
         self.err_out = err_out or sys.stderr
         self.max_depth = max_depth
         self.trace_out = trace
+        self.caps = grant(caps)  # what capability-bearing builtins check on every call
         self.frames: list[list[Any]] = []
         self.reentry = 0  # host calls into ilusm now active (see MAX_HOST_REENTRY)
 
@@ -396,3 +398,8 @@ def _short(v: Any) -> str:
     """A bounded printed form for traces."""
     s = show(v)
     return s if len(s) <= 24 else s[:21] + "..."
+
+
+def _as_context(vm: VM) -> HostContext:
+    """(For mypy: a VM is the host context its builtins see.)"""
+    return vm

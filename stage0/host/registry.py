@@ -1,0 +1,82 @@
+"""The builtin registry: `@builtin(name, arity, cap=...)`, the capabilities, the host context.
+
+Every host builtin is one registered `Builtin` object, and every engine calls
+its `fn` (the reference interpreter's CALL and SYSCALL, `VM.call` from a
+builtin back into ilusm, the fast tier's generated code, which binds `fn`
+once at translation time). So the capability check (layer 2 of
+`../shared/spec/stdlib.md` §3) lives inside that `fn`: the decorator wraps a
+builtin that needs a capability before it goes into the registry, and the
+check reads `ctx.caps` on every call, so narrowing the set later reaches code
+already translated. Pure builtins are stored unwrapped and cost nothing.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, Protocol, TextIO
+
+from stage0.errors import RuntimeErr
+from stage0.values import Builtin
+
+# Every capability a builtin can need (spec §3.1). `io` is always held;
+# holding `fs` implies `fs:ro`, the read-only subset.
+CAPS = ("io", "fs", "fs:ro", "net", "proc", "env", "time", "ffi")
+DEFAULT_CAPS = frozenset(CAPS) - {"ffi"}  # native code is never granted unasked
+
+REGISTRY: dict[str, Builtin] = {}
+
+
+class HostContext(Protocol):
+    """What a builtin may use of the VM that calls it (both engines provide it)."""
+
+    out: TextIO       # prn and __sys_write_stdout
+    err_out: TextIO   # __sys_write_stderr
+    args: list[str]   # the program's arguments
+    caps: frozenset[str]  # the capabilities granted (see grant())
+
+    def call(self, f: Any, args: list[Any]) -> Any:
+        """Call an ilusm function (or a builtin) from the host."""
+
+
+def grant(caps: frozenset[str] | set[str]) -> frozenset[str]:
+    """The set a VM holds for `caps`: always io, and fs:ro wherever fs is."""
+    unknown = set(caps) - set(CAPS)
+    if unknown:
+        raise ValueError(f"unknown capability {sorted(unknown)[0]!r}")
+    out = set(caps) | {"io"}
+    if "fs" in out:
+        out.add("fs:ro")
+    return frozenset(out)
+
+
+def builtin(name: str, arity: int, cap: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register `fn(ctx, *args)` as the builtin `name` taking `arity` arguments (-1: variadic,
+    the function checks), needing capability `cap` (None: a pure builtin)."""
+    if cap is not None and cap not in CAPS:
+        raise ValueError(f"builtin {name}: unknown capability {cap!r}")
+
+    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+        if name in REGISTRY:
+            raise ValueError(f"builtin {name} registered twice")
+        entry = fn if cap is None or cap == "io" else checked(name, cap, fn)
+        REGISTRY[name] = Builtin(name, arity, entry, cap)
+        return fn
+
+    return register
+
+
+def checked(name: str, cap: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`fn` behind the layer-2 check: a call without `cap` granted raises a catchable error."""
+    message = f"capability '{cap}' is not granted (needed by {name})"
+
+    @functools.wraps(fn)  # keeps the docstring and, via __wrapped__, the signature
+    def entry(ctx: HostContext, *args: Any) -> Any:
+        if cap not in ctx.caps:
+            raise RuntimeErr(message)
+        return fn(ctx, *args)
+
+    return entry
+
+
+def error_value(message: str) -> dict[str, Any]:
+    """The ABI's error object for a failed host call."""
+    return {"err": message}
