@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: bootstrap test bench fuzz lint golden-promote clean
+.PHONY: bootstrap test bench fuzz lint regen golden-promote clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,12 @@ fuzz: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check stage0 tests tools bootstrap.py bench
 	$(BIN)/mypy
+
+# Rewrite every generated file from its Python source of truth (each has a staleness test).
+regen: $(STAMP)
+	$(BIN)/python tools/gen_opcodes.py
+	$(BIN)/python tools/gen_kernel.py
+	$(BIN)/python tools/gen_nodes.py
 
 golden-promote: $(STAMP)
 	$(BIN)/python tests/golden.py --promote

@@ -24,7 +24,11 @@ from stage0.hints import field_read
 # too (CPython limits it to 4300 digits by default).
 sys.set_int_max_str_digits(0)
 
-RESERVED = frozenset("if whl fn use ret mat tru fls nil and or not brk cnt def".split())
+# The reserved words of the language, in the contract's order. stage0/syntax.py gives them to the
+# lexers as KEYWORDS; they are written here, at the bottom of the kernel, because printing an object
+# key must quote them.
+RESERVED = ("if", "whl", "fn", "use", "ret", "mat", "tru", "fls", "nil", "and", "or", "not", "brk", "cnt", "def")
+_RESERVED_SET = frozenset(RESERVED)
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
@@ -264,7 +268,7 @@ def _show_flat(v: Any) -> str:
 
 def show_key(k: str) -> str:
     """Object keys print bare when they could be written bare in source."""
-    if _IDENT.match(k) and k not in RESERVED:
+    if _IDENT.match(k) and k not in _RESERVED_SET:
         return k
     return quote(k)
 

@@ -4,7 +4,7 @@ Until lib/frontend/prs.ilu exists, tests of the self-hosted back end parse
 with the seed parser through the host builtin `__dev_parse(src, file)`,
 which exists only in tests: `register_dev_parse(vm)` adds it to one VM's
 builtins (never to stage0/host). Its AST is what prs.ilu builds: objects
-tagged `t` with the dataclass field names of stage0/seedc/ast.py, then
+tagged `t` with the dataclass field names of stage0/syntax.py, then
 `line` and `col`. A syntax error follows the diag protocol of
 lib/frontend/diag.ilu: `diag.fail(kind, msg, line, col)` records it and
 raises it as a runtime error.
@@ -15,10 +15,10 @@ import dataclasses
 import io
 from typing import Any, Optional
 
+from stage0 import syntax as A
 from stage0.errors import CompileError, RuntimeErr
 from stage0.image.model import Image
 from stage0.interp.loader import ModuleRT
-from stage0.seedc import ast as A
 from stage0.seedc.parser import parse
 from stage0.values import Builtin
 

@@ -9,11 +9,10 @@ builtin held as a value, `try` calling it back), and expects the denial.
 from __future__ import annotations
 
 import io
-import sys
 
 import pytest
+from test_fast import run_vm
 
-from stage0.cli.proc import guarded, in_big_stack
 from stage0.fast.vm import FastVM
 from stage0.host import all_builtins
 from stage0.host.registry import CAPS, DEFAULT_CAPS, grant
@@ -89,19 +88,8 @@ def program(name: str) -> str:
 
 
 def run(cls: type[VM], text: str, caps: frozenset[str]) -> tuple[int, str, str]:
-    image = ilbc.read(ilbc.write(compile_file(ROOT / "caps_test.ilu", source=text)))
-    out, err = io.StringIO(), io.StringIO()
-
-    def go() -> int:
-        cls(image, out=out, caps=caps).run_main()
-        return 0
-
-    limit = sys.getrecursionlimit()
-    try:
-        status = in_big_stack(lambda: guarded(go, err))
-    finally:
-        sys.setrecursionlimit(limit)
-    return status, out.getvalue(), err.getvalue()
+    """Compile text and run it on cls holding caps; (status, stdout, stderr)."""
+    return run_vm(cls, ilbc.read(ilbc.write(compile_file(ROOT / "caps_test.ilu", source=text))), caps)
 
 
 @pytest.mark.parametrize("engine", [VM, FastVM], ids=["ref", "fast"])

@@ -198,8 +198,8 @@ def test_seed_compiler_running_out_of_stack_is_a_compile_error(tmp_path: Path) -
 
 
 def test_dump_ast_of_a_deep_tree_is_linear(tmp_path: Path) -> None:
-    from stage0.seedc.ast import dump
     from stage0.seedc.parser import parse
+    from stage0.syntax import dump
 
     tree = parse("prn " + "+".join(["1"] * 1_000) + "\n", "d.ilu")
     start = time.perf_counter()

@@ -22,6 +22,7 @@ from spec_runner import spec_files
 from stage0.cli.proc import guarded, in_big_stack
 from stage0.errors import RuntimeErr
 from stage0.fast.vm import FastVM
+from stage0.host.registry import DEFAULT_CAPS
 from stage0.image import ilbc
 from stage0.image.model import Image
 from stage0.interp.vm import DEFAULT_MAX_DEPTH, VM
@@ -722,13 +723,13 @@ class MixedVM(FastVM):
     INTERPRET_FROM = 40
 
 
-def run_vm(cls: type[VM], image: Image) -> Result:
-    """Run an image on a VM class as execute() would; (status, stdout, stderr)."""
+def run_vm(cls: type[VM], image: Image, caps: frozenset[str] = DEFAULT_CAPS) -> Result:
+    """Run an image on a VM class (holding caps) as execute() would; (status, stdout, stderr)."""
     out, err = io.StringIO(), io.StringIO()
 
     def go() -> int:
         sys.setrecursionlimit(4 * DEFAULT_MAX_DEPTH)
-        cls(image, out=out).run_main()
+        cls(image, out=out, caps=caps).run_main()
         return 0
 
     limit = sys.getrecursionlimit()

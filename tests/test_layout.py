@@ -3,18 +3,18 @@ stands alone, and the module-path facts are written once (stage0/paths.py)."""
 from __future__ import annotations
 
 import ast
-import importlib.util
 import re
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from tool_util import load_tool
 
 from stage0 import paths
 
 ROOT = Path(__file__).resolve().parent.parent
 STAGE0 = ROOT / "stage0"
-KERNEL = {"stage0.isa", "stage0.errors", "stage0.values", "stage0.hints", "stage0.paths"}
+KERNEL = {"stage0.isa", "stage0.errors", "stage0.values", "stage0.hints", "stage0.paths", "stage0.syntax"}
 
 
 def test_lib_module_names_are_unique() -> None:
@@ -107,11 +107,8 @@ def test_module_path_facts_are_written_once() -> None:
 
 
 def test_the_kernel_block_of_compile_pipeline_is_fresh() -> None:
-    spec = importlib.util.spec_from_file_location("gen_kernel", ROOT / "tools" / "gen_kernel.py")
-    assert spec and spec.loader
-    gen = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gen)
-    assert not gen.stale(), "run: python tools/gen_kernel.py"
+    gen = load_tool("gen_kernel")
+    assert gen.stale() == [], "run: python tools/gen_kernel.py"
     text = (ROOT / gen.ILU_PATH).read_text(encoding="utf-8")
     assert text.count("def LIB_SUBDIRS") == 1 and "\\u{FEFF}" not in text.split(gen.END)[1]
 

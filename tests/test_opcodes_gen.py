@@ -1,29 +1,19 @@
 """The generated opcode files follow stage0/isa.py, and seed 000's opcodes keep their numbers."""
 from __future__ import annotations
 
-import importlib.util
 import re
 import shutil
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from tool_util import load_tool
 
 from stage0 import isa
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def load_generator() -> ModuleType:
-    """tools/ is not a package: load the script as a module."""
-    spec = importlib.util.spec_from_file_location("gen_opcodes", ROOT / "tools" / "gen_opcodes.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-gen = load_generator()
+gen = load_tool("gen_opcodes")
 
 
 def test_generated_files_are_fresh() -> None:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from stage0 import syntax as A
 from stage0.errors import CompileError
-from stage0.seedc import ast as A
 from stage0.seedc.parser import parse, parse_expr_text
 
 CONFORMANCE = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "core"

@@ -19,9 +19,9 @@ from typing import Callable
 
 import pytest
 
+from stage0 import syntax as A
 from stage0.cli.commands import run_file
 from stage0.errors import CompileError
-from stage0.seedc import ast as A
 from stage0.seedc.lexer import dump_tokens, tokenize
 from stage0.seedc.parser import parse
 

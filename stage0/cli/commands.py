@@ -213,7 +213,7 @@ def dump_front(file: str, code: Optional[str], tokens: bool) -> int:
     if tokens:
         click.echo(dump_tokens(tokenize(source, file)))
     else:
-        from stage0.seedc.ast import dump
+        from stage0.syntax import dump
 
         click.echo(dump(parse(source, file)))
     return 0

@@ -27,15 +27,14 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from stage0 import syntax as A
 from stage0.errors import EXIT_INTERRUPTED, CompileError
 from stage0.image import ilbc
 from stage0.image.model import Image
 from stage0.interp.loader import ModuleRT
-from stage0.seedc import ast as A
 from stage0.seedc.scope import walk_stmts
 
 PROMPT, MORE = "ilusm> ", "  ...> "
-_STATEMENTS = (A.Assign, A.Def, A.FnDef, A.Whl, A.For, A.Use, A.Ret, A.Brk, A.Cnt)
 _IF = re.compile(r"if\b")
 
 
@@ -94,7 +93,7 @@ def parse_entry(source: str, file: str, consts: frozenset[str] = frozenset()) ->
                                    lines[s.line - 1] if s.line <= len(lines) else None, kind="error")
     if prog.stmts:
         last = prog.stmts[-1]
-        if not isinstance(last, _STATEMENTS) and not _is_print(last):
+        if last.kind != "stmt" and not _is_print(last):
             prog.stmts[-1] = A.Assign(A.Name("_", line=last.line, col=last.col), "=", last,
                                       line=last.line, col=last.col)
     return prog

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Callable
 
+from stage0 import syntax as A
 from stage0.errors import CompileError
 from stage0.image.model import FuncDef
-from stage0.seedc import ast as A
 from stage0.seedc.emit import FnBuilder, ImageBuilder
 from stage0.seedc.scope import Analyzer, Scope
 
@@ -165,7 +165,7 @@ class FunctionCompiler:
         elif isinstance(node, A.Ret):
             self.s_Ret(node)
             self.b.emit("PUSH_NIL")  # unreachable; keeps the stack shape uniform
-        elif _is_statement(node):
+        elif node.kind == "stmt":
             self.stmt(node)
             self.b.emit("PUSH_NIL")
         else:
@@ -475,11 +475,6 @@ class FunctionCompiler:
             self.held_expr(a, i + 1)
         self.b.at(n.line)
         self.b.emit("CALL_TAIL" if tail and not skips else "CALL", len(n.args))
-
-
-def _is_statement(n: A.Node) -> bool:
-    """Nodes that produce no value of their own."""
-    return isinstance(n, (A.Assign, A.Def, A.FnDef, A.Brk, A.Cnt, A.Whl, A.For, A.Use))
 
 
 class ModuleCompiler:

@@ -15,10 +15,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
+from stage0 import syntax as A
 from stage0.errors import CompileError
 from stage0.image.model import Image, ModuleEntry
 from stage0.paths import LIB_SUBDIRS, display, lib_root, read_source
-from stage0.seedc import ast as A
 from stage0.seedc.compiler import compile_module
 from stage0.seedc.emit import ImageBuilder
 

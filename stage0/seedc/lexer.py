@@ -25,9 +25,10 @@ from dataclasses import dataclass
 from typing import Any, NoReturn, Union
 
 from stage0.errors import CompileError
+from stage0.syntax import KEYWORDS as _RESERVED
 from stage0.values import dump_num, quote
 
-KEYWORDS = frozenset("if whl fn use ret mat tru fls nil and or not brk cnt def".split())
+KEYWORDS = frozenset(_RESERVED)
 
 # Two-character operators are tried first (maximal munch), so `x<-1` is `x <- 1`.
 OPS2 = frozenset(["?.", "?[", "+=", "-=", "*=", "/=", "%=", "==", "!=", "<=", ">=",

@@ -1,4 +1,4 @@
-"""Parser of the seed compiler: tokens to the AST of stage0/seedc/ast.py.
+"""Parser of the seed compiler: tokens to the AST of stage0/syntax.py.
 
 A recursive-descent parser for the grammar of contract §2; every parse
 method's docstring names the rule it implements. Entry points: `parse` for a
@@ -21,9 +21,9 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Callable, Iterator, NoReturn, Optional, TypeVar
 
+from stage0 import syntax as A
 from stage0.errors import CompileError
 from stage0.hints import comment_count, habit_hint, hint
-from stage0.seedc import ast as A
 from stage0.seedc.lexer import Token, tokenize
 
 T = TypeVar("T")

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import Optional
 
+from stage0 import syntax as A
 from stage0.errors import CompileError
 from stage0.image.model import UPVAL_FROM_CELL, UPVAL_FROM_UPVAL
-from stage0.seedc import ast as A
 
 
 class Scope:

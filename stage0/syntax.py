@@ -1,25 +1,46 @@
-"""AST nodes of the seed compiler, and the printer behind `--dump-ast`.
+"""The syntax tree as data: reserved words, node kinds and their fields, the `--dump-ast` printer.
 
-The node set is the project's AST vocabulary: `lib/frontend/prs.ilu` builds
-objects with the same type tag (`.t`, the class name here) and the same field
-names, so both parsers can be compared through `dump()`. Every node carries
-the line and column where it starts (1-based).
+This is the one description of the tree. The seed compiler builds these
+dataclasses; `lib/frontend/prs.ilu` builds objects with the same type tag
+(`.t`, the class name here) and the same fields in the same order, so both
+parsers can be compared through `dump()`. Every node carries the line and
+column where it starts (1-based).
 
-Statements are nodes too; a `Block` is a list of statements. Expressions used
-as statements stand in a block as themselves.
+What the ilusm side needs of it (reserved words, statement kinds, each
+kind's fields, which of them hold child nodes or lists of them, which kinds
+bind names) is generated into `lib/frontend/nodes.ilu` by
+`tools/gen_nodes.py` from the tables at the end of this module, which are
+derived from the classes, never written by hand.
+
+Each class says what it is with `kind`: an expression (`expr`), a statement
+(`stmt`, it produces no value of its own) or a part of a larger construct
+(`part`: MatArm, Block, Program). Statements are nodes too; a `Block` is a
+list of statements. Expressions used as statements stand in a block as
+themselves. A field holding a name the construct binds is marked `BINDS`.
 """
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass, field, fields
-from typing import Optional, Union
+from typing import ClassVar, NamedTuple, Optional, Union
 
-from stage0.values import dump_num, quote
+from stage0.values import RESERVED, dump_num, quote
+
+# The reserved words: never names (the lexers make them KW tokens). Written once in values.py.
+KEYWORDS = RESERVED
+
+# Field metadata: the field holds what the construct binds in the scope it stands in (a name, a
+# list of names, or an assignment's target when that is a Name), or the parameters it binds in
+# its own new scope.
+BINDS = {"binds": "scope"}
+PARAMS = {"binds": "params"}
 
 
 @dataclass
 class Node:
     """Base: position of the first token of the construct."""
 
+    kind: ClassVar[str] = "expr"
     line: int = field(default=0, kw_only=True, compare=False)
     col: int = field(default=0, kw_only=True, compare=False)
 
@@ -138,7 +159,7 @@ class Paren(Node):
 class Lambda(Node):
     """`\\(a, b) body` or `fn(a, b) body`; body is an expression or a Block."""
 
-    params: list[str]
+    params: list[str] = field(metadata=PARAMS)
     body: Node
 
 
@@ -154,6 +175,8 @@ class If(Node):
 @dataclass
 class MatArm(Node):
     """One arm of `mat`: pats is None for `_`, else a list of literal nodes."""
+
+    kind: ClassVar[str] = "part"
 
     pats: Optional[list[Node]]
     body: Node
@@ -173,14 +196,18 @@ class Mat(Node):
 class Block(Node):
     """An indented block (or a single simple statement after ':' / '=')."""
 
+    kind: ClassVar[str] = "part"
+
     stmts: list[Node]
 
 
 @dataclass
 class Assign(Node):
-    """`target op value`: target is Name, Field or Index; op is = += -= *= /= %=."""
+    """`target op value`: target is Name, Field or Index; op is = += -= *= /= %=. A Name target is bound."""
 
-    target: Node
+    kind: ClassVar[str] = "stmt"
+
+    target: Node = field(metadata=BINDS)
     op: str
     value: Node
 
@@ -189,7 +216,9 @@ class Assign(Node):
 class Def(Node):
     """`def NAME = value`: a constant binding."""
 
-    name: str
+    kind: ClassVar[str] = "stmt"
+
+    name: str = field(metadata=BINDS)
     value: Node
 
 
@@ -197,14 +226,18 @@ class Def(Node):
 class FnDef(Node):
     """`name(a, b) = body`."""
 
-    name: str
-    params: list[str]
+    kind: ClassVar[str] = "stmt"
+
+    name: str = field(metadata=BINDS)
+    params: list[str] = field(metadata=PARAMS)
     body: Node
 
 
 @dataclass
 class Ret(Node):
     """`ret` or `ret value`."""
+
+    kind: ClassVar[str] = "stmt"
 
     value: Optional[Node] = None
 
@@ -213,15 +246,21 @@ class Ret(Node):
 class Brk(Node):
     """`brk`."""
 
+    kind: ClassVar[str] = "stmt"
+
 
 @dataclass
 class Cnt(Node):
     """`cnt`."""
 
+    kind: ClassVar[str] = "stmt"
+
 
 @dataclass
 class Whl(Node):
     """`whl cond: body`."""
+
+    kind: ClassVar[str] = "stmt"
 
     cond: Node
     body: Node
@@ -231,7 +270,9 @@ class Whl(Node):
 class For(Node):
     """`x <- e: body` (names == [x]) or `i, x <- e: body`."""
 
-    names: list[str]
+    kind: ClassVar[str] = "stmt"
+
+    names: list[str] = field(metadata=BINDS)
     iter: Node
     body: Node
 
@@ -240,7 +281,9 @@ class For(Node):
 class Use(Node):
     """`use name` (name set) or `use "path.ilu"` (path set)."""
 
-    name: Optional[str] = None
+    kind: ClassVar[str] = "stmt"
+
+    name: Optional[str] = field(default=None, metadata=BINDS)
     path: Optional[str] = None
 
 
@@ -248,7 +291,54 @@ class Use(Node):
 class Program(Node):
     """A whole module: its top-level statements."""
 
+    kind: ClassVar[str] = "part"
+
     stmts: list[Node]
+
+
+# ---- the tree as data (derived from the classes above) ------------------
+
+class Slot(NamedTuple):
+    """One field of a node kind: what it holds and what it binds."""
+
+    name: str
+    holds: str  # "node" (a node or nil), "nodes" (a list of nodes or nil) or "value" (anything else)
+    binds: str  # "" , "scope" (binds in the enclosing scope) or "params" (in the construct's own)
+
+
+def _holds(hint: object) -> str:
+    """What a field annotated `hint` holds: "node", "nodes" or "value"."""
+    if isinstance(hint, type) and issubclass(hint, Node):
+        return "node"
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if typing.get_origin(hint) is list:
+        return "nodes" if _holds(args[0]) == "node" else "value"
+    if typing.get_origin(hint) is Union and len(args) == 1:  # Optional[X]
+        return _holds(args[0])
+    return "value"
+
+
+def _slots(cls: type[Node]) -> tuple[Slot, ...]:
+    hints = typing.get_type_hints(cls)
+    return tuple(Slot(f.name, _holds(hints[f.name]), f.metadata.get("binds", ""))
+                 for f in fields(cls) if f.name not in ("line", "col"))
+
+
+# Every node kind, in the order of the classes above, with its fields in dataclass order.
+KINDS: dict[str, type[Node]] = {c.__name__: c for c in Node.__subclasses__()}
+SLOTS: dict[str, tuple[Slot, ...]] = {name: _slots(c) for name, c in KINDS.items()}
+# The statement kinds: nodes that produce no value of their own.
+STATEMENTS = frozenset(name for name, c in KINDS.items() if c.kind == "stmt")
+# The kinds that bind names in the scope they stand in.
+BINDERS = frozenset(name for name, slots in SLOTS.items() if any(s.binds == "scope" for s in slots))
+# The field names that hold lists of nodes (a field name means the same in every kind: checked here).
+LIST_FIELDS = frozenset(s.name for slots in SLOTS.values() for s in slots if s.holds == "nodes")
+assert not any(s.name in LIST_FIELDS and s.holds == "node" for slots in SLOTS.values() for s in slots)
+
+
+def kids(kind: str) -> list[str]:
+    """The fields of a node kind that hold nodes or lists of nodes, in order."""
+    return [s.name for s in SLOTS[kind] if s.holds != "value"]
 
 
 # ---- printer -------------------------------------------------------------
