@@ -20,7 +20,7 @@ from stage0.host.registry import DEFAULT_CAPS
 from stage0.values import Builtin, type_name
 
 SECTION8 = {"prn", "len", "str", "int", "num", "typ", "try", "err", "asr", "keys", "push", "pop", "has"}
-DOMAINS = ("__sys_", "__buf_", "__txt_", "__num_", "__cry_")
+DOMAINS = ("__sys_", "__buf_", "__txt_", "__num_", "__cry_", "__host_")
 
 
 class FakeVM:
@@ -747,3 +747,16 @@ def test_read_line_that_is_not_utf8_is_an_error_value(vm: FakeVM, monkeypatch) -
 def test_txt_letter(vm: FakeVM) -> None:
     assert [call(vm, "__txt_letter", c) for c in ("a", "é", "ж", "_", "1", "", "ab")] == \
         [True, True, True, False, False, False, False]
+
+
+def test_host_builtin_gives_the_registered_object(vm: FakeVM) -> None:
+    assert call(vm, "__host_builtin", "__txt_up") is all_builtins()["__txt_up"]
+    assert call(vm, "__host_builtin", "no_such_builtin") is None
+    assert fails(vm, "__host_builtin", 3) == "__host_builtin expects a str, got num"
+
+
+def test_host_builtin_keeps_the_capability_check() -> None:
+    narrow = FakeVM(caps=frozenset({"io"}))
+    cwd = call(narrow, "__host_builtin", "__sys_cwd")
+    with pytest.raises(RuntimeErr, match="capability 'fs:ro' is not granted"):
+        narrow.call(cwd, [])
