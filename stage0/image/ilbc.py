@@ -19,7 +19,7 @@ from stage0.image.model import Const, FuncDef, Image, ModuleEntry
 from stage0.image.verify import decode, validate, verify_code
 
 __all__ = [
-    "MAGIC", "VERSION", "HEADER_SIZE", "write", "read", "decode", "validate", "verify_code",
+    "MAGIC", "VERSION", "HEADER_SIZE", "write", "read", "read_structure", "decode", "validate", "verify_code",
     "Writer", "Reader",
 ]
 
@@ -366,6 +366,13 @@ def write(image: Image, *, verify: bool = True) -> bytes:
 
 def read(data: bytes) -> Image:
     """The Image in data; ImageError (and nothing else) when data is not a valid image."""
+    image = read_structure(data)
+    validate(image)
+    return image
+
+
+def read_structure(data: bytes) -> Image:
+    """Mirror of write: the Image in data, its layout checked but not yet its code (see verify)."""
     r = Reader(bytes(data))
     read_header(r)
     consts = read_consts(r)
@@ -375,6 +382,4 @@ def read(data: bytes) -> Image:
     entry = r.get_u32("entry module")
     if r.left:
         raise ImageError(f"{r.left} trailing bytes after the module table at offset {r.pos}")
-    image = Image(consts, names, funcs, modules, entry)
-    validate(image)
-    return image
+    return Image(consts, names, funcs, modules, entry)
