@@ -85,11 +85,22 @@ class Builtin:
         self.name, self.arity, self.fn, self.cap = name, arity, fn, cap
 
 
+class GuestFn:
+    """A function of a VM written in ilusm (lib/backend/ilusm_vm.ilu): to the host a value of
+    type fn, printed with the guest's name and arity; `data` is that VM's own closure record.
+    Only that VM calls it (see stage0/host/meta.py)."""
+
+    __slots__ = ("name", "arity", "data")
+
+    def __init__(self, name: str, arity: int, data: Any) -> None:
+        self.name, self.arity, self.data = name, arity, data
+
+
 # ---- types and truth ---------------------------------------------------------
 
 _TYPE_NAMES: dict[type, str] = {
     int: "num", float: "num", str: "str", bool: "bl", type(None): "nil",
-    list: "lst", dict: "obj", bytearray: "buf", Closure: "fn", Builtin: "fn",
+    list: "lst", dict: "obj", bytearray: "buf", Closure: "fn", Builtin: "fn", GuestFn: "fn",
 }
 
 
@@ -259,7 +270,7 @@ def _show_flat(v: Any) -> str:
         return "tru" if v else "fls"
     if v is None:
         return "nil"
-    if t is Closure or t is Builtin:
+    if t is Closure or t is Builtin or t is GuestFn:
         return f"<fn {v.name}/{'...' if v.arity < 0 else v.arity}>"
     if t is bytearray:
         return f"<buf {len(v)}>"

@@ -24,7 +24,8 @@ from stage0.seedc.driver import compile_file
 # Builtins that touch nothing outside the program: no capability, no wrapper.
 PURE = {
     "len", "str", "int", "num", "typ", "try", "err", "asr", "keys", "push", "pop", "has",
-    "__sys_relpath", "__sys_args", "__sys_exit", "__host_builtin",
+    "__sys_relpath", "__sys_args", "__sys_exit",
+    *(n for n in all_builtins() if n.startswith(("__host_", "__vm_"))),
     "__cry_hash", "__cry_crc32", "__cry_random",
     *(n for n in all_builtins() if n.startswith(("__buf_", "__txt_", "__num_"))
       and n not in ("__buf_read_file", "__buf_write_file")),

@@ -38,9 +38,9 @@ GEN = ROOT / "tests" / "generated.ilu"  # never written: names the generated pro
 Result = tuple[int, str, str]
 
 
-def run_path(path: Path) -> tuple[Result, Result]:
+def run_path(path: Path, engines: tuple[str, ...] = ("ref", "fast")) -> tuple[Result, ...]:
     """Compile a program file once, from its own folder, as `ilusm run` does; run the image on
-    both engines. (status, stdout, stderr) for ref and for fast."""
+    each engine. (status, stdout, stderr) for each (a compile error: the same for each)."""
     old = os.getcwd()
     os.chdir(path.parent)
     try:
@@ -53,8 +53,8 @@ def run_path(path: Path) -> tuple[Result, Result]:
 
         status = in_big_stack(lambda: guarded(compile_it, err))
         if not images:  # a compile error: nothing runs, on any engine
-            return (status, "", err.getvalue()), (status, "", err.getvalue())
-        return run_image(images[0], "ref"), run_image(images[0], "fast")
+            return tuple((status, "", err.getvalue()) for _ in engines)
+        return tuple(run_image(images[0], engine) for engine in engines)
     finally:
         os.chdir(old)
 

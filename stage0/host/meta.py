@@ -1,20 +1,81 @@
-"""Builtins about the host itself: reaching a host builtin by its name.
+"""Builtins about the host itself, for ilusm code that runs ilusm code.
 
-An ilusm program that runs other ilusm code (the self-hosted VM running an
-image's SYSCALL, the tree-walking evaluator running a `__name(...)` call)
-needs the builtin a name stands for. `__host_builtin` hands out the
-registered object; calling it goes through its `fn`, so its capability
-check holds as on every other path.
+The self-hosted VM (lib/backend/ilusm_vm.ilu) keeps its own frames,
+closures, modules and errors, but a guest program's values are host values
+and its builtins are the host's. What that VM cannot write in ilusm alone
+is here: reaching a builtin by name and calling it with a list of
+arguments (`__host_builtin`, `__host_apply`: the call goes through the
+registered `fn`, so a capability check holds as on every other path); a
+value of type fn that stands for one of its closures (`__vm_fn`,
+`__vm_fn_data`); the field and range rules with their exact messages
+(`__vm_field`, `__vm_set_field`, `__vm_range`, `__vm_undefined`); and
+ending the program with the guest's own trace (`__vm_fail`), which the CLI
+prints as it prints the reference interpreter's.
 """
 from __future__ import annotations
 
 from typing import Any
 
+from stage0.errors import RuntimeErr
+from stage0.hints import undefined_name
 from stage0.host.core import want
 from stage0.host.registry import REGISTRY, HostContext, builtin
+from stage0.values import GuestFn, get_field, make_range, set_field, to_str
 
 
 @builtin("__host_builtin", 1)
 def host_builtin(ctx: HostContext, name: Any) -> Any:
     """The host builtin named `name` as a callable value, or nil when there is none."""
     return REGISTRY.get(want("__host_builtin", name, "str"))
+
+
+@builtin("__host_apply", 2)
+def host_apply(ctx: HostContext, f: Any, args: Any) -> Any:
+    """Call `f` with the elements of the list `args` (arity and `cannot call` errors as a call's)."""
+    return ctx.call(f, list(want("__host_apply", args, "lst")))
+
+
+@builtin("__vm_fn", 3)
+def vm_fn(ctx: HostContext, name: Any, arity: Any, data: Any) -> GuestFn:
+    """A value of type fn named `name` with `arity` parameters, carrying `data` for its VM."""
+    return GuestFn(want("__vm_fn", name, "str"), want("__vm_fn", arity, "num"), data)
+
+
+@builtin("__vm_fn_data", 1)
+def vm_fn_data(ctx: HostContext, f: Any) -> Any:
+    """The data of a value made by __vm_fn; nil for any other value."""
+    return f.data if type(f) is GuestFn else None
+
+
+@builtin("__vm_field", 2)
+def vm_field(ctx: HostContext, o: Any, name: Any) -> Any:
+    """`o.name`, with the reference's error for a non-object."""
+    return get_field(o, name)
+
+
+@builtin("__vm_set_field", 3)
+def vm_set_field(ctx: HostContext, o: Any, name: Any, x: Any) -> Any:
+    """`o.name = x` in place; gives o."""
+    set_field(o, name, x)
+    return o
+
+
+@builtin("__vm_range", 2)
+def vm_range(ctx: HostContext, lo: Any, hi: Any) -> list[int]:
+    """[first, stop, step] of the integers lo..hi, as a range loop counts them."""
+    r = make_range(lo, hi)
+    return [r.start, r.stop, r.step]
+
+
+@builtin("__vm_undefined", 1)
+def vm_undefined(ctx: HostContext, name: Any) -> str:
+    """The message for reading a name bound nowhere (with its hint)."""
+    return undefined_name(want("__vm_undefined", name, "str"))
+
+
+@builtin("__vm_fail", 2)
+def vm_fail(ctx: HostContext, message: Any, sites: Any) -> None:
+    """Raise the runtime error `message` with the trace `sites`: [[name, file, line]], outermost first."""
+    e = RuntimeErr(to_str(message))
+    e.trace = [(str(n), str(f), int(ln)) for n, f, ln in want("__vm_fail", sites, "lst")]
+    raise e

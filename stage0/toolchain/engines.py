@@ -3,6 +3,7 @@ interpreter or the fast tier, with the process limits a run needs.
 """
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 from typing import Callable, Optional, TextIO
@@ -10,7 +11,9 @@ from typing import Callable, Optional, TextIO
 from stage0.errors import RuntimeErr, UsageError
 from stage0.image.model import Image
 
-ENGINES = ("ref", "fast")
+ENGINES = ("ref", "fast", "vm")
+# The self-hosted VM (an ilusm program) and where it keeps its own guest frames.
+VM_MODULE = "backend/ilusm_vm.ilu"
 
 
 def execute(image: Image, args: list[str], max_depth: int, trace: bool = False,
@@ -18,7 +21,8 @@ def execute(image: Image, args: list[str], max_depth: int, trace: bool = False,
     """Run an image's entry module; returns the exit status.
 
     engine "ref" is the reference interpreter, "fast" the fast host tier
-    (stage0/fast/vm.py); `trace` always runs the reference interpreter.
+    (stage0/fast/vm.py), "vm" the self-hosted VM (lib/backend/ilusm_vm.ilu)
+    running on the fast tier; `trace` always runs the reference interpreter.
     origin is the source file the image was compiled from: a runtime error's
     trace then names files as compile errors do (see `placer`).
     """
@@ -34,9 +38,11 @@ def execute(image: Image, args: list[str], max_depth: int, trace: bool = False,
         cls = FastVM
     sys.setrecursionlimit(max(20_000, max_depth * 4))
     limit_address_space()
-    vm = cls(image, args=args, max_depth=max_depth, trace=sys.stderr if trace else None, out=out)
     try:
-        vm.run_main()
+        if engine == "vm" and not trace:
+            run_on_ilusm_vm(image, args, max_depth, out)
+        else:
+            cls(image, args=args, max_depth=max_depth, trace=sys.stderr if trace else None, out=out).run_main()
     except RuntimeErr as e:
         if origin is not None:
             e.place = placer(origin)
@@ -44,6 +50,35 @@ def execute(image: Image, args: list[str], max_depth: int, trace: bool = False,
     finally:
         (out or sys.stdout).flush()
     return 0
+
+
+# Host frames a guest frame may need on the self-hosted VM: a guest `try` nests host calls
+# (the VM's try, the host's try, the callback, the VM's call and its loop); one spare.
+HOST_FRAMES_PER_GUEST = 6
+
+
+def run_on_ilusm_vm(image: Image, args: list[str], max_depth: int, out: Optional[TextIO]) -> None:
+    """Run image on the self-hosted VM, itself compiled by the seed compiler and run on the fast tier.
+
+    The guest's recursion limit is max_depth, counted by the VM in its own frames; the host's
+    is set so that it is never reached first.
+    """
+    from stage0.fast.vm import FastVM
+    from stage0.image import ilbc
+    from stage0.paths import lib_root
+
+    host_depth = HOST_FRAMES_PER_GUEST * max_depth + 1_000
+    host = FastVM(vm_image(str(lib_root() / VM_MODULE)), args=args, max_depth=host_depth, out=out)
+    run_image = host.run_main()["run_image"]
+    host.call(run_image, [bytearray(ilbc.write(image, verify=False)), max_depth])
+
+
+@functools.lru_cache(maxsize=1)
+def vm_image(path: str) -> Image:
+    """The self-hosted VM compiled by the seed compiler (once per process)."""
+    from stage0.seedc.driver import compile_file
+
+    return compile_file(Path(path))
 
 
 def placer(origin: Path) -> Callable[[str], str]:
