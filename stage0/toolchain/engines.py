@@ -3,7 +3,6 @@ interpreter or the fast tier, with the process limits a run needs.
 """
 from __future__ import annotations
 
-import functools
 import sys
 from pathlib import Path
 from typing import Callable, Optional, TextIO
@@ -12,8 +11,6 @@ from stage0.errors import RuntimeErr, UsageError
 from stage0.image.model import Image
 
 ENGINES = ("ref", "fast", "vm")
-# The self-hosted VM (an ilusm program) and where it keeps its own guest frames.
-VM_MODULE = "backend/ilusm_vm.ilu"
 
 
 def execute(image: Image, args: list[str], max_depth: int, trace: bool = False,
@@ -40,7 +37,9 @@ def execute(image: Image, args: list[str], max_depth: int, trace: bool = False,
     limit_address_space()
     try:
         if engine == "vm" and not trace:
-            run_on_ilusm_vm(image, args, max_depth, out)
+            from stage0.toolchain.selfvm import SelfHostedVM
+
+            SelfHostedVM(image, args=args, out=out, max_depth=max_depth).run_main()
         else:
             cls(image, args=args, max_depth=max_depth, trace=sys.stderr if trace else None, out=out).run_main()
     except RuntimeErr as e:
@@ -50,35 +49,6 @@ def execute(image: Image, args: list[str], max_depth: int, trace: bool = False,
     finally:
         (out or sys.stdout).flush()
     return 0
-
-
-# Host frames a guest frame may need on the self-hosted VM: a guest `try` nests host calls
-# (the VM's try, the host's try, the callback, the VM's call and its loop); one spare.
-HOST_FRAMES_PER_GUEST = 6
-
-
-def run_on_ilusm_vm(image: Image, args: list[str], max_depth: int, out: Optional[TextIO]) -> None:
-    """Run image on the self-hosted VM, itself compiled by the seed compiler and run on the fast tier.
-
-    The guest's recursion limit is max_depth, counted by the VM in its own frames; the host's
-    is set so that it is never reached first.
-    """
-    from stage0.fast.vm import FastVM
-    from stage0.image import ilbc
-    from stage0.paths import lib_root
-
-    host_depth = HOST_FRAMES_PER_GUEST * max_depth + 1_000
-    host = FastVM(vm_image(str(lib_root() / VM_MODULE)), args=args, max_depth=host_depth, out=out)
-    run_image = host.run_main()["run_image"]
-    host.call(run_image, [bytearray(ilbc.write(image, verify=False)), max_depth])
-
-
-@functools.lru_cache(maxsize=1)
-def vm_image(path: str) -> Image:
-    """The self-hosted VM compiled by the seed compiler (once per process)."""
-    from stage0.seedc.driver import compile_file
-
-    return compile_file(Path(path))
 
 
 def placer(origin: Path) -> Callable[[str], str]:

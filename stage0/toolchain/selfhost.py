@@ -99,6 +99,10 @@ def to_compile_error(r: dict[str, Any], path: Optional[Path]) -> CompileError:
 
 def make_vm(image: Image, engine: str, max_depth: int) -> Any:
     """A VM of the chosen engine for an image."""
+    if engine == "vm":
+        from stage0.toolchain.selfvm import SelfHostedVM
+
+        return SelfHostedVM(image, max_depth=max_depth)
     if engine == "fast":
         from stage0.fast.vm import FastVM
 

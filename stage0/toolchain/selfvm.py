@@ -1,0 +1,51 @@
+"""The self-hosted VM (lib/backend/ilusm_vm.ilu) seen from the host like stage 0's VMs.
+
+`SelfHostedVM(image)` compiles the VM with the seed compiler (once per
+process), runs it on the fast tier and boots the image on it; `run_main`
+and `call` then do what `VM.run_main` and `VM.call` do, with the guest's
+frames, closures and modules kept by the ilusm VM. A guest error that is
+not caught comes out as a RuntimeErr with the guest's message and trace.
+"""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any, Optional, TextIO
+
+from stage0.image.model import Image
+
+VM_MODULE = "backend/ilusm_vm.ilu"
+# Host frames a guest frame may need: a guest `try` nests host calls (the VM's try, the host's
+# try, the callback, the VM's call and its loop); one spare.
+HOST_FRAMES_PER_GUEST = 6
+
+
+@functools.lru_cache(maxsize=1)
+def vm_image(path: str) -> Image:
+    """The self-hosted VM compiled by the seed compiler (once per process)."""
+    from stage0.seedc.driver import compile_file
+
+    return compile_file(Path(path))
+
+
+class SelfHostedVM:
+    """An image running on the ilusm VM, which runs on the fast tier."""
+
+    def __init__(self, image: Image, args: Optional[list[str]] = None, out: Optional[TextIO] = None,
+                 max_depth: int = 10_000, vm: Optional[Image] = None) -> None:
+        from stage0.fast.vm import FastVM
+        from stage0.image import ilbc
+        from stage0.paths import lib_root
+
+        host_depth = HOST_FRAMES_PER_GUEST * max_depth + 1_000
+        self.host = FastVM(vm or vm_image(str(lib_root() / VM_MODULE)), args=args, max_depth=host_depth, out=out)
+        self.api: dict[str, Any] = self.host.run_main()
+        self.state = self.host.call(self.api["boot"], [bytearray(ilbc.write(image, verify=False)), max_depth])
+
+    def run_main(self) -> dict[str, Any]:
+        """Run the entry module; returns its exported object."""
+        return self.host.call(self.api["main"], [self.state])  # type: ignore[no-any-return]
+
+    def call(self, f: Any, args: list[Any]) -> Any:
+        """Call a guest function value from the host."""
+        return self.host.call(self.api["call"], [self.state, f, list(args)])
