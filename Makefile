@@ -17,11 +17,11 @@ bootstrap: $(STAMP)
 	$(BIN)/python bootstrap.py all
 
 # pytest (spread over the cores by pytest-xdist: about 6 instead of 9 minutes on 2),
-# then the fixed-point check (stage2), then the shared conformance
+# then the fixed-point checks (stage3 runs stage2 first, then the self-hosted VM), then the shared conformance
 # programs and our spec suite through the installed `ilusm` command.
 test: $(STAMP)
 	$(BIN)/python -m pytest -n auto
-	$(BIN)/python bootstrap.py stage2
+	$(BIN)/python bootstrap.py stage3
 	$(BIN)/python ../shared/tools/conform.py --timeout 30 --cmd "$(CURDIR)/$(BIN)/ilusm run" ../shared/conformance/core tests/spec
 
 bench: $(STAMP)

@@ -6,6 +6,10 @@ stage2: build/stage1.ilbc, on the stage-0 VM, compiles lib/ into
         build/stage2.ilbc; that image compiles lib/ again into
         build/stage2b.ilbc; the two must be byte-identical (the fixed point)
         and equal to the committed ilusm.ilbc; tests/core.ilu then runs.
+stage3: build/stage2.ilbc, running on the self-hosted VM (lib/backend/ilusm_vm.ilu,
+        itself on the fast tier), compiles lib/ into build/stage3.ilbc, which must
+        equal stage 2; then tests/smoke_vm.ilu and tests/core.ilu run on the
+        self-hosted VM, and smoke_vm.ilu once more on the VM running on the VM.
 reseed: rewrite ilusm.ilbc from a reached fixed point (commit it alone).
 
 Every step prints its wall time; every image its size and sha256. Any
@@ -46,13 +50,13 @@ def report(path: Path) -> None:
     click.echo(f"  {path.relative_to(ROOT)}: {len(data)} bytes, sha256 {sha256(data)}")
 
 
-def run_smoke(image_path: Path) -> None:
-    """Run tests/smoke_vm.ilu on the stage-0 VM; exit non-zero if it fails."""
+def run_smoke(engine: str = "fast") -> None:
+    """Run tests/smoke_vm.ilu on an engine; exit non-zero if it fails."""
     from stage0.toolchain.engines import execute
     from stage0.toolchain.programs import load_program
 
     image, _ = load_program(str(ROOT / "tests" / "smoke_vm.ilu"), "seed")
-    status = execute(image, [], 10_000)
+    status = execute(image, [], 10_000, engine=engine)
     if status != 0:
         raise SystemExit(f"smoke test failed with status {status}")
 
@@ -71,7 +75,7 @@ def do_stage1() -> Path:
     step("verify image", lambda: ilbc.read(data))
     out.write_bytes(data)
     report(out)
-    step("smoke test tests/smoke_vm.ilu on the stage-0 VM", lambda: run_smoke(out))
+    step("smoke test tests/smoke_vm.ilu on the stage-0 VM", run_smoke)
     return out
 
 
@@ -86,12 +90,12 @@ def stage1() -> None:
     guarded(do_stage1)
 
 
-def self_compile(compiler: Path, out: Path) -> bytes:
-    """Run the toolchain image `compiler` on the stage-0 VM to compile lib/ into `out`."""
+def self_compile(compiler: Path, out: Path, engine: str = "ref") -> bytes:
+    """Run the toolchain image `compiler` on an engine to compile lib/ into `out`."""
     from stage0.image import ilbc
     from stage0.toolchain.selfhost import Toolchain
 
-    data = Toolchain(compiler.read_bytes(), engine="ref").compile_tree(LIB, MAIN_MODULE)
+    data = Toolchain(compiler.read_bytes(), engine=engine).compile_tree(LIB, MAIN_MODULE)
     ilbc.read(data)
     out.write_bytes(data)
     return data
@@ -109,14 +113,14 @@ def must_match(a: Path, b: Path, hint: str = "") -> None:
         raise SystemExit(1)
 
 
-def run_core(image_path: Path) -> None:
-    """tests/core.ilu, compiled by the fixed-point toolchain, on the stage-0 VM."""
+def run_core(image_path: Path, engine: str = "ref") -> None:
+    """tests/core.ilu, compiled by the fixed-point toolchain, on an engine."""
     from stage0.image import ilbc
     from stage0.toolchain.engines import execute
     from stage0.toolchain.selfhost import Toolchain
 
     data = Toolchain(image_path.read_bytes(), engine="ref").compile_file(ROOT / "tests" / "core.ilu")
-    if execute(ilbc.read(data), [], 10_000) != 0:
+    if execute(ilbc.read(data), [], 10_000, engine=engine) != 0:
         raise SystemExit("tests/core.ilu failed")
 
 
@@ -168,19 +172,47 @@ def reseed() -> None:
     guarded(go)
 
 
+def run_vm_on_vm() -> None:
+    """tests/smoke_vm.ilu on the self-hosted VM, which itself runs on the self-hosted VM."""
+    from stage0.image import ilbc
+    from stage0.paths import lib_root
+    from stage0.toolchain.programs import load_program
+    from stage0.toolchain.selfvm import VM_MODULE, SelfHostedVM, vm_image
+
+    smoke, _ = load_program(str(ROOT / "tests" / "smoke_vm.ilu"), "seed")
+    outer = SelfHostedVM(vm_image(str(lib_root() / VM_MODULE)), max_depth=50_000)
+    inner = outer.run_main()
+    outer.call(inner["run_image"], [bytearray(ilbc.write(smoke)), 10_000])
+
+
+def do_stage3() -> None:
+    """Stage 2, then the stage-2 image compiles lib/ on the self-hosted VM to the same bytes."""
+    s2 = do_stage2()
+    click.echo("stage3: the stage-2 image compiles lib/ on the self-hosted VM (on the fast tier)")
+    s3 = BUILD / "stage3.ilbc"
+    step("stage2.ilbc on ilusm_vm.ilu compiles lib/ -> stage3.ilbc", lambda: self_compile(s2, s3, "vm"))
+    report(s3)
+    must_match(s2, s3)
+    click.echo("  fixed point reached on the self-hosted VM")
+    step("tests/smoke_vm.ilu on the self-hosted VM", lambda: run_smoke("vm"))
+    step("tests/core.ilu on the self-hosted VM", lambda: run_core(s2, "vm"))
+    step("tests/smoke_vm.ilu on the self-hosted VM on the self-hosted VM", run_vm_on_vm)
+
+
 @cli.command()
 def stage3() -> None:
-    """ilusm compiling ilusm on the self-hosted VM (not yet available)."""
-    raise SystemExit("stage3 comes with the self-hosted VM: not available yet")
+    """Stage 2, then ilusm compiling ilusm on the self-hosted VM: the same bytes again."""
+    t0 = time.perf_counter()
+    guarded(do_stage3)
+    click.echo(f"stage3 passed in {time.perf_counter() - t0:.2f}s")
 
 
 @cli.command(name="all")
 def all_() -> None:
-    """Every stage available so far (stage1 and stage2)."""
+    """Every stage: stage1, stage2 and stage3."""
     t0 = time.perf_counter()
-    guarded(do_stage2)
-    click.echo(f"bootstrap: stage1 and stage2 passed in {time.perf_counter() - t0:.2f}s "
-               "(stage3 comes with the self-hosted VM)")
+    guarded(do_stage3)
+    click.echo(f"bootstrap: stage1, stage2 and stage3 passed in {time.perf_counter() - t0:.2f}s")
 
 
 def guarded(fn: Callable[[], object]) -> None:
