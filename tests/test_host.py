@@ -760,3 +760,39 @@ def test_host_builtin_keeps_the_capability_check() -> None:
     cwd = call(narrow, "__host_builtin", "__sys_cwd")
     with pytest.raises(RuntimeErr, match="capability 'fs:ro' is not granted"):
         narrow.call(cwd, [])
+
+
+def test_host_apply_calls_with_a_list_of_arguments(vm: FakeVM) -> None:
+    up = all_builtins()["__txt_up"]
+    assert call(vm, "__host_apply", up, ["ab"]) == "AB"
+    # (the arity check is the VM's call, held to the reference in tests/test_vm.py)
+    assert fails(vm, "__host_apply", up, "ab") == "__host_apply expects a lst, got str"
+
+
+def test_vm_fn_values_are_functions_that_carry_their_data(vm: FakeVM) -> None:
+    data = {"proto": 1}
+    f = call(vm, "__vm_fn", "g", 2, data)
+    assert type_name(f) == "fn" and call(vm, "str", f) == "<fn g/2>"
+    assert call(vm, "__vm_fn_data", f) is data and call(vm, "__vm_fn_data", len) is None
+    other = call(vm, "__vm_fn", "g", 2, data)
+    assert call(vm, "__vm_fn_data", other) is data and f is not other
+
+
+def test_vm_field_rules_have_the_reference_messages(vm: FakeVM) -> None:
+    o: dict[str, Any] = {"a": 1}
+    assert call(vm, "__vm_field", o, "a") == 1 and call(vm, "__vm_field", o, "b") is None
+    assert "cannot read field 'a' of num" in fails(vm, "__vm_field", 3, "a")
+    assert call(vm, "__vm_set_field", o, "b", 2) is o and o["b"] == 2
+    assert fails(vm, "__vm_set_field", [], "b", 2) == "cannot set field 'b' of lst"
+
+
+def test_vm_range_and_undefined(vm: FakeVM) -> None:
+    assert call(vm, "__vm_range", 1, 3) == [1, 4, 1] and call(vm, "__vm_range", 3, 1) == [3, 0, -1]
+    assert fails(vm, "__vm_range", 1, 2.5) == "range bounds must be integers"
+    assert call(vm, "__vm_undefined", "zz") == "undefined name 'zz'"
+
+
+def test_vm_fail_raises_with_the_given_trace(vm: FakeVM) -> None:
+    with pytest.raises(RuntimeErr) as info:
+        call(vm, "__vm_fail", "boom", [["f", "a.ilu", 3], ["<module>", "a.ilu", 1]])
+    assert info.value.message == "boom" and info.value.trace == [("f", "a.ilu", 3), ("<module>", "a.ilu", 1)]
