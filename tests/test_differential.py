@@ -153,7 +153,7 @@ def test_generated_programs_compile_identically(tmp_path_factory, src: str) -> N
     a, b = seed_compile(path), self_compile(path)
     same(a, b)
     assert isinstance(a, bytes), a
-    assert output(a) == output(b) == output(a, "fast")  # type: ignore[arg-type]
+    assert output(a) == output(b) == output(a, "fast") == output(a, "vm")  # type: ignore[arg-type]
 
 
 @SETTINGS

@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_fast import FILES, run_path, run_source
+from hypothesis import HealthCheck, given, settings
+from test_fast import FILES, program, run_path, run_source
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
@@ -39,6 +40,11 @@ def test_deep_guest_recursion_is_not_host_recursion() -> None:
     assert same(text, max_depth=30_000)[1] == "20000\n"
 
 
+def test_guest_recursion_100000_deep_overflows_at_the_configured_depth() -> None:
+    text = "deep = [0]\nf(n) =\n    deep[0] = n\n    f(n + 1) + 1\nprn(try(\\() f(1)).err, deep[0])\n"
+    assert same(text, max_depth=100_000)[1] == "stack overflow 99999\n"
+
+
 def test_tail_calls_take_no_frames() -> None:
     text = "loop(n, acc) = if n == 0: acc | loop(n - 1, acc + n)\nprn(loop(50000, 0))\n"
     assert same(text, max_depth=100)[1] == "1250025000\n"
@@ -56,3 +62,28 @@ def test_closures_capture_by_reference_and_print_as_functions() -> None:
     text = ("mk() =\n    c = 0\n    get = \\() c\n    c = 5\n    [get, \\(x) x]\n"
             "p = mk()\nprn(p[0](), typ(p[0]), p[1], mk, p[0] == p[0], p[0] == p[1])\n")
     assert same(text)[1] == "5 fn <fn anon/1> <fn mk/0> tru fls\n"
+
+
+@settings(max_examples=60, derandomize=True, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
+@given(program())
+def test_random_programs_same_on_the_vm(text: str) -> None:
+    """The generated programs of test_fast.py (loops, recursion, closures, containers, try) agree with ref."""
+    same(text)
+
+
+def test_images_run_on_the_vm(tmp_path: Path) -> None:
+    """`ilusm run --engine vm prog.ilbc` runs a compiled image, with the program's arguments."""
+    import io
+
+    from stage0.cli.commands import run_file
+    from stage0.image import ilbc
+    from stage0.seedc.driver import compile_file
+
+    src = tmp_path / "p.ilu"
+    src.write_text("prn(__sys_args())\nerr(\"bad\")\n", encoding="utf-8")
+    (tmp_path / "p.ilbc").write_bytes(ilbc.write(compile_file(src)))
+    out, err = io.StringIO(), io.StringIO()
+    status = run_file(str(tmp_path / "p.ilbc"), ["a", "b"], out, err, engine="vm")
+    assert (status, out.getvalue()) == (70, '["a", "b"]\n')
+    assert "error: bad\n  at <module> (" in err.getvalue()
