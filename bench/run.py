@@ -1,7 +1,8 @@
 """`make bench`: each bench/*.ilu on the stage-0 VM against the same program in Python.
 
 Every program runs on the reference interpreter (`ref`), on the fast host
-tier (`fast`, stage0/fast/vm.py) and as the equivalent Python program, all in
+tier (`fast`, stage0/fast/vm.py), on the self-hosted VM (`vm`,
+lib/backend/ilusm_vm.ilu on the fast tier) and as the equivalent Python program, all in
 this one process, one after the other, so the ratios compare like with like
 on whatever machine runs it. Outputs must match; a mismatch fails the run.
 Times are the best of `--repeat` runs (compile time excluded: CPython's own
@@ -24,6 +25,7 @@ from stage0.fast.vm import FastVM  # noqa: E402
 from stage0.image import ilbc  # noqa: E402
 from stage0.interp.vm import VM  # noqa: E402
 from stage0.seedc.driver import compile_file  # noqa: E402
+from stage0.toolchain.selfvm import SelfHostedVM  # noqa: E402
 
 
 def time_python(path: Path) -> tuple[float, str]:
@@ -36,7 +38,7 @@ def time_python(path: Path) -> tuple[float, str]:
     return time.perf_counter() - t0, out.getvalue()
 
 
-def time_ilusm(path: Path, engine: type[VM] = VM) -> tuple[float, str]:
+def time_ilusm(path: Path, engine: type[VM] | type[SelfHostedVM] = VM) -> tuple[float, str]:
     """Run an ilusm program on the stage-0 VM (or another engine); (seconds, stdout)."""
     image = ilbc.read(ilbc.write(compile_file(path)))
     out = io.StringIO()
@@ -54,16 +56,18 @@ def main() -> int:
     opts = ap.parse_args()
     sys.setrecursionlimit(100_000)
     names = opts.names or sorted(p.stem for p in HERE.glob("*.ilu"))
-    print(f"{'benchmark':<12} {'ref (s)':>9} {'ratio':>7} {'fast (s)':>9} {'ratio':>7} {'python (s)':>11}"
-          f" {'ref/fast':>9}")
+    print(f"{'benchmark':<12} {'ref (s)':>9} {'ratio':>7} {'fast (s)':>9} {'ratio':>7} {'vm (s)':>9} {'ratio':>7}"
+          f" {'python (s)':>11} {'ref/fast':>9} {'vm/fast':>8}")
     bad = 0
     for name in names:
         ti, out_i = min(time_ilusm(HERE / f"{name}.ilu") for _ in range(opts.repeat))
         tf, out_f = min(time_ilusm(HERE / f"{name}.ilu", FastVM) for _ in range(opts.repeat))
+        tv, out_v = min(time_ilusm(HERE / f"{name}.ilu", SelfHostedVM) for _ in range(opts.repeat))
         tp, out_p = min(time_python(HERE / f"{name}.py") for _ in range(opts.repeat))
-        flag = "" if out_i == out_p == out_f else "  OUTPUT DIFFERS"
+        flag = "" if out_i == out_p == out_f == out_v else "  OUTPUT DIFFERS"
         bad += bool(flag)
-        print(f"{name:<12} {ti:>9.3f} {ti / tp:>7.1f} {tf:>9.3f} {tf / tp:>7.1f} {tp:>11.3f} {ti / tf:>9.1f}{flag}")
+        print(f"{name:<12} {ti:>9.3f} {ti / tp:>7.1f} {tf:>9.3f} {tf / tp:>7.1f} {tv:>9.3f} {tv / tp:>7.1f}"
+              f" {tp:>11.3f} {ti / tf:>9.1f} {tv / tf:>8.1f}{flag}")
     return 1 if bad else 0
 
 
