@@ -166,7 +166,8 @@ def cli() -> None:
                    "(runs on --engine ref).")
 @click.option("--engine", type=click.Choice(ENGINES), default=None,
               help="ref: the reference interpreter; fast (the default): functions translated to Python code; "
-                   "vm: the self-hosted VM (lib/backend/ilusm_vm.ilu) running on the fast tier.")
+                   "vm: the self-hosted VM (lib/backend/ilusm_vm.ilu) running on the fast tier; "
+                   "evl: the tree-walking evaluator (lib/runtime/evl.ilu), for source files.")
 @click.option("--dump-tokens", is_flag=True, help="Print the tokens and stop.")
 @click.option("--dump-ast", is_flag=True, help="Print the syntax tree and stop.")
 @click.option("--dump-ilbc", is_flag=True, help="Print the disassembled image and stop.")

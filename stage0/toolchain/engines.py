@@ -10,7 +10,7 @@ from typing import Callable, Optional, TextIO
 from stage0.errors import RuntimeErr, UsageError
 from stage0.image.model import Image
 
-ENGINES = ("ref", "fast", "vm")
+ENGINES = ("ref", "fast", "vm", "evl")
 
 
 def execute(image: Image, args: list[str], max_depth: int, trace: bool = False,
@@ -19,7 +19,8 @@ def execute(image: Image, args: list[str], max_depth: int, trace: bool = False,
 
     engine "ref" is the reference interpreter, "fast" the fast host tier
     (stage0/fast/vm.py), "vm" the self-hosted VM (lib/backend/ilusm_vm.ilu)
-    running on the fast tier; `trace` always runs the reference interpreter.
+    running on the fast tier, "evl" the tree-walking evaluator (lib/runtime/evl.ilu) on the
+    source file `origin`; `trace` always runs the reference interpreter.
     origin is the source file the image was compiled from: a runtime error's
     trace then names files as compile errors do (see `placer`).
     """
@@ -40,6 +41,12 @@ def execute(image: Image, args: list[str], max_depth: int, trace: bool = False,
             from stage0.toolchain.selfvm import SelfHostedVM
 
             SelfHostedVM(image, args=args, out=out, max_depth=max_depth).run_main()
+        elif engine == "evl" and not trace:
+            from stage0.toolchain.selfvm import evaluate
+
+            if origin is None or origin.suffix != ".ilu" or not origin.is_file():
+                raise UsageError("--engine evl evaluates a source file (.ilu): not an image, -e or standard input")
+            evaluate(origin, args, out, max_depth)
         else:
             cls(image, args=args, max_depth=max_depth, trace=sys.stderr if trace else None, out=out).run_main()
     except RuntimeErr as e:

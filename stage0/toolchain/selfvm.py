@@ -1,4 +1,5 @@
-"""The self-hosted VM (lib/backend/ilusm_vm.ilu) seen from the host like stage 0's VMs.
+"""The self-hosted VM (lib/backend/ilusm_vm.ilu) seen from the host like stage 0's VMs, and the
+tree-walking evaluator (lib/runtime/evl.ilu) run on a source file.
 
 `SelfHostedVM(image)` compiles the VM with the seed compiler (once per
 process), runs it on the fast tier and boots the image on it; `run_main`
@@ -15,14 +16,17 @@ from typing import Any, Optional, TextIO
 from stage0.image.model import Image
 
 VM_MODULE = "backend/ilusm_vm.ilu"
+EVL_MODULE = "runtime/evl.ilu"
+# Host frames a guest call may take on the evaluator: it recurses through the tree.
+HOST_FRAMES_PER_EVL_CALL = 40
 # Host frames a guest frame may need: a guest `try` nests host calls (the VM's try, the host's
 # try, the callback, the VM's call and its loop); one spare.
 HOST_FRAMES_PER_GUEST = 6
 
 
-@functools.lru_cache(maxsize=1)
+@functools.lru_cache(maxsize=2)
 def vm_image(path: str) -> Image:
-    """The self-hosted VM compiled by the seed compiler (once per process)."""
+    """The self-hosted VM (or the evaluator) compiled by the seed compiler (once per process)."""
     from stage0.seedc.driver import compile_file
 
     return compile_file(Path(path))
@@ -49,3 +53,17 @@ class SelfHostedVM:
     def call(self, f: Any, args: list[Any]) -> Any:
         """Call a guest function value from the host."""
         return self.host.call(self.api["call"], [self.state, f, list(args)])
+
+
+def evaluate(source: Path, args: list[str], out: Optional[TextIO], max_depth: int) -> None:
+    """Run the program in the source file on the tree-walking evaluator (lib/runtime/evl.ilu),
+    itself on the fast tier. The program must already have compiled: evl reports no compile errors."""
+    import os
+
+    from stage0.fast.vm import FastVM
+    from stage0.paths import lib_root
+
+    os.environ.setdefault("ILUSM_LIB", str(lib_root()))
+    host_depth = HOST_FRAMES_PER_EVL_CALL * max_depth + 1_000
+    host = FastVM(vm_image(str(lib_root() / EVL_MODULE)), args=args, max_depth=host_depth, out=out)
+    host.call(host.run_main()["run_file"], [str(source), max_depth])
