@@ -766,3 +766,20 @@ def test_fallback_emission_on_spec_programs(cls: type[VM]) -> None:
 
 
 REF_RESULTS: dict[Path, Result] = {}
+
+
+def test_inlined_builtins_keep_the_builtins_results_and_errors() -> None:
+    """push, pop and len run inline for their common case; every other case is the builtin's."""
+    text = ('xs = []\nys = push(xs, 1)\npush(xs, 2)\nprn(xs, ys == xs, len(xs), len("héllo"), len({a: 1}))\n'
+            'prn(pop(xs), pop(xs), try(\\() pop(xs)).err, try(\\() push("s", 1)).err, try(\\() len(3)).err)\n'
+            'b = __buf_new(3)\nprn(len(b))\n')
+    status, out, _ = both(text)
+    assert status == 0 and out.splitlines()[0] == "[1, 2] tru 2 5 1"
+    assert "pop from empty list" in out
+
+
+def test_inlined_builtins_appear_in_generated_code() -> None:
+    vm = FastVM(image_of("f(xs) =\n    push(xs, len(xs))\n    pop(xs)\nprn(f([1]))\n"), out=io.StringIO())
+    vm.run_main()
+    source = "\n".join(vm.sources.values())
+    assert "B_push" in source and "B_len" in source and "B_pop" in source

@@ -58,6 +58,15 @@ class Ctx:
         self.follow, self.loop, self.exit = follow, loop, exit
 
 
+# Pure builtins whose commonest case generated code runs inline, by argument count: (name, the
+# case, what it does). Every other case calls the builtin, so results and messages stay its own.
+INLINE_BUILTINS: dict[int, tuple[tuple[str, str, str], ...]] = {
+    1: (("len", "{a0}.__class__ is list or {a0}.__class__ is str", "{s} = len({a0})"),
+        ("pop", "{a0}.__class__ is list and {a0}", "{s} = {a0}.pop()")),
+    2: (("push", "{a0}.__class__ is list", "{a0}.append({a1}); {s} = {a0}"),),
+}
+
+
 class Env(Protocol):
     """What a translation asks of the VM it translates for (FastVM provides it)."""
 
@@ -590,6 +599,14 @@ class BlockGen:
         self.stack.append(Entry(f"s{k}"))
 
     def _builtin_call(self, f: str, args: str, argc: int, k: int) -> None:
+        names = [a.strip() for a in args.split(",")[1:]]
+        if all(n.isidentifier() for n in names):
+            for name, test, run in INLINE_BUILTINS.get(argc, ()):
+                b = self.tr.env.builtins[name]
+                assert b.cap is None, f"{name} needs {b.cap}: its check must not be bypassed"
+                fields = {f"a{i}": n for i, n in enumerate(names)} | {"s": f"s{k}"}
+                self.emit(f"elif {f} is {self.need('B_' + name, b)} and ({test.format(**fields)}): "
+                          f"{run.format(**fields)}")
         helper = self.tr.env.host_call_name(argc)
         self.emit(f"else: s{k} = {helper}({f}, d{args})")
 
