@@ -29,6 +29,7 @@ form (docs/ilbc.md, "Wide operands").
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 OPERAND_SIZES = {"u8": 1, "u16": 2, "i16": 2}
 # Operand sizes after a WIDE prefix.
@@ -87,6 +88,7 @@ class Op:
     taken_pushes: int | None = None  # a jump: values pushed when it is taken (pops as usual)
     slot_in: str | None = None       # the slot operand: kind it must hold before (or "noncell")
     slot_out: str | None = None      # the slot operand: kind it holds after (None: unchanged)
+    parts: tuple[str, ...] = ()      # a superinstruction: the instructions it does, in order
 
     @property
     def size(self) -> int:
@@ -132,6 +134,24 @@ class Op:
         """True when the instruction stores into its slot operand."""
         return self.slot_out is not None
 
+    @property
+    def slot_positions(self) -> tuple[int, ...]:
+        """The positions of the local slot operands (a superinstruction may have two)."""
+        return tuple(i for i, r in enumerate(self.roles) if r == "slot")
+
+    def split(self, args: tuple[Any, ...]) -> list[tuple["Op", tuple[Any, ...]]]:
+        """A superinstruction as its parts, each with its own operands (the fused operands are
+        the parts' operands in order); any other instruction is its only part."""
+        if not self.parts:
+            return [(self, args)]
+        out, at = [], 0
+        for name in self.parts:
+            part = BY_NAME[name]
+            n = len(part.operands)
+            out.append((part, tuple(args[at:at + n])))
+            at += n
+        return out
+
     def role_at(self, role: str) -> int:
         """The position of the first operand with this role; -1 when there is none."""
         return self.roles.index(role) if role in self.roles else -1
@@ -176,8 +196,38 @@ def _op(name: str, code: int, operands: str, pops: int | str, pushes: int, effec
     return Op(name, code, ops, pops, pushes, effect, doc, roles, **flow)  # type: ignore[arg-type]
 
 
+def _fuse(name: str, code: int, parts: str) -> Op:
+    """A superinstruction row: every column is derived from its parts (instructions of the
+    table above it, in order; only the last may jump), so it says nothing of its own but
+    its name and number. Its operands are the parts' operands in order (a repeated
+    operand name gets a 2)."""
+    ops = [_BASE[p] for p in parts.split()]
+    assert len(ops) >= 2 and all(not o.parts and o.falls and not o.writes_slot for o in ops), name
+    assert all(not o.is_jump for o in ops[:-1]) and all(isinstance(o.pops, int) for o in ops), name
+    operands: list[tuple[str, str]] = []
+    for o in ops:
+        for n, kind in o.operands:
+            operands.append((n + "2" if any(n == m for m, _ in operands) else n, kind))
+    depth = low = 0  # stack height against the start, and its lowest point
+    for o in ops[:-1]:
+        depth -= int(o.pops)
+        low = min(low, depth)
+        depth += o.pushes
+    last = ops[-1]
+    low = min(low, depth - int(last.pops))
+    slots = {o.slot_in for o in ops if o.slot_in}
+    assert len(slots) <= 1, name
+    taken = None if last.taken_pushes is None else depth - int(last.pops) + last.taken_pushes - low
+    names = iter(n for n, _ in operands)
+    doc = "; ".join(o.name + "".join(f" {next(names)}" for _ in o.operands) for o in ops)
+    return Op(name, code, tuple(operands), -low, depth - int(last.pops) + last.pushes - low,
+              f"({'; '.join(o.effect.strip('() ') for o in ops)})", f"superinstruction: {doc}",
+              tuple(r for o in ops for r in o.roles), last.falls, taken, slots.pop() if slots else None,
+              None, tuple(o.name for o in ops))
+
+
 # fmt: off
-TABLE: tuple[Op, ...] = (
+_BASE_TABLE: tuple[Op, ...] = (
     # constants and stack (seed 000: PUSH_CONST..PUSH_FLS)
     _op("PUSH_CONST",   0x01, "k:u16", 0, 1, "( -- val)", "push constant k"),
     _op("PUSH_NIL",     0x02, "", 0, 1, "( -- nil)", "push nil"),
@@ -256,10 +306,31 @@ TABLE: tuple[Op, ...] = (
     # host (seed 000: SYSCALL)
     _op("SYSCALL",      0xF0, "name:u16 argc:u8", "argc", 1, "(a1..an -- result)", "call the host builtin named name directly"),
 )
+_BASE = {op.name: op for op in _BASE_TABLE}
+
+# Superinstructions (seed 003's fused instructions): the commonest runs of the
+# instructions above, measured on lib/ and bench/ (docs/superinstructions.md).
+# The compilers emit one wherever its parts follow each other with no jump
+# target and no new source line between them (seedc/emit.py fuse,
+# compiler.ilu fuse); engines run it as one step or as its parts.
+TABLE: tuple[Op, ...] = _BASE_TABLE + (
+    _fuse("LOAD_LOCAL2",      0x80, "LOAD_LOCAL LOAD_LOCAL"),
+    _fuse("LOAD_LOCAL_CONST", 0x81, "LOAD_LOCAL PUSH_CONST"),
+    _fuse("LOAD_LOCAL_FIELD", 0x82, "LOAD_LOCAL GET_FIELD"),
+    _fuse("EQ_JUMP_UNLESS",   0x88, "EQ JUMP_UNLESS"),
+    _fuse("NEQ_JUMP_UNLESS",  0x89, "NEQ JUMP_UNLESS"),
+    _fuse("LT_JUMP_UNLESS",   0x8A, "LT JUMP_UNLESS"),
+    _fuse("GT_JUMP_UNLESS",   0x8B, "GT JUMP_UNLESS"),
+    _fuse("LE_JUMP_UNLESS",   0x8C, "LE JUMP_UNLESS"),
+    _fuse("GE_JUMP_UNLESS",   0x8D, "GE JUMP_UNLESS"),
+)
 # fmt: on
 
 BY_NAME: dict[str, Op] = {op.name: op for op in TABLE}
 BY_CODE: dict[int, Op] = {op.code: op for op in TABLE}
+
+# The superinstructions, in the order the compilers try them.
+FUSIONS: tuple[Op, ...] = tuple(op for op in TABLE if op.parts)
 
 # Opcode numbers by name, for emitters and the VM: OPC["ADD"] == 0x40.
 OPC: dict[str, int] = {op.name: op.code for op in TABLE}
@@ -282,7 +353,8 @@ def _check_table() -> None:
         # The slot columns belong to the instructions with a local slot operand, and name slot kinds.
         assert ("slot" in op.roles) == (op.slot_in is not None), op.name
         assert op.slot_in in (None, "noncell", *SLOT_KINDS) and op.slot_out in (None, *SLOT_KINDS), op.name
-        assert op.roles.count("slot") <= 1, op.name
+        # Two slot operands only in a superinstruction that reads both (LOAD_LOCAL2).
+        assert op.roles.count("slot") <= 1 or (op.parts and op.slot_out is None), op.name
 
 
 _check_table()

@@ -56,7 +56,7 @@ class _Counter(io.StringIO):
 
 
 def test_instruction_counts_match_the_reference_interpreter(tmp_path: Path) -> None:
-    """16 instructions per recursing call and 7 per leaf, as bench/fib.ilu compiles today."""
+    """12 instructions per recursing call and 5 per leaf, as bench/fib.ilu compiles today."""
     src = (ROOT / "bench" / "fib.ilu").read_text().replace("fib(27)", "fib(10)")
     prog = tmp_path / "fib.ilu"
     prog.write_text(src)

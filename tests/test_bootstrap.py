@@ -54,7 +54,7 @@ def test_diff_names_the_function_and_instruction(tmp_path: Path) -> None:
     two.write_text("f(x) = x - 1\nprn f(1)\n")
     text = explain(ilbc.write(compile_file(one)), ilbc.write(compile_file(two)), "one", "two")
     assert "function #1 (f) differs" in text
-    assert "-0006  ADD" in text and "+0006  SUB" in text
+    assert "-0005  ADD" in text and "+0005  SUB" in text
     assert explain(b"same", b"same") == ""
 
 

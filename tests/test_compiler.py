@@ -7,6 +7,7 @@ list, so a change in code generation is a visible, reviewed change.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -15,6 +16,7 @@ from stage0.errors import CompileError
 from stage0.image.ilbc import decode
 from stage0.image.model import Image
 from stage0.seedc.driver import compile_file
+from stage0.seedc.emit import FnBuilder
 
 
 def compile_snippet(tmp_path: Path, src: str) -> Image:
@@ -32,13 +34,8 @@ def shape(image: Image, name: str = "<module>") -> list[str]:
     out = []
     for i, (off, code, args) in enumerate(raw):
         op = isa.BY_CODE[code]
-        shown = [str(a) for a in args]
-        if op.name == "PUSH_CONST":
-            shown = [repr(image.consts[args[0]])]
-        elif op.name in ("LOAD_GLOBAL", "STORE_GLOBAL", "GET_FIELD", "SET_FIELD"):
-            shown = [image.names[args[0]]]
-        elif op.name == "SYSCALL":
-            shown = [image.names[args[0]], str(args[1])]
+        shown = [repr(image.consts[a]) if role == "const" else image.names[a] if role == "name" else str(a)
+                 for a, role in zip(args, op.roles)]
         if op.is_jump:
             shown[-1] = f"{index[off + op.size + args[-1]] - i:+d}"
         out.append(" ".join([op.name] + shown))
@@ -49,18 +46,18 @@ CASES = [
     ("x = 1 + 2", "<module>",
      ["PUSH_CONST 1", "PUSH_CONST 2", "ADD", "STORE_GLOBAL x", "PUSH_NIL", "RET"]),
     ("f(a, b) = a * b", "f",
-     ["LOAD_LOCAL 0", "LOAD_LOCAL 1", "MUL", "RET"]),
+     ["LOAD_LOCAL2 0 1", "MUL", "RET"]),
     ("f(n) = if n < 2: n | f(n - 1)", "f",
-     ["LOAD_LOCAL 0", "PUSH_CONST 2", "LT", "JUMP_UNLESS +3", "LOAD_LOCAL 0", "JUMP +6",
-      "LOAD_GLOBAL f", "LOAD_LOCAL 0", "PUSH_CONST 1", "SUB", "CALL_TAIL 1", "RET"]),
+     ["LOAD_LOCAL_CONST 0 2", "LT_JUMP_UNLESS +3", "LOAD_LOCAL 0", "JUMP +5",
+      "LOAD_GLOBAL f", "LOAD_LOCAL_CONST 0 1", "SUB", "CALL_TAIL 1", "RET"]),
     ("f(x) = x and 2", "f",
      ["LOAD_LOCAL 0", "DUP", "JUMP_UNLESS +3", "POP", "PUSH_CONST 2", "RET"]),
     ("i <- 1..3: prn i", "<module>",
      ["PUSH_CONST 1", "PUSH_CONST 3", "ITER_RANGE 0", "FOR_NEXT 0 +7", "STORE_GLOBAL i",
       "LOAD_GLOBAL prn", "LOAD_GLOBAL i", "CALL 1", "POP", "JUMP -6", "PUSH_NIL", "RET"]),
     ("f(xs) =\n    s = 0\n    k, v <- xs: s += v\n    s", "f",
-     ["PUSH_CONST 0", "STORE_LOCAL 1", "LOAD_LOCAL 0", "ITER2 4", "FOR_NEXT2 4 +8", "STORE_LOCAL 3",
-      "STORE_LOCAL 2", "LOAD_LOCAL 1", "LOAD_LOCAL 3", "ADD", "STORE_LOCAL 1", "JUMP -7",
+     ["PUSH_CONST 0", "STORE_LOCAL 1", "LOAD_LOCAL 0", "ITER2 4", "FOR_NEXT2 4 +7", "STORE_LOCAL 3",
+      "STORE_LOCAL 2", "LOAD_LOCAL2 1 3", "ADD", "STORE_LOCAL 1", "JUMP -6",
       "LOAD_LOCAL 1", "RET"]),
     ("mk() =\n    n = 1\n    \\() n", "mk",
      ["MAKE_CELL 0", "PUSH_CONST 1", "STORE_CELL 0", "MAKE_CLOSURE 2", "RET"]),
@@ -80,13 +77,17 @@ CASES = [
     ('x = __txt_up("a")', "<module>",
      ["PUSH_CONST 'a'", "SYSCALL __txt_up 1", "STORE_GLOBAL x", "PUSH_NIL", "RET"]),
     ("f(x) = mat x:\n    1, 2: 3\n    _: 4", "f",
-     ["LOAD_LOCAL 0", "STORE_LOCAL 1", "LOAD_LOCAL 1", "PUSH_CONST 1", "EQ", "JUMP_IF +6", "LOAD_LOCAL 1",
-      "PUSH_CONST 2", "EQ", "JUMP_IF +2", "JUMP +3", "PUSH_CONST 3", "JUMP +4", "PUSH_CONST 4", "JUMP +2",
+     ["LOAD_LOCAL 0", "STORE_LOCAL 1", "LOAD_LOCAL_CONST 1 1", "EQ", "JUMP_IF +5",
+      "LOAD_LOCAL_CONST 1 2", "EQ", "JUMP_IF +2", "JUMP +3", "PUSH_CONST 3", "JUMP +4", "PUSH_CONST 4", "JUMP +2",
       "PUSH_NIL", "RET"]),
     # brk inside an if block used as the right operand: the held left operand is popped first.
     ("f(a) =\n    whl tru:\n        a = a + if a:\n            brk\n        | 1\n    a", "f",
-     ["PUSH_TRU", "JUMP_UNLESS +12", "LOAD_LOCAL 0", "LOAD_LOCAL 0", "JUMP_UNLESS +5", "POP", "JUMP +7",
-      "PUSH_NIL", "JUMP +2", "PUSH_CONST 1", "ADD", "STORE_LOCAL 0", "JUMP -12", "LOAD_LOCAL 0", "RET"]),
+     ["PUSH_TRU", "JUMP_UNLESS +11", "LOAD_LOCAL2 0 0", "JUMP_UNLESS +5", "POP", "JUMP +7",
+      "PUSH_NIL", "JUMP +2", "PUSH_CONST 1", "ADD", "STORE_LOCAL 0", "JUMP -11", "LOAD_LOCAL 0", "RET"]),
+    # superinstructions: a field of a local, compare-and-branch on each comparison.
+    ("f(o, n) =\n    whl o.k != n: n += 1\n    n >= 2", "f",
+     ["LOAD_LOCAL_FIELD 0 k", "LOAD_LOCAL 1", "NEQ_JUMP_UNLESS +5", "LOAD_LOCAL_CONST 1 1", "ADD",
+      "STORE_LOCAL 1", "JUMP -6", "LOAD_LOCAL_CONST 1 2", "GE", "RET"]),
     # cnt under a shorthand call: the callee and the first argument are popped.
     ("i <- 1..2:\n    prn i, if i:\n        cnt\n    | 0", "<module>",
      ["PUSH_CONST 1", "PUSH_CONST 2", "ITER_RANGE 0", "FOR_NEXT 0 +15", "STORE_GLOBAL i",
@@ -130,3 +131,52 @@ def test_import_cycle_is_a_compile_error(tmp_path: Path) -> None:
     with pytest.raises(CompileError) as info:
         compile_file(tmp_path / "a.ilu")
     assert info.value.message == "import cycle: a.ilu -> b.ilu -> a.ilu"
+
+
+def _fused(build: Callable[[FnBuilder], None]) -> list[tuple[str, list[int]]]:
+    """The instructions a hand-built function has after fusion."""
+    b = FnBuilder()
+    build(b)
+    b.fuse()
+    return b.ins
+
+
+def test_no_fusion_across_a_jump_target_or_a_line_start() -> None:
+    """A run is fused only when no jump lands inside it and no new source line starts inside it."""
+    def plain(b: FnBuilder) -> None:
+        b.at(1)
+        b.emit("LOAD_LOCAL", 0)
+        b.emit("LOAD_LOCAL", 1)
+        b.emit("RET")
+
+    def target(b: FnBuilder) -> None:
+        plain(b)
+        b.patch(b.jump("JUMP"), 1)  # lands on the second LOAD_LOCAL
+
+    def line(b: FnBuilder) -> None:
+        b.at(1)
+        b.emit("LOAD_LOCAL", 0)
+        b.at(2)
+        b.emit("LOAD_LOCAL", 1)
+
+    assert _fused(plain) == [("LOAD_LOCAL2", [0, 1]), ("RET", [])]
+    assert [n for n, _ in _fused(target)] == ["LOAD_LOCAL", "LOAD_LOCAL", "RET", "JUMP"]
+    assert [n for n, _ in _fused(line)] == ["LOAD_LOCAL", "LOAD_LOCAL"]
+
+
+def test_fusion_renumbers_jumps_and_lines() -> None:
+    """Jumps and line marks after a fused run point at the same instructions as before."""
+    b = FnBuilder()
+    b.at(1)
+    b.emit("LOAD_LOCAL", 0)
+    b.emit("PUSH_CONST", 0)
+    j = b.jump("JUMP_UNLESS")
+    b.emit("LOAD_LOCAL", 0)
+    b.at(2)
+    end = b.here()
+    b.emit("PUSH_NIL")
+    b.emit("RET")
+    b.patch(j, end)
+    b.fuse()
+    assert [n for n, _ in b.ins] == ["LOAD_LOCAL_CONST", "JUMP_UNLESS", "LOAD_LOCAL", "PUSH_NIL", "RET"]
+    assert b.to == {1: 3} and b.marks == [(0, 1), (3, 2)]

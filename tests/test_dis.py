@@ -47,25 +47,25 @@ module main.ilu  (main.ilu)  [entry]
 
 fn main/0  locals=0 upvals=0  (main.ilu)
       ; line 1  inc(n) = n + 1
-0000  MAKE_CLOSURE  inc
-0003  STORE_GLOBAL  inc
+0000  MAKE_CLOSURE      inc
+0003  STORE_GLOBAL      inc
       ; line 2  if x:
-0006  LOAD_GLOBAL   x
-0009  JUMP_UNLESS   -> 0026
-0012  LOAD_GLOBAL   prn
-0015  LOAD_GLOBAL   inc
-0018  PUSH_CONST    41
-0021  CALL          1
-0023  CALL          1
+0006  LOAD_GLOBAL       x
+0009  JUMP_UNLESS       -> 0026
+0012  LOAD_GLOBAL       prn
+0015  LOAD_GLOBAL       inc
+0018  PUSH_CONST        41
+0021  CALL              1
+0023  CALL              1
 0025  POP
       ; line 4  use u
-0026  USE           lib/u.ilu
+0026  USE               lib/u.ilu
 0029  RET
 
 fn inc/1  locals=1 upvals=0  (main.ilu)
       ; line 1  inc(n) = n + 1
-0000  LOAD_LOCAL    0
-0003  PUSH_CONST    1
+0000  LOAD_LOCAL        0
+0003  PUSH_CONST        1
 0006  ADD
 0007  RET
 
@@ -73,8 +73,8 @@ module lib/u.ilu  (lib/u.ilu)
 
 fn u/0  locals=0 upvals=0  (lib/u.ilu)
       ; line 3
-0000  PUSH_CONST    "hi\\n"
-0003  SYSCALL       "odd name" 1
+0000  PUSH_CONST        "hi\\n"
+0003  SYSCALL           "odd name" 1
 0007  RET
 """
 
@@ -86,7 +86,7 @@ def test_whole_image_with_sources() -> None:
 
 def test_without_sources_only_line_numbers() -> None:
     text = disassemble(program())
-    assert "      ; line 2\n0006  LOAD_GLOBAL   x\n" in text
+    assert "      ; line 2\n0006  LOAD_GLOBAL       x\n" in text
     assert "if x:" not in text
     assert text == disassemble(program())
 
@@ -95,8 +95,8 @@ def test_single_function() -> None:
     assert disassemble_func(program(), 1) == (
         "fn inc/1  locals=1 upvals=0  (main.ilu)\n"
         "      ; line 1\n"
-        "0000  LOAD_LOCAL    0\n"
-        "0003  PUSH_CONST    1\n"
+        "0000  LOAD_LOCAL        0\n"
+        "0003  PUSH_CONST        1\n"
         "0006  ADD\n"
         "0007  RET\n"
     )
@@ -112,19 +112,19 @@ def test_constant_forms_and_loops() -> None:
     validate(image)
     assert disassemble_func(image, 0) == (
         "fn m/0  locals=1 upvals=0  (m)\n"
-        "0000  PUSH_CONST    2.5\n"
-        "0003  PUSH_CONST    -0\n"
-        "0006  PUSH_CONST    1e+16\n"
-        "0009  PUSH_CONST    nan\n"
-        "0012  PUSH_CONST    -inf\n"
-        '0015  PUSH_CONST    ""\n'
-        '0018  PUSH_CONST    "say \\"x\\""\n'
-        "0021  PUSH_CONST    1000000000000000000000000000000\n"
-        "0024  MAKE_LIST     8\n"
-        "0027  ITER          0\n"
-        "0030  FOR_NEXT      0 -> 0039\n"
+        "0000  PUSH_CONST        2.5\n"
+        "0003  PUSH_CONST        -0\n"
+        "0006  PUSH_CONST        1e+16\n"
+        "0009  PUSH_CONST        nan\n"
+        "0012  PUSH_CONST        -inf\n"
+        '0015  PUSH_CONST        ""\n'
+        '0018  PUSH_CONST        "say \\"x\\""\n'
+        "0021  PUSH_CONST        1000000000000000000000000000000\n"
+        "0024  MAKE_LIST         8\n"
+        "0027  ITER              0\n"
+        "0030  FOR_NEXT          0 -> 0039\n"
         "0035  POP\n"
-        "0036  JUMP          -> 0030\n"
+        "0036  JUMP              -> 0030\n"
         "0039  PUSH_NIL\n"
         "0040  RET\n"
     )
@@ -138,6 +138,6 @@ def test_functions_outside_every_module() -> None:
         "functions outside every module\n"
         "\n"
         'fn "odd name"/0  locals=0 upvals=1  (?)\n'
-        "0000  LOAD_UPVAL    0\n"
+        "0000  LOAD_UPVAL        0\n"
         "0003  RET\n"
     )

@@ -175,17 +175,36 @@ def test_allowed_exceptions_are_in_place() -> None:
 def test_table_columns() -> None:
     """Roles, control flow and slot columns say what the consumers used to keep on the side."""
     by = isa.BY_NAME
-    assert {op.name for op in isa.TABLE if op.is_jump} == {
+    base = [op for op in isa.TABLE if not op.parts]
+    assert {op.name for op in base if op.is_jump} == {
         "JUMP", "JUMP_IF", "JUMP_UNLESS", "JUMP_IF_NIL", "FOR_NEXT", "FOR_NEXT2"}
     assert {op.name for op in isa.TABLE if op.ends_block} == {op.name for op in isa.TABLE if op.is_jump} | {"RET"}
     assert [op.name for op in isa.TABLE if op.returns] == ["RET"]
     assert {n: by[n].taken_delta((0,) * len(by[n].operands)) for n in ("JUMP", "JUMP_IF", "JUMP_IF_NIL", "FOR_NEXT2")} \
         == {"JUMP": 0, "JUMP_IF": -1, "JUMP_IF_NIL": 0, "FOR_NEXT2": 0}
     assert by["SYSCALL"].roles == ("name", "count") and by["FOR_NEXT"].roles == ("slot", "jump")
-    assert {op.name for op in isa.TABLE if op.writes_slot} == {"STORE_LOCAL", "ITER", "ITER2", "ITER_RANGE",
-                                                               "MAKE_CELL"}
-    assert {op.name for op in isa.TABLE if op.reads_slot} == {"LOAD_LOCAL", "MAKE_CELL", "LOAD_CELL", "STORE_CELL",
-                                                              "FOR_NEXT", "FOR_NEXT2"}
+    assert {op.name for op in base if op.writes_slot} == {"STORE_LOCAL", "ITER", "ITER2", "ITER_RANGE",
+                                                          "MAKE_CELL"}
+    assert {op.name for op in base if op.reads_slot} == {"LOAD_LOCAL", "MAKE_CELL", "LOAD_CELL", "STORE_CELL",
+                                                         "FOR_NEXT", "FOR_NEXT2"}
+
+
+def test_superinstruction_columns_come_from_their_parts() -> None:
+    """A superinstruction's operands, stack effect, control and slot columns are its parts'."""
+    by = isa.BY_NAME
+    two = by["LOAD_LOCAL2"]
+    assert two.parts == ("LOAD_LOCAL", "LOAD_LOCAL") and two.roles == ("slot", "slot")
+    assert two.stack_delta((1, 2)) == (0, 2) and two.slot_positions == (0, 1) and two.reads_slot
+    assert not two.writes_slot and two.falls and not two.is_jump
+    assert by["LOAD_LOCAL_FIELD"].stack_delta((0, 0)) == (0, 1)
+    assert by["LOAD_LOCAL_CONST"].roles == ("slot", "const")
+    lt = by["LT_JUMP_UNLESS"]
+    assert lt.is_jump and lt.falls and lt.stack_delta((5,)) == (2, 0) and lt.taken_delta((5,)) == -2
+    assert [(p.name, a) for p, a in by["LOAD_LOCAL_FIELD"].split((3, "x"))] == [("LOAD_LOCAL", (3,)),
+                                                                                ("GET_FIELD", ("x",))]
+    assert by["ADD"].split(()) == [(by["ADD"], ())]
+    # Every superinstruction is made of instructions that are not superinstructions themselves.
+    assert all(not by[p].parts for op in isa.FUSIONS for p in op.parts)
 
 
 # ---- the ilusm view of the table ----------------------------------------------------

@@ -209,5 +209,5 @@ def test_dis_shows_the_prefix() -> None:
     from stage0.image.dis import disassemble_func
     code = _forward(32768) + bytes([NIL, RET])
     text = disassemble_func(_image(code), 0).splitlines()
-    assert text[2] == "0000  WIDE JUMP     -> 32774"
+    assert text[2] == "0000  WIDE JUMP         -> 32774"
     assert text[3] == "0006  POP"

@@ -27,7 +27,8 @@ _WRAP = 72  # column limit for the `names` list
 
 
 def _ilu_entry(op: isa.Op) -> str:
-    """One `table` element: an object literal on three lines (operands, stack effect, control and slot)."""
+    """One `table` element: an object literal on four lines (operands, stack effect, control and
+    slot, parts)."""
     kinds = _ilu_list(tuple(kind for _, kind in op.operands))
     names = _ilu_list(tuple(name for name, _ in op.operands))
     return (f"    {{name: {_ilu_value(op.name)}, code: {op.code}, size: {op.size}, wsize: {op.wide_size}, "
@@ -35,7 +36,8 @@ def _ilu_entry(op: isa.Op) -> str:
             f"     opnames: {names}, roles: {_ilu_list(op.roles)}, pops: {_ilu_list(op.pop_rule)}, "
             f"pushes: {op.pushes},\n"
             f"     falls: {_ilu_value(op.falls)}, taken_pushes: {_ilu_value(op.taken_pushes)}, "
-            f"slot_in: {_ilu_value(op.slot_in)}, slot_out: {_ilu_value(op.slot_out)}}},")
+            f"slot_in: {_ilu_value(op.slot_in)}, slot_out: {_ilu_value(op.slot_out)},\n"
+            f"     parts: {_ilu_list(op.parts)}}},")
 
 
 def _ilu_names() -> list[str]:
@@ -66,7 +68,9 @@ def render_ilu() -> str:
         "# `pushes`; `falls`: control may go on to the next instruction; `taken_pushes`:",
         "# a jump's pushes when taken (nil: not a jump); `slot_in`/`slot_out`: the kind",
         "# (" + ", ".join(isa.SLOT_KINDS) + ", or noncell: anything but a cell) its slot operand must hold",
-        "# before, and holds after (nil: no slot operand / unchanged). See stage0/isa.py.",
+        "# before, and holds after (nil: no slot operand / unchanged); `parts`: a",
+        "# superinstruction's instructions in order (its operands are theirs, in order; [] for",
+        "# any other instruction). See stage0/isa.py.",
         "# WIDE is the prefix byte that makes the next instruction's u16 operands u32, its i16 i32.",
         "",
         f"WIDE = {isa.WIDE}",

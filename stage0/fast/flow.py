@@ -21,7 +21,7 @@ NAMES = {op.code: op.name for op in isa.TABLE}
 # slot (1: a, 2: b), by opcode byte, for the opcodes the ISA table marks as
 # jumping, reading or writing a local slot, or naming a closure's function.
 _TARGET = {op.code: 1 + op.role_at("jump") for op in isa.TABLE if op.is_jump}
-_READS = {op.code: 1 + op.role_at("slot") for op in isa.TABLE if op.reads_slot}
+_READS = {op.code: tuple(1 + i for i in op.slot_positions) for op in isa.TABLE if op.reads_slot}
 _WRITES = {op.code: 1 + op.role_at("slot") for op in isa.TABLE if op.writes_slot}
 _CLOSES = {op.code: 1 + op.role_at("func") for op in isa.TABLE if "func" in op.roles}
 
@@ -313,9 +313,9 @@ class Flow:
     def reads(ins: tuple[int, Any, Any]) -> tuple[int, ...]:
         """Local slots the instruction reads (the Python local must exist): its slot
         operand, or the slots whose cells a new closure captures."""
-        at = _READS.get(ins[0])
-        if at is not None:
-            return (ins[at],)
+        ats = _READS.get(ins[0])
+        if ats is not None:
+            return tuple(ins[at] for at in ats)
         at = _CLOSES.get(ins[0])
         if at is not None:
             callee = cast(Proto, ins[at])

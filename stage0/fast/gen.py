@@ -21,6 +21,23 @@ _USES_G = ("LOAD_GLOBAL", "STORE_GLOBAL", "IMPORT_ALL")
 _SETS_D = ("SYSCALL", "USE")
 
 
+def _steps(op: isa.Op) -> tuple[tuple[str, int, int], ...]:
+    """What the translator does for op: its parts (or itself), each as (name, where its a
+    and b operands sit in the loaded instruction (op, a, b); a part ignores what it does
+    not take, so a missing operand points anywhere, here at b)."""
+    out, at = [], 1
+    for part in op.parts or (op.name,):
+        n = len(isa.BY_NAME[part].operands)
+        where = list(range(at, at + n)) + [2, 2]
+        out.append((part, where[0], where[1]))
+        at += n
+    return tuple(out)
+
+
+# By opcode byte, the steps of each instruction.
+_STEPS = {op.code: _steps(op) for op in isa.TABLE}
+
+
 class Entry:
     """One symbolic stack slot: Python text, whether it is a pending expression, its type.
 
@@ -408,8 +425,12 @@ class BlockGen:
         code = self.tr.code
         end = self.bl.end
         while self.i < end:
-            op, a, b = code[self.i]
-            name = NAMES[op]
+            ins = code[self.i]
+            steps = _STEPS[ins[0]]
+            for name, pa, pb in steps[:-1]:  # a superinstruction's parts but the last
+                getattr(self, "op_" + name)(ins[pa], ins[pb])
+            name, pa, pb = steps[-1]
+            a, b = ins[pa], ins[pb]
             if self.i == end - 1:
                 term = self.terminator(name, a, b)
                 if term is not None:
@@ -890,6 +911,8 @@ class BlockGen:
 
 _COVERED = {name for name in dir(BlockGen) if name.startswith(("op_", "term_"))}
 # An instruction that ends a block is translated by its term_ method, any other by its op_ method.
-_MISSING_OPS = [op.name for op in isa.TABLE if ("term_" if op.ends_block else "op_") + op.name not in _COVERED]
+# (A superinstruction is translated as its parts.)
+_MISSING_OPS = [op.name for op in isa.TABLE
+                if not op.parts and ("term_" if op.ends_block else "op_") + op.name not in _COVERED]
 assert not _MISSING_OPS, f"fast.py: no translation for {_MISSING_OPS}"
 

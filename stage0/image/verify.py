@@ -62,8 +62,8 @@ class _Spec:
     pops: Callable[[tuple[int, ...]], int]
     indexed: tuple[tuple[int, str], ...]   # (operand position, role) of index operands
     branch: int | None                     # values pushed on the taken path; None: not a jump
-    slot_rule: tuple[int, int, int] | None  # (slot operand position, kinds it may hold before,
-    #                                          kind it holds after or 0: unchanged); None: no slot operand
+    slot_rule: tuple[tuple[int, ...], int, int] | None  # (slot operand positions, kinds they may hold
+    #                                   before, kind they hold after or 0: unchanged); None: no slot operand
 
 
 def _pops_fn(op: isa.Op) -> Callable[[tuple[int, ...]], int]:
@@ -88,11 +88,11 @@ def _spec(op: isa.Op) -> _Spec:
     return _Spec(op, layout, op.size, wide, _pops_fn(op), indexed, op.taken_pushes, _slot_rule(op))
 
 
-def _slot_rule(op: isa.Op) -> tuple[int, int, int] | None:
-    """op's slot columns as bits: (operand position, kinds allowed before, kind after or 0)."""
+def _slot_rule(op: isa.Op) -> tuple[tuple[int, ...], int, int] | None:
+    """op's slot columns as bits: (operand positions, kinds allowed before, kind after or 0)."""
     if op.slot_in is None:
         return None
-    return op.role_at("slot"), _KIND_OF[op.slot_in], _KIND_OF[op.slot_out] if op.slot_out else 0
+    return op.slot_positions, _KIND_OF[op.slot_in], _KIND_OF[op.slot_out] if op.slot_out else 0
 
 
 def _build_table() -> list[_Spec | None]:
@@ -285,12 +285,13 @@ def _flow(instrs: list[Instr], func: FuncDef, image: Image) -> CodeFlow:
         kinds = kinds_at[off]
         rule = _RULES[opcode]
         if rule is not None:
-            slot = args[rule[0]]
-            shift = slot * _KIND_BITS
-            if kinds >> shift & _KIND_MASK & ~rule[1]:
-                _expect(off, opcode, slot, kinds, rule[1])
-            if rule[2]:
-                kinds = kinds & ~(_KIND_MASK << shift) | rule[2] << shift
+            for at_slot in rule[0]:
+                slot = args[at_slot]
+                shift = slot * _KIND_BITS
+                if kinds >> shift & _KIND_MASK & ~rule[1]:
+                    _expect(off, opcode, slot, kinds, rule[1])
+                if rule[2]:
+                    kinds = kinds & ~(_KIND_MASK << shift) | rule[2] << shift
         elif opcode == _MAKE_CLOSURE:
             _check_cells(off, image.funcs[args[0]], kinds)
         for nxt, d in _successors(off, opcode, args, depth[off], ends[i]):

@@ -57,16 +57,26 @@ PY_FRAMES_PER_DEPTH = 6
 
 (LOAD_LOCAL, STORE_LOCAL, PUSH_CONST, LOAD_GLOBAL, GET_FIELD, CALL, RET, JUMP, JUMP_UNLESS, JUMP_IF, POP, ADD,
  SUB, LT, EQ, GET_IDX, FOR_NEXT, FOR_NEXT2, LOAD_UPVAL, LOAD_CELL, DUP, CALL_TAIL, SYSCALL, PUSH_NIL, JUMP_IF_NIL,
- STORE_GLOBAL, STORE_CELL) = (OPC[name] for name in (
+ STORE_GLOBAL, STORE_CELL, LOAD_LOCAL2, LOAD_LOCAL_CONST, LOAD_LOCAL_FIELD, LT_JUMP_UNLESS,
+ EQ_JUMP_UNLESS) = (OPC[name] for name in (
     "LOAD_LOCAL", "STORE_LOCAL", "PUSH_CONST", "LOAD_GLOBAL", "GET_FIELD", "CALL", "RET", "JUMP", "JUMP_UNLESS",
     "JUMP_IF", "POP", "ADD", "SUB", "LT", "EQ", "GET_IDX", "FOR_NEXT", "FOR_NEXT2", "LOAD_UPVAL", "LOAD_CELL", "DUP",
-    "CALL_TAIL", "SYSCALL", "PUSH_NIL", "JUMP_IF_NIL", "STORE_GLOBAL", "STORE_CELL"))
+    "CALL_TAIL", "SYSCALL", "PUSH_NIL", "JUMP_IF_NIL", "STORE_GLOBAL", "STORE_CELL", "LOAD_LOCAL2",
+    "LOAD_LOCAL_CONST", "LOAD_LOCAL_FIELD", "LT_JUMP_UNLESS", "EQ_JUMP_UNLESS"))
+# The other compare-and-branch superinstructions: their comparison (the loop jumps when it is fls).
+CMP_JUMPS = {
+    OPC["NEQ_JUMP_UNLESS"]: lambda x, y: not eq(x, y),
+    OPC["GT_JUMP_UNLESS"]: lambda x, y: x > y if x.__class__ is int and y.__class__ is int else compare(">", x, y),
+    OPC["LE_JUMP_UNLESS"]: lambda x, y: x <= y if x.__class__ is int and y.__class__ is int else compare("<=", x, y),
+    OPC["GE_JUMP_UNLESS"]: lambda x, y: x >= y if x.__class__ is int and y.__class__ is int else compare(">=", x, y),
+}
 
 # Opcodes the loop handles itself; the rest go through HANDLERS.
 HOT = frozenset({LOAD_LOCAL, STORE_LOCAL, PUSH_CONST, LOAD_GLOBAL, GET_FIELD, CALL, RET, JUMP,
                  JUMP_UNLESS, JUMP_IF, POP, ADD, SUB, LT, EQ, GET_IDX, FOR_NEXT, FOR_NEXT2,
                  LOAD_UPVAL, LOAD_CELL, DUP, CALL_TAIL, SYSCALL, PUSH_NIL, JUMP_IF_NIL,
-                 STORE_GLOBAL, STORE_CELL})
+                 STORE_GLOBAL, STORE_CELL, LOAD_LOCAL2, LOAD_LOCAL_CONST, LOAD_LOCAL_FIELD,
+                 LT_JUMP_UNLESS, EQ_JUMP_UNLESS, *CMP_JUMPS})
 HANDLERS = build_table(HOT)
 _MISSING = object()
 
@@ -195,8 +205,37 @@ class VM:
                     if v.__class__ is Unset:
                         raise self.unset_error(fr, a)
                     push(v)
+                elif op == LOAD_LOCAL2:
+                    v = locs[a]
+                    w = locs[b]
+                    if v.__class__ is Unset or w.__class__ is Unset:
+                        raise self.unset_error(fr, a if v.__class__ is Unset else b)
+                    push(v)
+                    push(w)
                 elif op == PUSH_CONST:
                     push(a)
+                elif op == LOAD_LOCAL_CONST:
+                    v = locs[a]
+                    if v.__class__ is Unset:
+                        raise self.unset_error(fr, a)
+                    push(v)
+                    push(b)
+                elif op == LOAD_LOCAL_FIELD:
+                    v = locs[a]
+                    if v.__class__ is Unset:
+                        raise self.unset_error(fr, a)
+                    push(v.get(b) if v.__class__ is dict else get_field(v, b))
+                elif op == LT_JUMP_UNLESS:
+                    y = pop()
+                    x = pop()
+                    if not (x < y if x.__class__ is int and y.__class__ is int else compare("<", x, y)):
+                        pc = a
+                elif op == EQ_JUMP_UNLESS:
+                    y = pop()
+                    x = pop()
+                    if not (x == y if x.__class__ is y.__class__ and (x.__class__ is str or x.__class__ is int)
+                            else eq(x, y)):
+                        pc = a
                 elif op == STORE_LOCAL:
                     locs[a] = pop()
                 elif op == LOAD_GLOBAL:
@@ -338,6 +377,10 @@ class VM:
                         push(pair[1])
                 elif op == JUMP_IF_NIL:
                     if stack[-1] is None:
+                        pc = a
+                elif op in CMP_JUMPS:
+                    y = pop()
+                    if not CMP_JUMPS[op](pop(), y):
                         pc = a
                 else:
                     fr[3] = pc

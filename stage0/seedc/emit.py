@@ -14,6 +14,10 @@ import struct
 from stage0 import isa
 from stage0.image.model import Const, FuncDef, Image, const_key
 
+# Off only to measure what the superinstructions save (tools/superinstructions.py): the
+# toolchain always fuses, so that both compilers give the same bytes.
+FUSE = True
+
 _PACK = {kind: "<" + c for kind, c in isa.STRUCT_CODES.items()}
 _WIDE_PACK = {kind: "<" + c for kind, c in isa.WIDE_STRUCT_CODES.items()}
 
@@ -96,8 +100,29 @@ class FnBuilder:
         """The index of the next instruction."""
         return len(self.ins)
 
+    def fuse(self) -> None:
+        """Replace each run of instructions that is a superinstruction's parts by it (the ISA's
+        FUSIONS, first match from the left), unless a jump lands inside the run or a new source
+        line starts there; jumps and line marks are renumbered. Mirrors compiler.ilu fuse."""
+        inner = set(self.to.values()) | {i for i, _ in self.marks}
+        out: list[tuple[str, list[int]]] = []
+        where: list[int] = []  # old instruction index -> new index
+        i = 0
+        while i < len(self.ins):
+            op = _fusion_at(self.ins, i, inner)
+            n = len(op.parts) if op else 1
+            where += [len(out)] * n
+            out.append((op.name, [a for _, args in self.ins[i:i + n] for a in args]) if op else self.ins[i])
+            i += n
+        where.append(len(out))
+        self.to = {where[j]: where[t] for j, t in self.to.items()}
+        self.marks = [(where[i], line) for i, line in self.marks]
+        self.ins = out
+
     def assemble(self) -> tuple[bytes, list[tuple[int, int]]]:
-        """The code bytes and the (offset, line) table, jumps resolved."""
+        """The code bytes and the (offset, line) table, jumps resolved (superinstructions fused)."""
+        if FUSE:
+            self.fuse()
         pcs, wide = self._layout()
         code = bytearray()
         for i, (name, args) in enumerate(self.ins):
@@ -124,6 +149,17 @@ class FnBuilder:
                     wide[j] = grew = True
             if not grew:
                 return pcs, wide
+
+
+def _fusion_at(ins: list[tuple[str, list[int]]], i: int, inner: set[int]) -> isa.Op | None:
+    """The first superinstruction whose parts are the instructions from index i on, none of
+    them after the first a jump target or a line start; None when there is none."""
+    for op in isa.FUSIONS:
+        n = len(op.parts)
+        if (tuple(name for name, _ in ins[i:i + n]) == op.parts
+                and not any(j in inner for j in range(i + 1, i + n))):
+            return op
+    return None
 
 
 def _encode(code: bytearray, op: isa.Op, args: list[int], wide: bool) -> None:

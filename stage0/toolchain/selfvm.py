@@ -55,15 +55,28 @@ class SelfHostedVM:
         return self.host.call(self.api["call"], [self.state, f, list(args)])
 
 
+class Evaluator:
+    """The tree-walking evaluator (lib/runtime/evl.ilu) loaded on the fast tier, ready to run
+    source files (loading it costs about a second: it brings the front end with it)."""
+
+    def __init__(self, args: list[str], out: Optional[TextIO], max_depth: int) -> None:
+        import os
+
+        from stage0.fast.vm import FastVM
+        from stage0.paths import lib_root
+
+        os.environ.setdefault("ILUSM_LIB", str(lib_root()))
+        host_depth = HOST_FRAMES_PER_EVL_CALL * max_depth + 1_000
+        self.max_depth = max_depth
+        self.host = FastVM(vm_image(str(lib_root() / EVL_MODULE)), args=args, max_depth=host_depth, out=out)
+        self.api: dict[str, Any] = self.host.run_main()
+
+    def run_file(self, source: Path) -> None:
+        """Parse and evaluate the program in a source file. It must already have compiled:
+        evl reports no compile errors."""
+        self.host.call(self.api["run_file"], [str(source), self.max_depth])
+
+
 def evaluate(source: Path, args: list[str], out: Optional[TextIO], max_depth: int) -> None:
-    """Run the program in the source file on the tree-walking evaluator (lib/runtime/evl.ilu),
-    itself on the fast tier. The program must already have compiled: evl reports no compile errors."""
-    import os
-
-    from stage0.fast.vm import FastVM
-    from stage0.paths import lib_root
-
-    os.environ.setdefault("ILUSM_LIB", str(lib_root()))
-    host_depth = HOST_FRAMES_PER_EVL_CALL * max_depth + 1_000
-    host = FastVM(vm_image(str(lib_root() / EVL_MODULE)), args=args, max_depth=host_depth, out=out)
-    host.call(host.run_main()["run_file"], [str(source), max_depth])
+    """Run the program in the source file on the tree-walking evaluator, itself on the fast tier."""
+    Evaluator(args, out, max_depth).run_file(source)
