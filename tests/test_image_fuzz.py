@@ -86,7 +86,8 @@ def test_fuzz_real_images_raw(which: int, data: st.DataObject) -> None:
 
 
 def test_cli_rejects_damaged_files(tmp_path: Path) -> None:
-    """Through `ilusm run`: exit 1, one line, no traceback, for many damaged files."""
+    """Through `ilusm run`: exit 1, one line, no traceback, for many damaged files; the
+    self-hosted VM (`--engine vm`) says exactly what the reference interpreter says."""
     good = IMAGES[1]
     runner = CliRunner()
     for i, cut in enumerate(range(0, len(good), max(1, len(good) // 60))):
@@ -95,7 +96,9 @@ def test_cli_rejects_damaged_files(tmp_path: Path) -> None:
         if i % 2 == 0:
             damaged[min(cut, len(damaged) - 1)] ^= 0x5A
         path.write_bytes(bytes(damaged))
-        result = runner.invoke(cli, ["run", str(path)], catch_exceptions=False)
+        result = runner.invoke(cli, ["run", "--engine", "ref", str(path)], catch_exceptions=False)
+        on_vm = runner.invoke(cli, ["run", "--engine", "vm", str(path)], catch_exceptions=False)
+        assert (on_vm.exit_code, on_vm.stdout, on_vm.stderr) == (result.exit_code, result.stdout, result.stderr)
         if result.exit_code == 0:
             continue  # a flip inside a string constant can leave a valid program
         assert result.exit_code == 1, (i, result.stderr)

@@ -1,24 +1,31 @@
-"""The ilusm ILBC reader (lib/backend/mcdr.ilu) mirrors stage0's (stage0/image/ilbc.py).
+"""The ilusm ILBC reader and verifier (lib/backend/mcdr.ilu, mcdv.ilu) mirror stage0's
+(stage0/image/ilbc.py, verify.py).
 
-tests/selfhost/read_images.ilu reads each image with mcdr and writes it back
-with mcde. A well-formed image comes back byte for byte; a malformed one is
-refused with exactly the message of `ilbc.read_structure` (the layout checks;
-the code checks are the verifier's). Corruptions keep the checksum right, so
-they reach the checks behind it.
+tests/selfhost/read_images.ilu reads each image with mcdr, verifies it with
+mcdv and writes it back with mcde. A well-formed image comes back byte for
+byte; a malformed one is refused with exactly the message of
+`ilbc.read_structure` (the layout checks), and one with bad code with exactly
+the message of `verify.validate`. Corruptions keep the checksum right, so
+they reach the checks behind it; the verifier's own hostile images
+(tests/test_verify_kinds.py) are among them.
 """
 from __future__ import annotations
 
 import io
 import random
+import re
 import zlib
 from pathlib import Path
 
 import pytest
 from spec_runner import spec_files
+from test_verify_kinds import BAD as BAD_CODE
+from test_verify_kinds import image_of
 
 from stage0.cli.commands import run_file
 from stage0.errors import ImageError
 from stage0.image import ilbc
+from stage0.image.verify import validate
 from stage0.paths import COMMITTED_IMAGE, ROOT
 from stage0.seedc.driver import compile_file
 
@@ -34,11 +41,16 @@ def reports(paths: list[Path]) -> dict[str, str]:
 
 
 def expected(data: bytes) -> str:
-    """What the driver must print for data: OK with size and function count, or the reader's error."""
+    """What the driver must print for data: OK with size and function count, the reader's
+    error (ERROR), or the verifier's (INVALID)."""
     try:
         image = ilbc.read_structure(data)
     except ImageError as e:
         return f"ERROR {e}"
+    try:
+        validate(image)
+    except ImageError as e:
+        return f"INVALID {e}"
     return f"OK {len(data)} {len(image.funcs)}"
 
 
@@ -75,6 +87,8 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> dict[Path, bytes]:
         except Exception:  # a compile-error program has no image
             continue
     bad = [c for good in datas[1:4] for c in corruptions(good, rng)]
+    bad += [ilbc.write(image_of(code, nlocals, others=others), verify=False)
+            for _, code, nlocals, others, _ in BAD_CODE]
     files = {}
     for i, data in enumerate(datas + bad):
         f = folder / f"i{i:03d}.ilbc"
@@ -93,13 +107,7 @@ def test_well_formed_images_read_back_to_the_same_bytes(images: dict[Path, bytes
     good = [f for f, data in images.items() if expected(data).startswith("OK")]
     assert len(good) > 40
     for f in good:
-        data = images[f]
-        try:
-            ilbc.read(data)
-        except ImageError:
-            assert got[str(f)] in ("DIFF", expected(data))  # layout fine, code garbage
-            continue
-        assert got[str(f)] == expected(data), f
+        assert got[str(f)] == expected(images[f]), f
 
 
 def test_malformed_images_get_the_hosts_message(images: dict[Path, bytes], got: dict[str, str]) -> None:
@@ -109,3 +117,15 @@ def test_malformed_images_get_the_hosts_message(images: dict[Path, bytes], got: 
     assert len(messages) > 4, messages  # the corruptions reach several different checks
     for f, want in bad.items():
         assert got[str(f)] == want, f
+
+
+def test_bad_code_gets_the_verifiers_message(images: dict[Path, bytes], got: dict[str, str]) -> None:
+    """Images whose layout is fine but whose code the host's verifier refuses: mcdv refuses each
+    with the same message (unknown opcodes, cut-off and needless WIDE, indices, jumps, stack
+    depths, slot kinds, captures)."""
+    bad = {f: expected(data) for f, data in images.items() if expected(data).startswith("INVALID")}
+    assert len(bad) > 30
+    for f, want in bad.items():
+        assert got[str(f)] == want, f
+    kinds = {re.sub(r'[0-9]+|"[^"]*"', "N", m) for m in bad.values()}
+    assert len(kinds) > 12, kinds  # they reach many different checks

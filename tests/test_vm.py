@@ -87,3 +87,18 @@ def test_images_run_on_the_vm(tmp_path: Path) -> None:
     status = run_file(str(tmp_path / "p.ilbc"), ["a", "b"], out, err, engine="vm")
     assert (status, out.getvalue()) == (70, '["a", "b"]\n')
     assert "error: bad\n  at <module> (" in err.getvalue()
+
+
+def test_the_vm_verifies_what_it_boots() -> None:
+    """An image handed to the VM unverified (as an embedding could) is refused by the VM itself
+    (mcdv) with the host verifier's message, before any of its code runs."""
+    from test_verify_kinds import BAD, image_of, refusal
+
+    from stage0.errors import RuntimeErr
+    from stage0.toolchain.selfvm import SelfHostedVM
+
+    for _, code, nlocals, others, _ in BAD[::3]:
+        image = image_of(code, nlocals, others=others)
+        with pytest.raises(RuntimeErr) as e:
+            SelfHostedVM(image)
+        assert str(e.value) == refusal(image)

@@ -40,6 +40,13 @@ def _ilu_entry(op: isa.Op) -> str:
             f"     parts: {_ilu_list(op.parts)}}},")
 
 
+def _ilu_object(name: str, fields: list[str]) -> list[str]:
+    """`name = {fields}`, four fields a line."""
+    rows = [", ".join(fields[i:i + 4]) for i in range(0, len(fields), 4)]
+    pad = " " * (len(name) + 4)
+    return [f"{name} = {{" + f",\n{pad}".join(rows) + "}"]
+
+
 def _ilu_names() -> list[str]:
     """The 256-entry `names` list, wrapped at _WRAP columns."""
     cells = [_ilu_value(isa.BY_CODE[c].name) if c in isa.BY_CODE else "nil" for c in range(256)]
@@ -76,6 +83,8 @@ def render_ilu() -> str:
         f"WIDE = {isa.WIDE}",
     ]
     out += [f"{op.name} = {op.code}" for op in isa.TABLE]
+    out += ["", "# The words errors use for what an index operand of each role points into.",
+            *_ilu_object("index_words", [f"{r}: {_ilu_value(w)}" for r, w in isa.INDEX_ROLES.items()])]
     out += ["", "table = ["]
     out += [_ilu_entry(op) for op in isa.TABLE]
     out += ["]", "", "names = ["]

@@ -770,7 +770,9 @@ class BlockGen:
         elif x.typ is None and y.typ is None:
             X, Y = x.obj, y.obj
             cond = f"{X}.__class__ is {Y}.__class__ and ({X}.__class__ is int or {X}.__class__ is str)"
-            self.push(f"({X} {eqop} {Y} if {cond} else {slow})", typ="bool", locs=locs)
+            # values of two classes are equal only as numbers (values.eq): settle the rest here
+            apart = f"{X}.__class__ is not {Y}.__class__ and ({X}.__class__ not in NUMS or {Y}.__class__ not in NUMS)"
+            self.push(f"({X} {eqop} {Y} if {cond} else {negate} if {apart} else {slow})", typ="bool", locs=locs)
         else:
             self.push(slow, typ="bool", locs=locs)
 
@@ -836,8 +838,9 @@ class BlockGen:
             rng = f"{I} < len({O})" if i.const >= 0 else f"{I} >= -len({O})"
             self.push(f"({O}[{I}] if {O}.__class__ is list and {rng} else get_index({O}, {I}))", locs=locs)
         else:
-            # negative indices take the slow path
+            # negative indices take the slow path; an object read by a string key is inline too
             self.push(f"({O}[{I}] if {O}.__class__ is list and {I}.__class__ is int and 0 <= {I} < len({O}) "
+                      f"else {O}.get({I}) if {O}.__class__ is dict and {I}.__class__ is str "
                       f"else get_index({O}, {I}))", locs=locs)
 
     def op_SET_IDX(self, a: Any, b: Any) -> None:

@@ -140,7 +140,7 @@ class FastVM(VM):
             "__builtins__": __builtins__, "D": 0, "MAX": max_depth, "vm": self, "BI": self.builtins,
             "MISS": _MISS, "UNSET": UNSET, "Closure": Closure, "Builtin": Builtin, "Cell": Cell,
             "Tail": Tail, "TB": self._body, "RuntimeErr": RuntimeErr, "arity_error": arity_error,
-            "cannot_call": _cannot_call, "add": add, "arith": arith, "compare": compare, "eq": eq,
+            "cannot_call": _cannot_call, "add": add, "arith": arith, "compare": compare, "eq": eq, "NUMS": (int, float),
             "truthy": truthy, "neg": neg, "to_str": to_str, "make_range": make_range, "range_list": range_list,
             "get_index": get_index, "set_index": set_index, "get_field": get_field, "set_field": set_field,
             "make_obj": make_obj, "iter_items": iter_items, "iter_pairs": iter_pairs, "iter_range": iter_range,

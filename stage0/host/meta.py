@@ -50,7 +50,7 @@ def vm_fn_data(ctx: HostContext, f: Any) -> Any:
 @builtin("__vm_field", 2)
 def vm_field(ctx: HostContext, o: Any, name: Any) -> Any:
     """`o.name`, with the reference's error for a non-object."""
-    return get_field(o, name)
+    return o.get(name) if type(o) is dict else get_field(o, name)
 
 
 @builtin("__vm_set_field", 3)
