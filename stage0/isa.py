@@ -139,18 +139,23 @@ class Op:
         """The positions of the local slot operands (a superinstruction may have two)."""
         return tuple(i for i, r in enumerate(self.roles) if r == "slot")
 
-    def split(self, args: tuple[Any, ...]) -> list[tuple["Op", tuple[Any, ...]]]:
-        """A superinstruction as its parts, each with its own operands (the fused operands are
-        the parts' operands in order); any other instruction is its only part."""
+    @property
+    def steps(self) -> tuple[tuple["Op", tuple[int, ...]], ...]:
+        """What the instruction does, in order: a superinstruction's parts, each with the
+        positions of its own operands among the fused ones (the parts' operands in order);
+        any other instruction is its only step, with all its operands."""
         if not self.parts:
-            return [(self, args)]
+            return ((self, tuple(range(len(self.operands)))),)
         out, at = [], 0
         for name in self.parts:
-            part = BY_NAME[name]
-            n = len(part.operands)
-            out.append((part, tuple(args[at:at + n])))
+            n = len(BY_NAME[name].operands)
+            out.append((BY_NAME[name], tuple(range(at, at + n))))
             at += n
-        return out
+        return tuple(out)
+
+    def split(self, args: tuple[Any, ...]) -> list[tuple["Op", tuple[Any, ...]]]:
+        """The steps with their operand values."""
+        return [(part, tuple(args[i] for i in at)) for part, at in self.steps]
 
     def role_at(self, role: str) -> int:
         """The position of the first operand with this role; -1 when there is none."""
@@ -329,8 +334,10 @@ TABLE: tuple[Op, ...] = _BASE_TABLE + (
 BY_NAME: dict[str, Op] = {op.name: op for op in TABLE}
 BY_CODE: dict[int, Op] = {op.code: op for op in TABLE}
 
-# The superinstructions, in the order the compilers try them.
+# The superinstructions, in the order the compilers try them, and by the name of their first part.
 FUSIONS: tuple[Op, ...] = tuple(op for op in TABLE if op.parts)
+FUSIONS_FROM: dict[str, tuple[Op, ...]] = {
+    first: tuple(op for op in FUSIONS if op.parts[0] == first) for first in dict.fromkeys(op.parts[0] for op in FUSIONS)}
 
 # Opcode numbers by name, for emitters and the VM: OPC["ADD"] == 0x40.
 OPC: dict[str, int] = {op.name: op.code for op in TABLE}

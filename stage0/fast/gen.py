@@ -22,15 +22,13 @@ _SETS_D = ("SYSCALL", "USE")
 
 
 def _steps(op: isa.Op) -> tuple[tuple[str, int, int], ...]:
-    """What the translator does for op: its parts (or itself), each as (name, where its a
-    and b operands sit in the loaded instruction (op, a, b); a part ignores what it does
-    not take, so a missing operand points anywhere, here at b)."""
-    out, at = [], 1
-    for part in op.parts or (op.name,):
-        n = len(isa.BY_NAME[part].operands)
-        where = list(range(at, at + n)) + [2, 2]
-        out.append((part, where[0], where[1]))
-        at += n
+    """What the translator does for op (isa.Op.steps): each step's name and where its a and b
+    operands sit in the loaded instruction (op, a, b); a step ignores what it does not
+    take, so a missing operand points anywhere, here at b."""
+    out = []
+    for part, at in op.steps:
+        where = [1 + i for i in at] + [2, 2]
+        out.append((part.name, where[0], where[1]))
     return tuple(out)
 
 

@@ -154,7 +154,7 @@ class FnBuilder:
 def _fusion_at(ins: list[tuple[str, list[int]]], i: int, inner: set[int]) -> isa.Op | None:
     """The first superinstruction whose parts are the instructions from index i on, none of
     them after the first a jump target or a line start; None when there is none."""
-    for op in isa.FUSIONS:
+    for op in isa.FUSIONS_FROM.get(ins[i][0], ()):
         n = len(op.parts)
         if (tuple(name for name, _ in ins[i:i + n]) == op.parts
                 and not any(j in inner for j in range(i + 1, i + n))):
