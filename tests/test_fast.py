@@ -783,3 +783,24 @@ def test_inlined_builtins_appear_in_generated_code() -> None:
     vm.run_main()
     source = "\n".join(vm.sources.values())
     assert "B_push" in source and "B_len" in source and "B_pop" in source
+
+
+# A local compared with a number holds a number once the comparison has run (it raises
+# otherwise), so the comparisons in the branches it guards need no type test.
+NUMBER_TREE = ("f(x) =\n    if x < 10:\n        if x < 5: ret (if x == 1: \"one\" | \"small\")\n        ret \"mid\"\n"
+               "    \"big\"\n")
+
+
+def test_a_compared_local_is_known_a_number_in_the_branches() -> None:
+    vm = FastVM(image_of(NUMBER_TREE + "prn(f(1))\n"), out=io.StringIO())
+    vm.run_main()
+    source = "\n".join(vm.sources.values())
+    assert "if (l0 < 10 if l0.__class__ is int else compare('<', l0, 10)):" in source
+    assert "if l0 < 5:" in source and "l0 == 1" in source
+
+
+def test_known_numbers_keep_every_engines_results() -> None:
+    calls = "prn(f(1), f(2), f(4.5), f(7), f(1.0), f(12), f(-3))\nprn(try(\\() f(\"a\")).err)\nprn(try(\\() f(tru)).err)\n"
+    status, out, _ = both(NUMBER_TREE + calls)
+    assert status == 0
+    assert out == "one small small mid one big small\ncannot compare str and num\ncannot compare bl and num\n"

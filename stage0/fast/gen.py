@@ -40,15 +40,19 @@ class Entry:
     """One symbolic stack slot: Python text, whether it is a pending expression, its type.
 
     `depth` is how many pending operations the text nests (0 for a name or a literal).
+
+    `proves` is the local slot a comparison shows to hold a number once it has run (it
+    raises otherwise), or None.
     """
 
-    __slots__ = ("text", "expr", "typ", "locs", "at", "const", "depth")
+    __slots__ = ("text", "expr", "typ", "locs", "at", "const", "depth", "proves")
 
     def __init__(self, text: str, expr: bool = False, typ: Optional[str] = None,
                  locs: frozenset[int] = frozenset(), at: int = -1, const: Any = NOCONST,
                  depth: int = 0) -> None:
         self.text, self.expr, self.typ, self.locs, self.at, self.const = text, expr, typ, locs, at, const
         self.depth = depth
+        self.proves: Optional[int] = None
 
     @property
     def obj(self) -> str:
@@ -117,6 +121,8 @@ class Translator:
                           for op, a, _ in self.code)
         self.budget = 0
         self.mode = "struct"
+        # by block: the local slots known to hold numbers when control leaves it (BlockGen.nums)
+        self.nums_out: dict[int, frozenset[int]] = {}
 
     # ---- whole function ----
 
@@ -288,6 +294,7 @@ class Translator:
             raise Unstructured("too much duplication")
         st = BlockGen(self, b, out, ind, ctx.loop is not None)
         term = st.run()
+        self.nums_out[b] = frozenset(st.nums)
         kind = term[0]
         if kind == "ret":
             return
@@ -353,6 +360,11 @@ class BlockGen:
         self.bl = tr.flow.blocks[b]
         self.stack: list[Entry] = [Entry(f"s{k}") for k in range(self.bl.depth)]
         self.assigned = set(tr.flow.ins[b])
+        # Local slots known to hold numbers (int or float): a comparison that has run proves its
+        # local operand one, until the slot is written. Facts cross only into a block whose one
+        # predecessor is the function's own code (never block 0, which the call enters).
+        preds = tr.flow.preds[b]
+        self.nums: set[int] = set(tr.nums_out.get(preds[0], ())) if b and len(preds) == 1 else set()
         self.i = self.bl.start
         self.popped = 0  # the deepest operand taken by `once` since the last push
 
@@ -434,6 +446,7 @@ class BlockGen:
                 if term is not None:
                     return term
             getattr(self, "op_" + name)(a, b)
+            self.nums.difference_update(Flow.writes(ins))
             self.i += 1
         # fell into the next block
         self.settle()
@@ -466,6 +479,8 @@ class BlockGen:
     def condition(self) -> str:
         """The Python test of the value on top of the stack, which a conditional jump pops."""
         c = self.stack[-1]
+        if c.proves is not None:
+            self.nums.add(c.proves)
         if c.typ == "bool" and c.expr:
             del self.stack[-1]
             self.settle()
@@ -720,13 +735,24 @@ class BlockGen:
         x, y = self.once(2)
         self.push(f"arith('/', {x.text}, {y.text})", locs=x.locs | y.locs)
 
+    def _num_known(self, e: Entry) -> bool:
+        """Is e's value certainly a number: a number literal, or a local a comparison proved one?"""
+        return e.typ in ("int", "float") or (e.text[:1] == "l" and e.text[1:].isdigit() and int(e.text[1:]) in self.nums)
+
     def _compare(self, sym: str) -> None:
         x, y = self.atoms(2)
         X, Y = x.text, y.text
         locs = x.locs | y.locs
-        if x.typ in ("int", None) and y.typ in ("int", None):
-            self.push(f"({X} {sym} {Y} if {self._is_int(x, y)} else compare({sym!r}, {X}, {Y}))", typ="bool",
-                      locs=locs)
+        if self._num_known(x) and self._num_known(y):
+            self.push(f"{X} {sym} {Y}", typ="bool", locs=locs)  # Python orders int and float as ilusm does
+        elif x.typ in ("int", "float", None) and y.typ in ("int", "float", None):
+            slow = f"compare({sym!r}, {X}, {Y})"
+            self.push(f"({X} {sym} {Y} if {self._is_int(x, y)} else {slow})" if "float" not in (x.typ, y.typ) else slow,
+                      typ="bool", locs=locs)
+            # once it has run without raising, a local compared with a number holds one too
+            for e, other in ((x, y), (y, x)):
+                if self._num_known(other) and e.text[:1] == "l" and e.text[1:].isdigit():
+                    self.stack[-1].proves = int(e.text[1:])
         elif x.typ == "str" and y.typ == "str":
             self.push(f"{X} {sym} {Y}", typ="bool", locs=locs)
         else:
@@ -760,6 +786,8 @@ class BlockGen:
             known, other = (x, y) if x.typ in ("int", "str") else (y, x)
             if other.typ == known.typ:
                 self.push(f"{X} {eqop} {Y}", typ="bool", locs=locs)
+            elif other.typ is None and known.typ == "int" and self._num_known(other):
+                self.push(f"{X} {eqop} {Y}", typ="bool", locs=locs)  # a number equals an int as in Python
             elif other.typ is None:
                 self.push(f"({X} {eqop} {Y} if {other.obj}.__class__ is {known.typ} else {slow})", typ="bool",
                           locs=locs)
