@@ -800,7 +800,8 @@ def test_a_compared_local_is_known_a_number_in_the_branches() -> None:
 
 
 def test_known_numbers_keep_every_engines_results() -> None:
-    calls = "prn(f(1), f(2), f(4.5), f(7), f(1.0), f(12), f(-3))\nprn(try(\\() f(\"a\")).err)\nprn(try(\\() f(tru)).err)\n"
+    calls = ("prn(f(1), f(2), f(4.5), f(7), f(1.0), f(12), f(-3))\n"
+             "prn(try(\\() f(\"a\")).err)\nprn(try(\\() f(tru)).err)\n")
     status, out, _ = both(NUMBER_TREE + calls)
     assert status == 0
     assert out == "one small small mid one big small\ncannot compare str and num\ncannot compare bl and num\n"

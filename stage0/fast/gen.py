@@ -735,9 +735,14 @@ class BlockGen:
         x, y = self.once(2)
         self.push(f"arith('/', {x.text}, {y.text})", locs=x.locs | y.locs)
 
+    @staticmethod
+    def _slot(e: Entry) -> Optional[int]:
+        """The local slot e is (its text `l3`), or None for anything else."""
+        return int(e.text[1:]) if e.text[:1] == "l" and e.text[1:].isdigit() else None
+
     def _num_known(self, e: Entry) -> bool:
         """Is e's value certainly a number: a number literal, or a local a comparison proved one?"""
-        return e.typ in ("int", "float") or (e.text[:1] == "l" and e.text[1:].isdigit() and int(e.text[1:]) in self.nums)
+        return e.typ in ("int", "float") or self._slot(e) in self.nums
 
     def _compare(self, sym: str) -> None:
         x, y = self.atoms(2)
@@ -751,8 +756,8 @@ class BlockGen:
                       typ="bool", locs=locs)
             # once it has run without raising, a local compared with a number holds one too
             for e, other in ((x, y), (y, x)):
-                if self._num_known(other) and e.text[:1] == "l" and e.text[1:].isdigit():
-                    self.stack[-1].proves = int(e.text[1:])
+                if self._num_known(other) and self._slot(e) is not None:
+                    self.stack[-1].proves = self._slot(e)
         elif x.typ == "str" and y.typ == "str":
             self.push(f"{X} {sym} {Y}", typ="bool", locs=locs)
         else:
