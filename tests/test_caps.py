@@ -27,6 +27,7 @@ PURE = {
     "__sys_relpath", "__sys_args", "__sys_exit",
     *(n for n in all_builtins() if n.startswith(("__host_", "__vm_"))),
     "__cry_hash", "__cry_crc32", "__cry_random",
+    "__mch_targets", "__mch_host", "__mch_ir_obj",   # object code only: nothing runs
     *(n for n in all_builtins() if n.startswith(("__buf_", "__txt_", "__num_"))
       and n not in ("__buf_read_file", "__buf_write_file")),
 }
@@ -40,6 +41,7 @@ EXPECTED = {
     "__sys_get_env": "env", "__sys_set_env": "env",
     "__sys_get_time": "time", "__sys_sleep": "time",
     "__sys_run_command": "proc",
+    "__mch_link": "ffi",
 }
 
 # Builtins the check covers (io is always held, so it has no check).

@@ -1,0 +1,199 @@
+"""Native code from LLVM IR text (`__mch_*`), the host half of lib/stdlib/mch.ilu.
+
+`__mch_ir_obj` turns IR text into an object file for a target (x86-64,
+arm64, wasm32 or a full triple); nothing runs, so it needs no capability.
+`__mch_link` compiles IR text on this machine and gives an ilusm function
+value that calls one of its functions natively; native code escapes every
+capability check, so it needs `ffi`, which the default set leaves out.
+
+llvmlite is imported by the first of these calls, never at start-up. One
+MCJIT engine serves the whole process and owns its TargetMachine (a second
+engine, or another user of that machine, crashes LLVM); object files come
+from TargetMachines of their own. MCJIT accepts a second definition of a
+symbol silently and then finds the newest, so a module is added once per
+distinct IR text and linking the same text again reuses it.
+
+As every host domain does, a bad IR text or signature is an error value
+`{err}`, and a wrong argument type raises.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any, Callable, Optional
+
+from stage0.errors import RuntimeErr
+from stage0.host.core import want
+from stage0.host.registry import HostContext, builtin
+from stage0.values import Builtin, fmt_num, type_name
+
+# Target names mch.ilu uses, with their triples; `native` says which one links here.
+TRIPLES = {"x86-64": "x86_64-unknown-linux-gnu", "arm64": "aarch64-unknown-linux-gnu",
+           "wasm32": "wasm32-unknown-unknown"}
+# The scalar types of a signature: LLVM spelling and ctypes type name (ctypes loads on first link).
+SCALARS = {"i64": ("i64", "c_int64"), "f64": ("double", "c_double")}
+I64_MIN, I64_MAX = -(1 << 63), (1 << 63) - 1
+
+_SIG = re.compile(r"^(i64|f64)\(((?:i64|f64)(?:,(?:i64|f64))*)?\)$")
+
+
+class _Llvm:
+    """llvmlite, imported and initialised on first use, with the one MCJIT engine."""
+
+    def __init__(self) -> None:
+        import llvmlite.binding as llvm
+
+        llvm.initialize_native_target()
+        llvm.initialize_native_asmprinter()
+        llvm.initialize_all_targets()
+        llvm.initialize_all_asmprinters()
+        self.llvm = llvm
+        self.engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""),
+                                                 llvm.Target.from_default_triple().create_target_machine())
+        self.machines: dict[str, Any] = {}   # triple -> TargetMachine for objects (never the engine's)
+        self.linked: dict[str, Any] = {}     # sha256 of IR text -> its module, added to the engine
+
+
+_STATE: Optional[_Llvm] = None
+
+
+def _llvm() -> _Llvm:
+    """The process's LLVM state, made on first use."""
+    global _STATE
+    if _STATE is None:
+        _STATE = _Llvm()
+    return _STATE
+
+
+def native_name() -> Optional[str]:
+    """The mch target name of this machine, or None when mch cannot link here."""
+    import platform
+
+    return {"x86_64": "x86-64", "amd64": "x86-64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine().lower())
+
+
+def _parse(ir: str, triple: Optional[str] = None) -> Any:
+    """IR text as a verified llvmlite module, or RuntimeErr with LLVM's message."""
+    llvm = _llvm().llvm
+    try:
+        mod = llvm.parse_assembly(ir)
+        if triple is not None:
+            mod.triple = triple
+        mod.verify()
+    except RuntimeError as e:
+        text = " ".join(line.strip() for line in str(e).splitlines() if line.strip())
+        raise RuntimeErr(f"mch: {text}") from None
+    return mod
+
+
+def _error(f: Callable[[], Any]) -> Any:
+    """f(), or the error value of the RuntimeErr it raised."""
+    try:
+        return f()
+    except RuntimeErr as e:
+        return {"err": e.message}
+
+
+@builtin("__mch_targets", 0)
+def targets(ctx: HostContext) -> list[dict[str, Any]]:
+    """Every target with its triple and status: `native` (link and object) or `object`."""
+    here = native_name()
+    return [{"name": name, "triple": triple, "status": "native" if name == here else "object"}
+            for name, triple in TRIPLES.items()]
+
+
+@builtin("__mch_host", 0)
+def host(ctx: HostContext) -> dict[str, Any]:
+    """This machine as LLVM sees it: triple, CPU name and LLVM version."""
+    llvm = _llvm().llvm
+    return {"triple": llvm.get_default_triple(), "cpu": llvm.get_host_cpu_name(),
+            "llvm": ".".join(str(n) for n in llvm.llvm_version_info)}
+
+
+@builtin("__mch_ir_obj", 2)
+def ir_obj(ctx: HostContext, ir: Any, target: Any) -> Any:
+    """The object file (a buf) of IR text for a target name or triple, or `{err}`."""
+    want("__mch_ir_obj", ir, "str")
+    want("__mch_ir_obj", target, "str")
+
+    def emit() -> bytearray:
+        st = _llvm()
+        triple = TRIPLES.get(target, target)
+        tm = st.machines.get(triple)
+        if tm is None:
+            try:
+                tm = st.llvm.Target.from_triple(triple).create_target_machine()
+            except RuntimeError:
+                raise RuntimeErr(f"mch: unknown target '{target}'") from None
+            st.machines[triple] = tm
+        return bytearray(tm.emit_object(_parse(ir, triple)))
+
+    return _error(emit)
+
+
+@builtin("__mch_link", 3, cap="ffi")
+def link(ctx: HostContext, ir: Any, name: Any, sig: Any) -> Any:
+    """An ilusm function calling function `name` of IR text natively, with signature sig
+    (`f64(f64,i64)`: i64 and f64 only), or `{err}`."""
+    want("__mch_link", ir, "str")
+    want("__mch_link", name, "str")
+    want("__mch_link", sig, "str")
+    return _error(lambda: _link(ir, name, sig))
+
+
+def _link(ir: str, name: str, sig: str) -> Builtin:
+    """What __mch_link gives, or RuntimeErr."""
+    m = _SIG.match(sig.replace(" ", ""))
+    if m is None:
+        raise RuntimeErr(f"mch: bad signature '{sig}' (write it like f64(i64,f64))")
+    types = [m.group(1)] + (m.group(2).split(",") if m.group(2) else [])
+    if native_name() is None:
+        raise RuntimeErr("mch: this machine cannot run native code")
+    st = _llvm()
+    key = hashlib.sha256(ir.encode("utf-8", "surrogatepass")).hexdigest()
+    mod = st.linked.get(key)
+    if mod is None:
+        mod = _parse(ir)
+        st.engine.add_module(mod)
+        st.engine.finalize_object()
+        st.linked[key] = mod
+    _check_type(mod, name, sig, types)
+    address = st.engine.get_function_address(name)
+    import ctypes
+
+    native = ctypes.CFUNCTYPE(*(getattr(ctypes, SCALARS[t][1]) for t in types))(address)
+    return Builtin(name, len(types) - 1, _caller(name, types[1:], native))
+
+
+def _check_type(mod: Any, name: str, sig: str, types: list[str]) -> None:
+    """RuntimeErr unless the module defines `name` with exactly the signature's types."""
+    try:
+        fn = mod.get_function(name)
+    except NameError:
+        raise RuntimeErr(f"mch: no function '{name}' in the module") from None
+    have = [str(t) for t in fn.global_value_type.elements]
+    if fn.is_declaration or have != [SCALARS[t][0] for t in types]:
+        raise RuntimeErr(f"mch: {name} is {fn.global_value_type}, not {sig}")
+
+
+def _caller(name: str, params: list[str], native: Any) -> Callable[..., Any]:
+    """The host entry of a linked function: check and convert each argument, call, give the result."""
+    def call(ctx: HostContext, *args: Any) -> Any:
+        return native(*(_scalar(name, i, t, v) for i, (t, v) in enumerate(zip(params, args))))
+    return call
+
+
+def _scalar(name: str, i: int, t: str, v: Any) -> int | float:
+    """Argument i of a native call as its C type's Python value, or RuntimeErr."""
+    if type(v) is not int and type(v) is not float:
+        raise RuntimeErr(f"{name} expects a num as argument {i + 1}, got {type_name(v)}")
+    if t == "f64":
+        return float(v)
+    if type(v) is float:
+        if not v.is_integer():
+            raise RuntimeErr(f"{name} expects an integer as argument {i + 1}, got {fmt_num(v)}")
+        v = int(v)
+    if not I64_MIN <= v <= I64_MAX:
+        raise RuntimeErr(f"{name}: argument {i + 1} is out of range for i64")
+    return v
+
