@@ -30,8 +30,8 @@ WITH_FFI = DEFAULT_CAPS | {"ffi"}
 
 # tri(n) = 0 + 1 + ... + n as a native loop, hyp2(a, b) = a*a + b*b, and scaled(x) = x * 0.1
 # calling hyp2 (a call between functions of one module).
-BUILD = '''use mch
-m = mch.mod("x86-64")
+MODULE = '''use mch
+m = mch.mod(TARGET)
 f = mch.func(m, "tri", ["i64"], "i64")
 entry = f.blocks[0]
 loop = mch.block(f, "loop")
@@ -53,8 +53,15 @@ b = mch.arg(h, 1)
 mch.rtn(h, mch.add(h, mch.mul(h, a, a), mch.mul(h, b, b)))
 g = mch.func(m, "scaled", ["f64"], "f64")
 mch.rtn(g, mch.mul(g, mch.call(g, "hyp2", [mch.arg(g, 0), mch.f64(0)]), mch.f64(0.1)))
-n = mch.link(m)
 '''
+
+
+def module(target: str) -> str:
+    """The program building the three functions for a target (in `m`)."""
+    return MODULE.replace("TARGET", f'"{target}"')
+
+
+BUILD = module("x86-64") + "n = mch.link(m)\n"
 
 
 def run(engine: type[VM], text: str, caps: frozenset[str] = WITH_FFI) -> tuple[int, str, str]:

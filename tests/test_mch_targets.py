@@ -1,0 +1,125 @@
+"""mch's object code for the other targets runs with the results of x86-64's native code:
+arm64 under the unicorn emulator, wasm32 (after mch.wasm's link step) under wasmtime.
+
+The three functions of test_mch.MODULE are built once per target by an ilusm
+program; x86-64 runs them natively through mch.link, arm64 loads the .text of
+its ELF object into an emulated machine and calls each function by its symbol
+(tri and hyp2: scaled calls hyp2 through a relocation this small loader does
+not apply), and wasm32 instantiates the linked module.
+"""
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+import pytest
+from test_mch import WITH_FFI, module, run
+
+from stage0.fast.vm import FastVM
+from stage0.host.mch import native_name
+
+CASES = [("tri", (10,)), ("tri", (100000,)), ("tri", (0,)), ("hyp2", (3.0, 4.0)), ("hyp2", (0.1, -2.5)),
+         ("scaled", (3.0,)), ("scaled", (1e300,))]
+
+
+def built(target: str, make: str) -> bytes:
+    """The bytes of mch.<make>(m) for the module built for target."""
+    status, out, err = run(FastVM, module(target) + f"prn(__buf_hex(mch.{make}(m)))\n", WITH_FFI)
+    assert (status, err) == (0, ""), err
+    return bytes.fromhex(out.strip())
+
+
+def native_results() -> list[Any]:
+    """Each case on x86-64, linked and called natively."""
+    if native_name() != "x86-64":
+        pytest.skip("mch links on x86-64 only")
+    calls = ", ".join(f"n.{f}({', '.join(repr(a) for a in args)})" for f, args in CASES)
+    text = (module("x86-64") + f"n = mch.link(m)\nr = [{calls}]\n"
+            "r <- r: prn(__buf_hex(__buf_put_f64(__buf_new(0), r)))\n")
+    status, out, err = run(FastVM, text, WITH_FFI)
+    assert (status, err) == (0, ""), err
+    return [struct.unpack("<d", bytes.fromhex(h))[0] for h in out.split()]
+
+
+def elf_functions(obj: bytes) -> tuple[bytes, dict[str, int]]:
+    """The .text of a little-endian ELF64 relocatable object and each function symbol's offset in it."""
+    shoff, = struct.unpack_from("<Q", obj, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", obj, 0x3A)
+    secs = [struct.unpack_from("<IIQQQQIIQQ", obj, shoff + k * shentsize) for k in range(shnum)]
+
+    def name(table: int, at: int) -> str:
+        start = secs[table][4] + at
+        return obj[start:obj.index(b"\0", start)].decode()
+
+    by_name = {name(shstrndx, s[0]): k for k, s in enumerate(secs)}
+    text, symtab = secs[by_name[".text"]], secs[by_name[".symtab"]]
+    funcs = {}
+    for off in range(symtab[4], symtab[4] + symtab[5], 24):
+        st_name, st_info, _, st_shndx, st_value, _ = struct.unpack_from("<IBBHQQ", obj, off)
+        if st_info & 0xF == 2 and st_shndx == by_name[".text"]:  # STT_FUNC in .text
+            funcs[name(symtab[6], st_name)] = st_value
+    return obj[text[4]:text[4] + text[5]], funcs
+
+
+def run_arm64(text: bytes, at: int, args: tuple[Any, ...]) -> Any:
+    """Call the arm64 function at offset `at` of text under unicorn (AAPCS64: ints in x0..,
+    floats in d0..); gives its result."""
+    from unicorn import UC_ARCH_ARM64, UC_MODE_ARM, Uc
+    from unicorn.arm64_const import (
+        UC_ARM64_REG_CPACR_EL1,
+        UC_ARM64_REG_D0,
+        UC_ARM64_REG_LR,
+        UC_ARM64_REG_SP,
+        UC_ARM64_REG_X0,
+    )
+
+    code, stack, stop = 0x100000, 0x400000, 0x1F0000
+    uc = Uc(UC_ARCH_ARM64, UC_MODE_ARM)
+    uc.mem_map(code, 0x100000)
+    uc.mem_map(stack - 0x10000, 0x20000)
+    uc.mem_write(code, text)
+    uc.reg_write(UC_ARM64_REG_CPACR_EL1, 0x300000)  # let the code use the FP registers
+    uc.reg_write(UC_ARM64_REG_SP, stack)
+    uc.reg_write(UC_ARM64_REG_LR, stop)
+    ints = floats = 0
+    for a in args:
+        if isinstance(a, float):
+            uc.reg_write(UC_ARM64_REG_D0 + floats, struct.unpack("<Q", struct.pack("<d", a))[0])
+            floats += 1
+        else:
+            uc.reg_write(UC_ARM64_REG_X0 + ints, a & (2**64 - 1))
+            ints += 1
+    uc.emu_start(code + at, stop)
+    if floats:
+        return struct.unpack("<d", struct.pack("<Q", uc.reg_read(UC_ARM64_REG_D0)))[0]
+    return float(uc.reg_read(UC_ARM64_REG_X0))
+
+
+def test_arm64_object_code_gives_the_native_results() -> None:
+    pytest.importorskip("unicorn")
+    expected = native_results()
+    text, funcs = elf_functions(built("arm64", "obj"))
+    assert set(funcs) == {"tri", "hyp2", "scaled"}
+    for (f, args), want in zip(CASES, expected):
+        if f != "scaled":
+            assert run_arm64(text, funcs[f], args) == want, (f, args)
+
+
+def test_wasm32_linked_module_gives_the_native_results() -> None:
+    wasmtime = pytest.importorskip("wasmtime")
+    expected = native_results()
+    engine = wasmtime.Engine()
+    store = wasmtime.Store(engine)
+    mod = wasmtime.Module(engine, built("wasm32", "wasm"))
+    assert [e.name for e in mod.exports] == ["tri", "hyp2", "scaled"]
+    linker = wasmtime.Linker(engine)
+    memory = wasmtime.Memory(store, wasmtime.MemoryType(wasmtime.Limits(0, None)))
+    linker.define(store, "env", "__linear_memory", memory)   # what the object imports
+    exports = linker.instantiate(store, mod).exports(store)
+    for (f, args), want in zip(CASES, expected):
+        assert float(exports[f](store, *args)) == want, (f, args)
+
+
+def test_wasm_needs_a_wasm32_module() -> None:
+    status, out, _ = run(FastVM, module("arm64") + "prn(try(\\() mch.wasm(m)).err)\n", WITH_FFI)
+    assert out == "mch.wasm: the module's target is arm64, not wasm32\n"
