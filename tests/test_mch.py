@@ -70,6 +70,13 @@ def run(engine: type[VM], text: str, caps: frozenset[str] = WITH_FFI) -> tuple[i
     return run_vm(engine, image, caps)
 
 
+def printed(engine: type[VM], text: str) -> list[str]:
+    """The lines a program holding ffi prints, once it has ended normally."""
+    status, out, err = run(engine, text)
+    assert (status, err) == (0, "")
+    return out.splitlines()
+
+
 @ENGINES
 def test_linked_functions_run_natively(engine: type[VM]) -> None:
     text = BUILD + "prn(n.tri(10), n.tri(100000), n.hyp2(3, 4), n.scaled(3) == 9 * 0.1, typ(n.tri), str(n.tri))\n"
@@ -83,9 +90,7 @@ def test_arguments_are_checked(engine: type[VM]) -> None:
     text = BUILD + ("prn(try(\\() n.tri(\"3\")).err)\nprn(try(\\() n.tri(1.5)).err)\n"
                     "prn(try(\\() n.tri(9223372036854775808)).err)\nprn(n.tri(4.0), n.hyp2(1, 0.5))\n"
                     "prn(try(\\() n.tri(1, 2)).err)\n")
-    status, out, _ = run(engine, text)
-    assert status == 0
-    assert out.splitlines() == [
+    assert printed(engine, text) == [
         "tri expects a num as argument 1, got str",
         "tri expects an integer as argument 1, got 1.5",
         "tri: argument 1 is out of range for i64",
@@ -103,9 +108,7 @@ def test_what_llvm_refuses_is_an_error_value(engine: type[VM]) -> None:
             'prn(__mch_link(ir, "one", "i32()").err)\n'
             'prn(__txt_sw(__mch_link("define i64 @x( {", "x", "i64()").err, "mch: "))\n'
             'prn(__mch_ir_obj(ir, "z80").err)\n')
-    status, out, _ = run(engine, text)
-    assert status == 0
-    assert out.splitlines() == [
+    assert printed(engine, text) == [
         "1",
         "mch: no function 'two' in the module",
         "mch: one is i64 (), not f64()",
