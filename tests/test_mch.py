@@ -1,4 +1,4 @@
-"""mch (lib/stdlib/mch.ilu over stage0/host/mch.py): native functions built from ilusm.
+"""mch (lib/backend/mch.ilu over stage0/host/mch.py): native functions built from ilusm.
 
 The spec program tests/spec/stdlib_mch/ checks the IR text, the object code of
 each target and the misuse errors on every engine without the ffi capability.

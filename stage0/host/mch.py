@@ -1,4 +1,4 @@
-"""Native code from LLVM IR text (`__mch_*`), the host half of lib/stdlib/mch.ilu.
+"""Native code from LLVM IR text (`__mch_*`), the host half of lib/backend/mch.ilu.
 
 `__mch_ir_obj` turns IR text into an object file for a target (x86-64,
 arm64, wasm32 or a full triple); nothing runs, so it needs no capability.
