@@ -137,6 +137,9 @@ def test_dump_flags(prog) -> None:
     assert code == 0 and "(Call" in out and "(Bin" in out
     code, out, _ = ilusm("run", "--dump-ilbc", path)
     assert code == 0 and "ADD" in out
+    code, out, _ = ilusm("run", "--dump-py", prog("f(n) = n + 1\nprn f(2)\n"))
+    assert code == 0 and "def f0__module_(clo, d):" in out and "def f1_f(clo, d, l0):" in out
+    assert "3" not in out.split()   # nothing ran
 
 
 def test_trace_flag(prog) -> None:

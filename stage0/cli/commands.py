@@ -23,6 +23,7 @@ from stage0.errors import (
     UsageError,
 )
 from stage0.image import ilbc
+from stage0.image.model import Image
 from stage0.toolchain.engines import ENGINES, execute
 from stage0.toolchain.programs import (
     STDIN_NAME,
@@ -171,8 +172,9 @@ def cli() -> None:
 @click.option("--dump-tokens", is_flag=True, help="Print the tokens and stop.")
 @click.option("--dump-ast", is_flag=True, help="Print the syntax tree and stop.")
 @click.option("--dump-ilbc", is_flag=True, help="Print the disassembled image and stop.")
+@click.option("--dump-py", is_flag=True, help="Print the Python code the fast tier makes of each function and stop.")
 def run(file: Optional[str], args: tuple[str, ...], code: Optional[str], compiler: str, max_depth: Optional[int],
-        trace: bool, engine: Optional[str], dump_tokens: bool, dump_ast: bool, dump_ilbc: bool) -> None:
+        trace: bool, engine: Optional[str], dump_tokens: bool, dump_ast: bool, dump_ilbc: bool, dump_py: bool) -> None:
     """Run FILE (.ilu source or .ilbc image) with ARGS; FILE `-` reads the program from standard input."""
     if code is not None:
         args = ((file,) if file is not None else ()) + args
@@ -191,10 +193,24 @@ def run(file: Optional[str], args: tuple[str, ...], code: Optional[str], compile
 
             click.echo(disassemble(image, sources), nl=False)
             return 0
+        if dump_py:
+            return dump_fast(image)
         return execute(image, list(args), max_depth or default_depth(), trace,
                        engine=engine or ("ref" if trace else "fast"), origin=origin)
 
     sys.exit(in_big_stack(go))
+
+
+def dump_fast(image: Image) -> int:
+    """`--dump-py`: the fast tier's translation of every function of the image, in image order (a
+    function too long to translate says that it runs on the reference loop)."""
+    from stage0.fast.vm import FastVM
+
+    vm = FastVM(image)
+    for p in vm.protos:
+        text = vm.source(p) or f"# {p.name}: runs on the reference loop"
+        click.echo(text.rstrip("\n") + "\n")
+    return 0
 
 
 def dump_front(file: str, code: Optional[str], tokens: bool) -> int:
