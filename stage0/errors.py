@@ -143,6 +143,13 @@ def collapse_runs(lines: list[str]) -> list[str]:
     return out
 
 
+def arity_message(name: str, want: int, got: int) -> str:
+    """`add expects 2 arguments, got 3`: a call with the wrong count, on every engine (the
+    self-hosted VM and evaluator ask for it through `__vm_arity`)."""
+    noun = "argument" if want == 1 else "arguments"
+    return f"{name} expects {want} {noun}, got {got}"
+
+
 class ImageError(IlusmError):
     """A truncated, corrupt or wrong-version ILBC image."""
 

@@ -8,7 +8,7 @@ arguments (`__host_builtin`, `__host_apply`: the call goes through the
 registered `fn`, so a capability check holds as on every other path); a
 value of type fn that stands for one of its closures (`__vm_fn`,
 `__vm_fn_data`); the field and range rules with their exact messages
-(`__vm_field`, `__vm_set_field`, `__vm_range`, `__vm_undefined`); and
+(`__vm_field`, `__vm_set_field`, `__vm_range`, `__vm_undefined`, `__vm_arity`); and
 ending the program with the guest's own trace (`__vm_fail`), which the CLI
 prints as it prints the reference interpreter's.
 """
@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from stage0.errors import RuntimeErr
+from stage0.errors import RuntimeErr, arity_message
 from stage0.hints import undefined_name
-from stage0.host.core import want
+from stage0.host.core import want, want_int
 from stage0.host.registry import REGISTRY, HostContext, builtin
 from stage0.values import GuestFn, get_field, make_range, set_field, to_str
 
@@ -71,6 +71,12 @@ def vm_range(ctx: HostContext, lo: Any, hi: Any) -> list[int]:
 def vm_undefined(ctx: HostContext, name: Any) -> str:
     """The message for reading a name bound nowhere (with its hint)."""
     return undefined_name(want("__vm_undefined", name, "str"))
+
+
+@builtin("__vm_arity", 3)
+def vm_arity(ctx: HostContext, name: Any, want_n: Any, got: Any) -> str:
+    """The message for a call of `name`, which takes want_n arguments, with got of them."""
+    return arity_message(to_str(name), want_int("__vm_arity", want_n), want_int("__vm_arity", got))
 
 
 @builtin("__vm_fail", 2)

@@ -17,7 +17,7 @@ import sys
 from types import FrameType
 from typing import Any, Optional, TextIO
 
-from stage0.errors import OUT_OF_MEMORY, RuntimeErr
+from stage0.errors import OUT_OF_MEMORY, RuntimeErr, arity_message
 from stage0.hints import undefined_name
 from stage0.host import all_builtins
 from stage0.host.registry import DEFAULT_CAPS, HostContext, grant
@@ -82,9 +82,8 @@ _MISSING = object()
 
 
 def arity_error(name: str, want: int, got: int) -> RuntimeErr:
-    """`add expects 2 arguments, got 3`."""
-    noun = "argument" if want == 1 else "arguments"
-    return RuntimeErr(f"{name} expects {want} {noun}, got {got}")
+    """`add expects 2 arguments, got 3` (errors.arity_message)."""
+    return RuntimeErr(arity_message(name, want, got))
 
 
 class VM:
