@@ -77,7 +77,7 @@ def load_elf(obj: bytes, base: int) -> tuple[bytes, dict[str, int]]:
     def address(sym: tuple[Any, ...]) -> int:
         return where[sym[3]] + sym[4]
 
-    for _, typ, _, _, off, size, link, info, _, _ in secs:
+    for _, typ, _, _, off, size, _, info, _, _ in secs:
         if typ == 4 and secs[info][2] & 4:  # SHT_RELA for an executable section
             for at in range(off, off + size, 24):
                 r_offset, r_info, r_addend = struct.unpack_from("<QQq", obj, at)
@@ -95,8 +95,13 @@ def run_arm64(image: bytes, code: int, at: int, args: tuple[Any, ...]) -> Any:
     """Call the arm64 function at address `at` of image (loaded at code) under unicorn (AAPCS64:
     ints in x0.., floats in d0..); gives its result."""
     from unicorn import UC_ARCH_ARM64, UC_MODE_ARM, Uc
-    from unicorn.arm64_const import (UC_ARM64_REG_CPACR_EL1, UC_ARM64_REG_D0, UC_ARM64_REG_LR, UC_ARM64_REG_SP,
-                                     UC_ARM64_REG_X0)
+    from unicorn.arm64_const import (
+        UC_ARM64_REG_CPACR_EL1,
+        UC_ARM64_REG_D0,
+        UC_ARM64_REG_LR,
+        UC_ARM64_REG_SP,
+        UC_ARM64_REG_X0,
+    )
 
     stack, stop = 0x400000, code + 0xF0000
     uc = Uc(UC_ARCH_ARM64, UC_MODE_ARM)
