@@ -50,10 +50,11 @@ INDEX_ROLES = {
     "const": "constant", "name": "name", "func": "function", "module": "module",
     "slot": "local slot", "upval": "upvalue",
 }
-# What a local slot may hold (the verifier tracks this for every slot). In the
-# slot_in column "noncell" means anything but a cell: the instruction
+# What a local slot may hold (the verifier tracks this for every slot), with the words its
+# messages use. In the slot_in column "noncell" means anything but a cell: the instruction
 # overwrites the slot, and a cell lives as long as its captured variable.
-SLOT_KINDS = ("value", "cell", "iter", "pairs")
+SLOT_KIND_WORDS = {"value": "a value", "cell": "a cell", "iter": "an iterator", "pairs": "a pair iterator"}
+SLOT_KINDS = tuple(SLOT_KIND_WORDS)
 
 # struct format letters of each operand kind, short and after WIDE.
 STRUCT_CODES = {"u8": "B", "u16": "H", "i16": "h"}

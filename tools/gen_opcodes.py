@@ -85,6 +85,8 @@ def render_ilu() -> str:
     out += [f"{op.name} = {op.code}" for op in isa.TABLE]
     out += ["", "# The words errors use for what an index operand of each role points into.",
             *_ilu_object("index_words", [f"{r}: {_ilu_value(w)}" for r, w in isa.INDEX_ROLES.items()])]
+    out += ["", "# The kinds a local slot may hold, in the verifier's bit order, with the words its errors use.",
+            *_ilu_object("slot_words", [f"{k}: {_ilu_value(w)}" for k, w in isa.SLOT_KIND_WORDS.items()])]
     out += ["", "table = ["]
     out += [_ilu_entry(op) for op in isa.TABLE]
     out += ["]", "", "names = ["]

@@ -37,17 +37,19 @@ Instr = tuple[int, int, tuple[int, ...]]
 # one kind is the "conflict" state: only an instruction that overwrites the
 # slot may touch it. An unset slot counts as a value: every instruction that
 # reads a value slot (LOAD_LOCAL, MAKE_CELL then LOAD_CELL) checks for unset.
-VALUE, CELL, ITER, PAIRS = 1, 2, 4, 8
-_KIND_BITS = 4
+# Each kind of the table (isa.SLOT_KINDS) is one bit, in table order.
+_KIND_BIT = {kind: 1 << i for i, kind in enumerate(isa.SLOT_KINDS)}
+VALUE, CELL = _KIND_BIT["value"], _KIND_BIT["cell"]
+_KIND_BITS = len(isa.SLOT_KINDS)
 _KIND_MASK = (1 << _KIND_BITS) - 1
-_KIND_WORDS = ((VALUE, "a value"), (CELL, "a cell"), (ITER, "an iterator"), (PAIRS, "a pair iterator"))
-_NOT_CELL = VALUE | ITER | PAIRS
+_KIND_WORDS = tuple((_KIND_BIT[k], words) for k, words in isa.SLOT_KIND_WORDS.items())
+_NOT_CELL = _KIND_MASK & ~CELL
 
 # The table's slot kind names as bits. "noncell" (anything but a cell) is what
 # an instruction that overwrites the slot accepts: a cell is never overwritten
 # or re-wrapped, since the compilers make one for the whole life of a captured
 # variable (MAKE_CELL in the prologue), and closures share it.
-_KIND_OF = {"value": VALUE, "cell": CELL, "iter": ITER, "pairs": PAIRS, "noncell": _NOT_CELL}
+_KIND_OF = {**_KIND_BIT, "noncell": _NOT_CELL}
 
 
 @dataclass(frozen=True)
@@ -336,7 +338,8 @@ def _expect(off: int, opcode: int, slot: int, kinds: int, need: int) -> None:
     name = isa.BY_CODE[opcode].name
     bad = kinds >> slot * _KIND_BITS & _KIND_MASK & ~need
     if bad:
-        what = f"not {_kind_words(need)}" if need in (VALUE, CELL, ITER, PAIRS) else f"which {name} may not overwrite"
+        single = need & (need - 1) == 0  # one kind
+        what = f"not {_kind_words(need)}" if single else f"which {name} may not overwrite"
         raise ImageError(f"{name} at offset {off}: local slot {slot} may hold {_kind_words(bad)}, {what}")
 
 
