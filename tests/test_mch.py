@@ -107,7 +107,13 @@ def test_what_llvm_refuses_is_an_error_value(engine: type[VM]) -> None:
             'prn(__mch_link(ir, "one", "f64()").err)\n'
             'prn(__mch_link(ir, "one", "i32()").err)\n'
             'prn(__txt_sw(__mch_link("define i64 @x( {", "x", "i64()").err, "mch: "))\n'
-            'prn(__mch_ir_obj(ir, "z80").err)\n')
+            'prn(__mch_ir_obj(ir, "z80").err)\n'
+            'ext = "declare i64 @foo()\\ndefine i64 @g() {\\nentry:\\n  %r = call i64 @foo()\\n  ret i64 %r\\n}\\n"\n'
+            'prn(__mch_link(ext, "g", "i64()").err)\n'
+            'math = "declare double @pow(double, double)\\ndeclare double @llvm.sqrt.f64(double)\\n'
+            'define double @h(double %x) {\\nentry:\\n  %p = call double @pow(double %x, double 3.0)\\n'
+            '  %r = call double @llvm.sqrt.f64(double %p)\\n  ret double %r\\n}\\n"\n'
+            'prn(__mch_link(math, "h", "f64(f64)")(4))\n')
     assert printed(engine, text) == [
         "1",
         "mch: no function 'two' in the module",
@@ -115,6 +121,8 @@ def test_what_llvm_refuses_is_an_error_value(engine: type[VM]) -> None:
         "mch: bad signature 'i32()' (write it like f64(i64,f64))",
         "tru",
         "mch: unknown target 'z80'",
+        "mch: the module uses 'foo', which it does not define",
+        "8",
     ]
 
 

@@ -34,6 +34,11 @@ TRIPLES = {"x86-64": "x86_64-unknown-linux-gnu", "arm64": "aarch64-unknown-linux
 SCALARS = {"i64": ("i64", "c_int64"), "f64": ("double", "c_double")}
 I64_MIN, I64_MAX = -(1 << 63), (1 << 63) - 1
 
+# The C math functions linked code may call (LLVM also lowers some intrinsics to them): MCJIT
+# does not search the process, so each is registered with the engine by name.
+LIBM = ("sqrt", "fabs", "floor", "ceil", "trunc", "round", "rint", "fmod", "pow", "exp", "exp2", "log",
+        "log2", "log10", "sin", "cos", "tan", "atan", "atan2", "fma", "fmin", "fmax")
+
 _SIG = re.compile(r"^(i64|f64)\(((?:i64|f64)(?:,(?:i64|f64))*)?\)$")
 
 
@@ -48,6 +53,7 @@ class _Llvm:
         llvm.initialize_all_targets()
         llvm.initialize_all_asmprinters()
         self.llvm = llvm
+        _register_libm(llvm)
         self.engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""),
                                                  llvm.Target.from_default_triple().create_target_machine())
         self.machines: dict[str, Any] = {}   # triple -> TargetMachine for objects (never the engine's)
@@ -55,6 +61,18 @@ class _Llvm:
 
 
 _STATE: Optional[_Llvm] = None
+
+
+def _register_libm(llvm: Any) -> None:
+    """Make the LIBM functions of the C library's math part known to the engine by name."""
+    import ctypes
+    import ctypes.util
+
+    libm = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")
+    for name in LIBM:
+        fn = getattr(libm, name, None)
+        if fn is not None:
+            llvm.add_symbol(name, ctypes.cast(fn, ctypes.c_void_p).value)
 
 
 def _llvm() -> _Llvm:
@@ -154,6 +172,7 @@ def _link(ir: str, name: str, sig: str) -> Builtin:
     mod = st.linked.get(key)
     if mod is None:
         mod = _parse(ir)
+        _check_defined(mod)
         st.engine.add_module(mod)
         st.engine.finalize_object()
         st.linked[key] = mod
@@ -163,6 +182,14 @@ def _link(ir: str, name: str, sig: str) -> Builtin:
 
     native = ctypes.CFUNCTYPE(*(getattr(ctypes, SCALARS[t][1]) for t in types))(address)
     return Builtin(name, len(types) - 1, _caller(name, types[1:], native))
+
+
+def _check_defined(mod: Any) -> None:
+    """RuntimeErr if the module uses a function or variable it does not define, other than LLVM's
+    intrinsics and the LIBM functions: native code would jump to nothing."""
+    for v in list(mod.functions) + list(mod.global_variables):
+        if v.is_declaration and not v.name.startswith("llvm.") and v.name not in LIBM:
+            raise RuntimeErr(f"mch: the module uses '{v.name}', which it does not define")
 
 
 def _check_type(mod: Any, name: str, sig: str, types: list[str]) -> None:
