@@ -46,7 +46,7 @@ ALLOWED = {
     ("stage0/interp/vm.py", "LOAD_LOCAL"),
     # The opcodes the self-hosted VM runs inline, in the order of its dispatch's ranks: a speed
     # choice of that loop (its check_handlers refuses an opcode left without code).
-    ("lib/backend/ilusm_vm.ilu", ""),
+    ("lib/backend/ilusm_vm.ilu", "INLINE"),
     # The opcodes whose translations (the op_ methods beside them) use the
     # frame's `G` or set `D`: facts about the translator's own output.
     ("stage0/fast/gen.py", "_USES_G"),
@@ -106,9 +106,13 @@ _ILU_KEY = re.compile(r'(?:"([A-Z][A-Z0-9_]*)"|\b([A-Z][A-Z0-9_]*))\s*:')   # an
 _ILU_STRING = re.compile(r'"([A-Z][A-Z0-9_]*)"')                          # a list element
 
 
+_ILU_TOP_NAME = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\s*(?:\(.*\))?\s*=", re.M)   # a global or function
+
+
 def ilu_copies(path: Path, rel: str) -> list[tuple[str, str, int]]:
-    """(file, "", line) of each ilusm list with two or more opcode name strings, or object
-    literal with two or more opcode names as keys, in an .ilu file; comment lines are skipped."""
+    """(file, owner, line) of each ilusm list with two or more opcode name strings, or object
+    literal with two or more opcode names as keys, in an .ilu file, owner being the top-level
+    global or function it is written in; comment lines are skipped."""
     lines = path.read_text(encoding="utf-8").splitlines()
     text = "\n".join("" if line.lstrip().startswith("#") else line for line in lines)
     found = []
@@ -116,7 +120,8 @@ def ilu_copies(path: Path, rel: str) -> list[tuple[str, str, int]]:
         body = m.group()
         names = [a or b for a, b in _ILU_KEY.findall(body)] if body[0] == "{" else _ILU_STRING.findall(body)
         if sum(n in OPCODE_NAMES for n in names) >= 2:
-            found.append((rel, "", text.count("\n", 0, m.start()) + 1))
+            owners = _ILU_TOP_NAME.findall(text, 0, m.start())
+            found.append((rel, owners[-1] if owners else "", text.count("\n", 0, m.start()) + 1))
     return found
 
 
@@ -171,6 +176,15 @@ def test_allowed_exceptions_are_in_place() -> None:
     """Each allowed collection is where ALLOWED says (so its owner names are not guesses)."""
     vm = python_copies(ROOT / "stage0/interp/vm.py", "stage0/interp/vm.py")
     assert [(f, o) for f, o, _ in vm] == [("stage0/interp/vm.py", "LOAD_LOCAL")]
+    ilu = ilu_copies(ROOT / "lib/backend/ilusm_vm.ilu", "lib/backend/ilusm_vm.ilu")
+    assert {(f, o) for f, o, _ in ilu} == {("lib/backend/ilusm_vm.ilu", "INLINE")}
+
+
+def test_an_ilu_copy_is_named_by_its_global_or_function(tmp_path: Path) -> None:
+    path = tmp_path / "copy.ilu"
+    path.write_text('K = 1\nPOOLS = {PUSH_CONST: "cs", LOAD_GLOBAL: "nm"}\n'
+                    'f(x) =\n    jumps = ["JUMP",\n             "JUMP_IF"]\n    x\n', encoding="utf-8")
+    assert [o for _, o, _ in ilu_copies(path, "copy.ilu")] == ["POOLS", "f"]
 
 
 # ---- the table's columns hang together ----------------------------------------------
