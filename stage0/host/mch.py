@@ -224,3 +224,34 @@ def _scalar(name: str, i: int, t: str, v: Any) -> int | float:
         raise RuntimeErr(f"{name}: argument {i + 1} is out of range for i64")
     return v
 
+
+
+def native_function(ir: str, name: str, optimise: bool = False) -> int:
+    """The address of function `name` of IR text, compiled into the process's one engine: the
+    JIT's way in (stage0/jit). The first compile of a trace runs no IR passes (cheap); with
+    `optimise`, LLVM's O2 pipeline runs first and the function is renamed `<name>_o2`, so both
+    versions can live in the engine. RuntimeErr with LLVM's message when the IR is refused."""
+    st = _llvm()
+    if optimise:
+        ir = ir.replace(f"@{name}(", f"@{name}_o2(", 1)
+        name += "_o2"
+    key = hashlib.sha256(ir.encode("utf-8", "surrogatepass")).hexdigest()
+    if key not in st.linked:
+        mod = _parse(ir)
+        _check_defined(mod)
+        if optimise:
+            _optimise(st, mod)
+        st.engine.add_module(mod)
+        st.engine.finalize_object()
+        st.linked[key] = mod
+    return int(st.engine.get_function_address(name))
+
+
+def _optimise(st: _Llvm, mod: Any) -> None:
+    """Run LLVM's O2 module pipeline on mod, with a TargetMachine of its own (never the engine's)."""
+    llvm = st.llvm
+    tm = st.machines.get("opt")
+    if tm is None:
+        tm = st.machines["opt"] = llvm.Target.from_default_triple().create_target_machine(opt=2)
+    pb = llvm.create_pass_builder(tm, llvm.create_pipeline_tuning_options(speed_level=2))
+    pb.getModulePassManager().run(mod, pb)

@@ -91,7 +91,7 @@ class VM:
 
     def __init__(self, image: Image, args: Optional[list[str]] = None, out: TextIO | None = None,
                  err_out: TextIO | None = None, max_depth: int = DEFAULT_MAX_DEPTH,
-                 trace: TextIO | None = None, caps: frozenset[str] = DEFAULT_CAPS) -> None:
+                 trace: TextIO | None = None, caps: frozenset[str] = DEFAULT_CAPS, jit: Any = None) -> None:
         self.protos, self.modules = load(image)
         self.image = image  # --trace shows instructions as `dis` does, from the image
         self.entry = image.entry
@@ -104,6 +104,7 @@ class VM:
         self.caps = grant(caps)  # what capability-bearing builtins check on every call
         self.frames: list[list[Any]] = []
         self.reentry = 0  # host calls into ilusm now active (see MAX_HOST_REENTRY)
+        self.jit = jit  # a stage0.jit.runtime.Jit, told of every loop back edge; None: off
 
     # ---- entry points ----------------------------------------------------------
 
@@ -193,6 +194,7 @@ class VM:
         g = clo.module.globals
         push, pop = stack.append, stack.pop
         trace = self.trace_out
+        jit = self.jit
         try:
             while True:
                 if trace is not None:
@@ -248,6 +250,12 @@ class VM:
                     o = stack[-1]
                     stack[-1] = o.get(a) if o.__class__ is dict else get_field(o, a)
                 elif op == JUMP:
+                    if a < pc and jit is not None and not stack:
+                        r = jit.back_edge(clo.proto, a, pc - 1, locs)
+                        if r is not None:
+                            pc = r[0]
+                            stack += r[1]
+                            continue
                     pc = a
                 elif op == CALL or op == CALL_TAIL:
                     f = stack[-a - 1]

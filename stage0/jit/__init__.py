@@ -1,0 +1,1 @@
+"""The tracing JIT's host half: the recorder, the glue and the runtime (see runtime.py)."""

@@ -1,0 +1,87 @@
+"""Entry and exit glue: Python source generated per trace, as the fast tier generates code.
+
+`make_glue(desc, address)` gives `enter(locs)`. It checks the kind of every
+live-in local against the recording (the entry guard) and packs it into the
+trace's slot array, calls the native trace, and then runs the code of the
+exit the trace returned: write back the locals that exit names, read its
+operand stack, and give `(pc, stack, exit id)`. When an entry guard fails it
+gives None and nothing has changed. The encodings are jit.ilu's: an int is
+an i64 word, a float its IEEE bits, a bool 0 or 1, nil nothing, a range
+iterator its next index (start, step and length in context words).
+"""
+from __future__ import annotations
+
+import ctypes
+from typing import Any, Callable, Optional
+
+from stage0.jit.record import I64_MAX, I64_MIN, RANGE_ITER
+
+Glue = Callable[[list[Any]], Optional[tuple[int, list[Any], int]]]
+
+# How an entry guard tests a live-in of each kind (`v` is the local's value).
+_CHECK = {"int": "v.__class__ is not int or not MIN <= v <= MAX", "flt": "v.__class__ is not float",
+          "bool": "v.__class__ is not bool", "nil": "v is not None", "rng": "v.__class__ is not RANGE_ITER"}
+
+
+def _read(kind: str, word: int) -> str:
+    """The Python expression of a value of `kind` stored in slot word `word`."""
+    return {"int": f"I[{word}]", "flt": f"D[{word}]", "bool": f"I[{word}] != 0", "nil": "None"}[kind]
+
+
+def _entry_lines(desc: dict[str, Any]) -> list[str]:
+    """The entry guard and packing of each live-in, then the call."""
+    ranges = {slot: base for slot, base in desc["layout"]["ranges"]}
+    out = ["def enter(locs):"]
+    for slot, kind in desc["live_in"]:
+        out += [f"    v = locs[{slot}]", f"    if {_CHECK[kind]}: return None"]
+        if kind == "rng":
+            out += [f"    i = range_words(v, {ranges[slot]})", "    if i is None: return None", f"    I[{slot}] = i"]
+        elif kind == "flt":
+            out.append(f"    D[{slot}] = v")
+        elif kind != "nil":
+            out.append(f"    I[{slot}] = v")
+    out += ["    e = FN(ADDR)", "    return EXITS[e](locs)"]
+    return out
+
+
+def _exit_lines(k: int, x: dict[str, Any], stack_at: int) -> list[str]:
+    """The code of exit k: write back its locals, read its stack, say where to resume."""
+    out = [f"def x{k}(locs):"]
+    for slot, kind in x["locals"]:
+        if kind == "rng":
+            out.append(f"    locs[{slot}].__setstate__(I[{slot}])")
+        else:
+            out.append(f"    locs[{slot}] = {_read(kind, slot)}")
+    stack = ", ".join(_read(kind, stack_at + i) for i, kind in enumerate(x["stack"]))
+    out.append(f"    return ({x['pc']}, [{stack}], {k})")
+    return out
+
+
+def make_glue(desc: dict[str, Any], address: int, force: int = -1) -> tuple[Glue, Any]:
+    """The entry function of a compiled trace and its slot array (tests set the force word)."""
+    layout = desc["layout"]
+    words = layout["stack"] + max((len(x["stack"]) for x in desc["exits"]), default=0)
+    slots = (ctypes.c_int64 * max(words, 1))()
+    slots[layout["force"]] = force
+    env: dict[str, Any] = {
+        "I": slots, "D": (ctypes.c_double * len(slots)).from_buffer(slots), "MIN": I64_MIN, "MAX": I64_MAX,
+        "RANGE_ITER": RANGE_ITER, "ADDR": ctypes.addressof(slots),
+        "FN": ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_void_p)(address),
+        "range_words": lambda it, base: range_words(slots, it, base)}
+    lines = _entry_lines(desc)
+    for k, x in enumerate(desc["exits"]):
+        lines += _exit_lines(k, x, layout["stack"])
+    lines.append("EXITS = (" + "".join(f"x{k}, " for k in range(len(desc["exits"]))) + ")")
+    exec(compile("\n".join(lines) + "\n", f"<glue {desc['fname']}>", "exec"), env)  # noqa: S102 (our own text)
+    return env["enter"], slots
+
+
+def range_words(slots: Any, it: Any, base: int) -> Optional[int]:
+    """Put a range iterator's start, step and length in its context words; give its next index,
+    or None when a value of the range would not fit an i64."""
+    _, (r,), i = it.__reduce__()
+    n = len(r)
+    if not (I64_MIN <= r.start <= I64_MAX and I64_MIN <= r.start + max(n - 1, 0) * r.step <= I64_MAX):
+        return None
+    slots[base], slots[base + 1], slots[base + 2] = r.start, r.step, n
+    return int(i)

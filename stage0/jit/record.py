@@ -1,0 +1,285 @@
+"""The recorder: one iteration of a hot loop, run dry from its header.
+
+The JIT (stage0/jit/runtime.py) calls `record` when a loop header gets hot.
+It runs the loop's next iteration on copies of the locals, with the same
+semantic functions the interpreters use (stage0/values.py), so every branch
+goes the way the real run will go, and writes down what ran: each
+instruction with its operand kinds and, for a branch, which way it went.
+Nothing of the real state changes; the interpreter then runs the iteration
+itself. Superinstructions are written as their parts (at the fused
+instruction's pc), so the trace compiler knows only the plain opcodes.
+
+The result is plain ilusm data for lib/backend/jit.ilu's `compile_trace`:
+
+    {fn, nlocals, header, end, entry: [[slot, kind]...],
+     ops: [[pc, op, a, b, kinds, taken]...], ctx: [[slot, start, step, len]...]}
+
+Kinds: "int" (fits i64), "flt", "bool", "nil", "rng" (a range iterator). A
+recording that meets anything else stops with `Abort(reason)`; the reason is
+what `jit.stats()` shows.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from stage0 import isa
+from stage0.errors import RuntimeErr
+from stage0.values import Unset, add, arith, compare, eq, neg, truthy
+
+I64_MIN, I64_MAX = -(1 << 63), (1 << 63) - 1
+RANGE_ITER = type(iter(range(0)))
+# Host builtins a trace may call: pure functions of numbers (their IR is in jit.ilu).
+PURE_BUILTINS = frozenset({"__num_sqrt"})
+
+_ARITH: dict[str, Callable[[Any, Any], Any]] = {
+    "ADD": add, "SUB": lambda x, y: arith("-", x, y), "MUL": lambda x, y: arith("*", x, y),
+    "DIV": lambda x, y: arith("/", x, y), "MOD": lambda x, y: arith("%", x, y)}
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "LT": lambda x, y: compare("<", x, y), "GT": lambda x, y: compare(">", x, y),
+    "LE": lambda x, y: compare("<=", x, y), "GE": lambda x, y: compare(">=", x, y),
+    "EQ": eq, "NEQ": lambda x, y: not eq(x, y)}
+
+
+class Abort(Exception):
+    """The recording stopped; the loop stays interpreted. `reason` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class RangeSim:
+    """A range iterator as the trace sees it: start, step, length and the next index."""
+
+    __slots__ = ("start", "step", "len", "i")
+
+    def __init__(self, it: Any) -> None:
+        _, (r,), self.i = it.__reduce__()
+        self.start, self.step, self.len = r.start, r.step, len(r)
+        if not (I64_MIN <= r.start <= I64_MAX and I64_MIN <= r.start + max(self.len - 1, 0) * r.step <= I64_MAX):
+            raise Abort("range beyond 64-bit integers")
+
+
+def kind_of(v: Any) -> str | None:
+    """The trace kind of a value, or None when traces cannot hold it."""
+    c = v.__class__
+    if c is int:
+        return "int" if I64_MIN <= v <= I64_MAX else None
+    if c is float:
+        return "flt"
+    if c is bool:
+        return "bool"
+    if v is None:
+        return "nil"
+    if c is RangeSim or c is RANGE_ITER:
+        return "rng"
+    return None
+
+
+def _parts(op: int, a: Any, b: Any) -> list[tuple[str, Any, Any]]:
+    """An instruction as plain opcodes: a superinstruction's parts take its operands in order."""
+    spec = isa.BY_CODE[op]
+    if not spec.parts:
+        return [(spec.name, a, b)]
+    operands, out = [a, b], []
+    for name in spec.parts:
+        n = len(isa.BY_NAME[name].operands)
+        mine, operands = operands[:n] + [None] * (2 - n), operands[n:]
+        out.append((name, mine[0], mine[1]))
+    return out
+
+
+class Recorder:
+    """One dry run of a loop body; `run` gives the recording or raises Abort."""
+
+    def __init__(self, code: list[tuple[int, Any, Any]], nlocals: int, header: int, end: int,
+                 locs: list[Any], max_ops: int) -> None:
+        self.code, self.header, self.end, self.max_ops = code, header, end, max_ops
+        self.locs: list[Any] = [RangeSim(v) if v.__class__ is RANGE_ITER else v for v in locs]
+        self.entry = [[s, k] for s, v in enumerate(self.locs) if (k := kind_of(v)) is not None]
+        self.ctx = [[s, v.start, v.step, v.len] for s, v in enumerate(self.locs) if v.__class__ is RangeSim]
+        self.nlocals = nlocals
+        self.stack: list[Any] = []
+        self.ops: list[list[Any]] = []
+
+    def run(self) -> dict[str, Any]:
+        """Record from the header until control comes back to it."""
+        pc = self.header
+        while True:
+            op, a, b = self.code[pc]
+            nxt = pc + 1
+            for name, x, y in _parts(op, a, b):
+                if len(self.ops) >= self.max_ops:
+                    raise Abort("trace too long")
+                nxt = self.step(pc, name, x, y, nxt)
+            if nxt == self.header:
+                return {"nlocals": self.nlocals, "header": self.header, "end": self.end,
+                        "entry": self.entry, "ops": self.ops, "ctx": self.ctx}
+            if nxt < pc:
+                raise Abort("inner loop")
+            if not self.header <= nxt <= self.end:
+                raise Abort("the loop ended while recording")
+            pc = nxt
+
+    def note(self, pc: int, name: str, a: Any, b: Any, args: list[Any], taken: bool = False) -> None:
+        """Write one op down, with its operands' kinds."""
+        kinds = [kind_of(v) for v in args]
+        if None in kinds:
+            raise Abort(f"{name} on a value traces do not hold")
+        self.ops.append([pc, name, a, b, kinds, taken])
+
+    def step(self, pc: int, name: str, a: Any, b: Any, nxt: int) -> int:
+        """Run one plain op on the copies; give the next pc."""
+        handler = getattr(self, "op_" + name, None)
+        if handler is None:
+            raise Abort(f"{name} is not traced")
+        try:
+            return handler(pc, a, b, nxt)  # type: ignore[no-any-return]
+        except RuntimeErr as e:
+            raise Abort(f"{name} raises: {e.message}") from None
+
+    # ---- the ops a trace covers, named after their opcodes ----------------------
+
+    def op_PUSH_CONST(self, pc: int, a: Any, b: Any, nxt: int) -> int:
+        self.note(pc, "PUSH_CONST", a, b, [a])
+        self.stack.append(a)
+        return nxt
+
+    def op_PUSH_NIL(self, pc: int, a: Any, b: Any, nxt: int) -> int:
+        return self.op_PUSH_CONST(pc, None, b, nxt)
+
+    def op_PUSH_TRU(self, pc: int, a: Any, b: Any, nxt: int) -> int:
+        return self.op_PUSH_CONST(pc, True, b, nxt)
+
+    def op_PUSH_FLS(self, pc: int, a: Any, b: Any, nxt: int) -> int:
+        return self.op_PUSH_CONST(pc, False, b, nxt)
+
+    def op_POP(self, pc: int, a: Any, b: Any, nxt: int) -> int:
+        self.note(pc, "POP", a, b, [self.stack.pop()])
+        return nxt
+
+    def op_DUP(self, pc: int, a: Any, b: Any, nxt: int) -> int:
+        self.note(pc, "DUP", a, b, [self.stack[-1]])
+        self.stack.append(self.stack[-1])
+        return nxt
+
+    def op_LOAD_LOCAL(self, pc: int, a: Any, b: Any, nxt: int) -> int:
+        v = self.locs[a]
+        if v.__class__ is Unset:
+            raise Abort("a local used before assignment")
+        if v.__class__ is RangeSim:
+            raise Abort("a range iterator read as a value")
+        self.note(pc, "LOAD_LOCAL", a, b, [v])
+        self.stack.append(v)
+        return nxt
+
+    def op_STORE_LOCAL(self, pc: int, a: Any, b: Any, nxt: int) -> int:
+        v = self.stack.pop()
+        self.note(pc, "STORE_LOCAL", a, b, [v])
+        self.locs[a] = v
+        return nxt
+
+    def binary(self, pc: int, name: str, a: Any, b: Any, f: Callable[[Any, Any], Any]) -> None:
+        """An op of two operands: note it with their kinds, push f's result."""
+        y, x = self.stack[-1], self.stack[-2]
+        self.note(pc, name, a, b, [x, y])
+        r = f(x, y)
+        if kind_of(r) is None:
+            raise Abort(f"{name} gives a number beyond 64-bit integers")
+        del self.stack[-2:]
+        self.stack.append(r)
+
+    def op_ADD(self, pc: int, a: Any, b: Any, nxt: int) -> int:
+        for v in self.stack[-2:]:
+            if not (v.__class__ is int or v.__class__ is float):
+                raise Abort("+ on a value that is not a number")
+        self.binary(pc, "ADD", a, b, add)
+        return nxt
+
+    def arith(self, name: str) -> Callable[[int, Any, Any, int], int]:
+        def op(pc: int, a: Any, b: Any, nxt: int) -> int:
+            self.binary(pc, name, a, b, _ARITH[name])
+            return nxt
+        return op
+
+    def compare(self, name: str) -> Callable[[int, Any, Any, int], int]:
+        def op(pc: int, a: Any, b: Any, nxt: int) -> int:
+            self.binary(pc, name, a, b, _COMPARE[name])
+            return nxt
+        return op
+
+    def __getattr__(self, attr: str) -> Any:
+        """op_SUB, op_LT, ...: the arithmetic and comparison ops share one body each."""
+        name = attr[3:]
+        if attr.startswith("op_") and name in _ARITH:
+            return self.arith(name)
+        if attr.startswith("op_") and name in _COMPARE:
+            return self.compare(name)
+        raise AttributeError(attr)
+
+    def op_NEG(self, pc: int, a: Any, b: Any, nxt: int) -> int:
+        x = self.stack[-1]
+        self.note(pc, "NEG", a, b, [x])
+        r = neg(x)
+        if kind_of(r) is None:
+            raise Abort("NEG gives a number beyond 64-bit integers")
+        self.stack[-1] = r
+        return nxt
+
+    def op_NOT(self, pc: int, a: Any, b: Any, nxt: int) -> int:
+        x = self.stack[-1]
+        self.note(pc, "NOT", a, b, [x])
+        self.stack[-1] = not truthy(x)
+        return nxt
+
+    def op_JUMP(self, pc: int, a: Any, b: Any, nxt: int) -> int:
+        self.note(pc, "JUMP", a, b, [])
+        return int(a)
+
+    def branch(self, pc: int, name: str, a: Any, b: Any, nxt: int, when: bool) -> int:
+        """JUMP_IF (when=True) and JUMP_UNLESS (when=False): pop, test, note the way taken."""
+        v = self.stack[-1]
+        taken = truthy(v) == when
+        self.note(pc, name, a, b, [v], taken)
+        self.stack.pop()
+        return int(a) if taken else nxt
+
+    def op_JUMP_IF(self, pc: int, a: Any, b: Any, nxt: int) -> int:
+        return self.branch(pc, "JUMP_IF", a, b, nxt, True)
+
+    def op_JUMP_UNLESS(self, pc: int, a: Any, b: Any, nxt: int) -> int:
+        return self.branch(pc, "JUMP_UNLESS", a, b, nxt, False)
+
+    def op_JUMP_IF_NIL(self, pc: int, a: Any, b: Any, nxt: int) -> int:
+        v = self.stack[-1]
+        self.note(pc, "JUMP_IF_NIL", a, b, [v], v is None)
+        return int(a) if v is None else nxt
+
+    def op_FOR_NEXT(self, pc: int, a: Any, b: Any, nxt: int) -> int:
+        it = self.locs[a]
+        if it.__class__ is not RangeSim:
+            raise Abort("a loop over something other than a range")
+        if it.i >= it.len:
+            raise Abort("the loop ended while recording")
+        self.note(pc, "FOR_NEXT", a, b, [it])
+        self.stack.append(it.start + it.i * it.step)
+        it.i += 1
+        return nxt
+
+    def op_SYSCALL(self, pc: int, a: Any, b: Any, nxt: int) -> int:
+        if a not in PURE_BUILTINS:
+            raise Abort(f"a call of {a}")
+        from stage0.host import all_builtins
+
+        args = self.stack[len(self.stack) - b:]
+        self.note(pc, "SYSCALL", a, b, args)
+        r = all_builtins()[a].fn(None, *args)
+        del self.stack[len(self.stack) - b:]
+        self.stack.append(r)
+        return nxt
+
+
+def record(code: list[tuple[int, Any, Any]], nlocals: int, header: int, end: int, locs: list[Any],
+           max_ops: int) -> dict[str, Any]:
+    """The recording of the loop at `header` (closed by the jump at `end`) from locals `locs`."""
+    return Recorder(code, nlocals, header, end, locs, max_ops).run()

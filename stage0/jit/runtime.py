@@ -1,0 +1,203 @@
+"""The JIT's mechanism on the host: counters, the trace table, policy and statistics.
+
+An engine calls `Jit.back_edge(proto, header, end, locs)` each time a loop
+jumps back to its header. The first `threshold` times it only counts. Then
+the recorder (record.py) runs one iteration dry, lib/backend/jit.ilu turns
+the recording into LLVM IR and an exit table, stage0/host/mch.py compiles
+the IR, glue.py generates the entry and exit code, and the trace hangs on
+the header. From then on `back_edge` enters the trace; what it gives back is
+where the engine resumes: `(pc, stack)`, or None to carry on at the header
+as if nothing happened.
+
+Policy (../shared/spec/jit.md §3): a trace that leaves by side or guard
+exits (or fails its entry guard) `deopt_limit` times is dropped and the
+header records again; after MAX_RECORDINGS recordings or MAX_ABORTS aborted
+ones the header is blacklisted. A trace entered HOT_ENTRIES times is
+recompiled with LLVM's O2 pipeline and swapped in. Traces are bounded per
+process (MCJIT never frees code).
+"""
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any, Optional
+
+from stage0.errors import RuntimeErr
+from stage0.jit.glue import make_glue
+from stage0.jit.record import Abort, record
+
+# Defaults of the knobs (seed 000): jit.set_threshold, set_max_trace, set_deopt_limit, enable_type_spec.
+DEFAULTS = {"threshold": 1000, "max_trace": 4096, "deopt_limit": 10, "type_spec": True}
+MAX_RECORDINGS = 3    # traces one header may have over a run, before it is blacklisted
+MAX_ABORTS = 3        # aborted recordings of one header, before it is blacklisted
+MAX_TRACES = 2000     # traces one process may compile: MCJIT never frees their code
+HOT_ENTRIES = 64      # entries after which a trace is recompiled at O2
+EXIT_KINDS = ("loop", "side", "guard", "budget")
+
+
+class Trace:
+    """A compiled loop: its glue, exit table and counters."""
+
+    __slots__ = ("desc", "enter", "slots", "deopts", "entries", "optimised")
+
+    def __init__(self, desc: dict[str, Any], address: int) -> None:
+        self.desc = desc
+        self.enter, self.slots = make_glue(desc, address)
+        self.deopts = self.entries = 0
+        self.optimised = False
+
+
+@functools.lru_cache(maxsize=1)
+def _trace_compiler() -> Any:
+    """lib/backend/jit.ilu, compiled by the seed compiler and running on the fast tier (once per
+    process, when the first loop gets hot): its host VM and its compile_trace."""
+    from stage0.fast.vm import FastVM
+    from stage0.paths import lib_root
+    from stage0.toolchain.selfvm import vm_image
+
+    vm = FastVM(vm_image(str(lib_root() / "backend" / "jit.ilu")))
+    return vm, vm.run_main()["compile_trace"]
+
+
+def settings_from_env(environ: Optional[dict[str, str]] = None) -> Optional[dict[str, Any]]:
+    """The JIT settings `ilusm run` starts with: the defaults, `ILUSM_JIT_THRESHOLD`; None when
+    `ILUSM_JIT=off`. A malformed value is a usage error."""
+    from stage0.errors import UsageError
+
+    env = os.environ if environ is None else environ
+    if env.get("ILUSM_JIT", "on").lower() in ("off", "0", "no"):
+        return None
+    out = dict(DEFAULTS)
+    raw = env.get("ILUSM_JIT_THRESHOLD")
+    if raw is not None:
+        if not raw.isdigit() or int(raw) < 1:
+            raise UsageError(f"ILUSM_JIT_THRESHOLD must be a whole number of at least 1, got '{raw}'")
+        out["threshold"] = int(raw)
+    return out
+
+
+class Jit:
+    """One process's JIT."""
+
+    def __init__(self, settings: Optional[dict[str, Any]] = None, force_exit: Optional[int] = None) -> None:
+        self.settings = dict(DEFAULTS, **(settings or {}))
+        self.force_exit = force_exit  # tests: every trace leaves by this exit id once per entry
+        self.counts: dict[tuple[Any, int], int] = {}
+        self.traces: dict[tuple[Any, int], Trace] = {}
+        self.recordings: dict[tuple[Any, int], int] = {}
+        self.aborted: dict[tuple[Any, int], int] = {}
+        self.black: set[tuple[Any, int]] = set()
+        self.stats: dict[str, Any] = {"traces": 0, "entries": 0, "exits": dict.fromkeys(EXIT_KINDS, 0),
+                                      "deopts": 0, "dropped": 0, "blacklisted": 0, "recompiled": 0,
+                                      "aborts": {}, "cache_hits": 0}
+
+    def configure(self, key: str, value: Any) -> None:
+        """Set one knob (jit.set_threshold and the others)."""
+        if key not in DEFAULTS:
+            raise RuntimeErr(f"unknown jit setting '{key}'")
+        self.settings[key] = value
+
+    # ---- the engines' hook ----------------------------------------------------
+
+    def back_edge(self, proto: Any, header: int, end: int, locs: list[Any]) -> Optional[tuple[int, list[Any]]]:
+        """A loop jumped back to `header` (from the jump at `end`): count, compile, or run the
+        trace. Gives (pc, stack) to resume at, or None to carry on at the header."""
+        key = (proto, header)
+        t = self.traces.get(key)
+        if t is not None:
+            return self.run(key, t, locs)
+        n = self.counts.get(key, 0) + 1
+        self.counts[key] = n
+        if n < self.settings["threshold"] or key in self.black:
+            return None
+        self.counts[key] = 0
+        t = self.compile(key, proto, end, locs)
+        return None if t is None else self.run(key, t, locs)
+
+    def run(self, key: tuple[Any, int], t: Trace, locs: list[Any]) -> Optional[tuple[int, list[Any]]]:
+        """Enter trace t until it leaves by an exit other than the budget; give where to resume."""
+        stats = self.stats
+        while True:
+            r = t.enter(locs)
+            t.entries += 1
+            stats["entries"] += 1
+            if r is None:
+                self.deopt(key, t)
+                return None
+            pc, stack, e = r
+            kind = t.desc["exits"][e]["kind"]
+            stats["exits"][kind] += 1
+            if kind == "side" or kind == "guard":
+                self.deopt(key, t)
+            if t.entries == HOT_ENTRIES and not t.optimised:
+                self.optimise(t)
+            if kind != "budget":
+                return pc, stack
+
+    def deopt(self, key: tuple[Any, int], t: Trace) -> None:
+        """Count a deopt; at the limit, drop the trace (the header records again, or is blacklisted)."""
+        self.stats["deopts"] += 1
+        t.deopts += 1
+        if t.deopts >= self.settings["deopt_limit"] and self.traces.get(key) is t:
+            del self.traces[key]
+            self.stats["dropped"] += 1
+            if self.recordings.get(key, 0) >= MAX_RECORDINGS:
+                self.blacklist(key)
+
+    def blacklist(self, key: tuple[Any, int]) -> None:
+        """Never record this header again in this process."""
+        if key not in self.black:
+            self.black.add(key)
+            self.stats["blacklisted"] += 1
+
+    # ---- compiling ----------------------------------------------------------------
+
+    def compile(self, key: tuple[Any, int], proto: Any, end: int, locs: list[Any]) -> Optional[Trace]:
+        """Record, compile and install a trace for the loop at key; None when that failed (the
+        reason goes to the statistics)."""
+        if self.stats["traces"] >= MAX_TRACES:
+            self.abort(key, proto, "the process has compiled its most traces")
+            self.blacklist(key)
+            return None
+        try:
+            rec = record(proto.code, proto.nlocals, key[1], end, locs, self.settings["max_trace"])
+        except Abort as e:
+            self.abort(key, proto, e.reason)
+            return None
+        from stage0.host.mch import native_function, native_name
+
+        rec.update(fn=proto.name, target=native_name() or "x86-64", debug=self.force_exit is not None)
+        try:
+            vm, compile_trace = _trace_compiler()
+            desc = vm.call(compile_trace, [rec])
+            address = native_function(desc["ir"], desc["fname"])
+        except RuntimeErr as e:
+            self.abort(key, proto, e.message)
+            return None
+        t = Trace(desc, address)
+        if self.force_exit is not None:
+            t.slots[desc["layout"]["force"]] = self.force_exit
+        self.traces[key] = t
+        self.recordings[key] = self.recordings.get(key, 0) + 1
+        self.stats["traces"] += 1
+        return t
+
+    def optimise(self, t: Trace) -> None:
+        """Recompile a hot trace with LLVM's O2 pipeline and swap its glue's native function."""
+        from stage0.host.mch import native_function
+
+        t.optimised = True
+        try:
+            address = native_function(t.desc["ir"], t.desc["fname"], optimise=True)
+        except RuntimeErr:
+            return  # the cheap version keeps running
+        t.enter, t.slots = make_glue(t.desc, address, t.slots[t.desc["layout"]["force"]])
+        self.stats["recompiled"] += 1
+
+    def abort(self, key: tuple[Any, int], proto: Any, reason: str) -> None:
+        """A recording or compile failed: count the reason; blacklist a header that keeps failing."""
+        aborts = self.stats["aborts"]
+        aborts[reason] = aborts.get(reason, 0) + 1
+        n = self.aborted[key] = self.aborted.get(key, 0) + 1
+        if n >= MAX_ABORTS:
+            self.blacklist(key)
