@@ -20,7 +20,7 @@ from stage0.host.registry import DEFAULT_CAPS
 from stage0.values import Builtin, type_name
 
 SECTION8 = {"prn", "len", "str", "int", "num", "typ", "try", "err", "asr", "keys", "push", "pop", "has"}
-DOMAINS = ("__sys_", "__buf_", "__txt_", "__num_", "__cry_", "__host_", "__vm_", "__mch_")
+DOMAINS = ("__sys_", "__buf_", "__txt_", "__num_", "__cry_", "__host_", "__vm_", "__mch_", "__jit_")
 
 
 class FakeVM:

@@ -92,6 +92,7 @@ class Env(Protocol):
     builtins: dict[str, Any]   # the host builtins, by name
     inline_builtins: bool      # a missing global may be looked up in builtins inline
     inline_syscall: bool       # SYSCALL may call the builtin's fn directly
+    jit: Any                   # a stage0.jit.runtime.Jit: loops count their back edges for it; None: off
 
     def serial_of(self, proto: Proto) -> int:
         """The number that names proto's namespace entries."""
@@ -121,6 +122,7 @@ class Translator:
                           for op, a, _ in self.code)
         self.budget = 0
         self.mode = "struct"
+        self.jit_loops = self._jit_loops()
         # by block: the local slots known to hold numbers when control leaves it (BlockGen.nums)
         self.nums_out: dict[int, frozenset[int]] = {}
 
@@ -156,9 +158,37 @@ class Translator:
             lines.append("G = clo.module.globals")
         if self.uses_u:
             lines.append("U = clo.upvals")
-        if self.flow.init:
-            lines.append(" = ".join(f"l{s}" for s in self.flow.init) + " = UNSET")
+        init = range(self.proto.arity, self.proto.nlocals) if self.jit_loops else self.flow.init
+        if init:
+            lines.append(" = ".join(f"l{s}" for s in init) + " = UNSET")
+        lines.extend(f"n{h} = 0" for h in self.jit_loops)
         return lines
+
+    def _jit_loops(self) -> dict[int, tuple[int, int, int]]:
+        """The loops that count back edges for the JIT, by header block: (header pc, last pc of
+        the loop, pc of its exit block or -1). Only loops entered with an empty stack."""
+        fl = self.flow
+        if self.env.jit is None:
+            return {}
+        out = {}
+        for h in fl.headers:
+            if fl.blocks[h].depth == 0 and fl.exits[h] != -1:
+                ex = fl.exits[h]
+                end = max(fl.blocks[x].end - 1 for x in fl.body[h])
+                out[h] = (fl.blocks[h].start, end, -1 if ex is None else fl.blocks[ex].start)
+        return out
+
+    def back_edge(self, h: int, ind: int) -> list[Line]:
+        """Count a back edge of loop h; every JT of them, let the JIT run the loop (Jit.fast_loop),
+        then take its locals and carry on, leave the loop, or return as it says."""
+        pc, end, ex = self.jit_loops[h]
+        ls = "".join(f"l{i}, " for i in range(self.proto.nlocals))
+        out = [[ind, f"n{h} += 1", SKIP], [ind, f"if n{h} >= JT:", SKIP], [ind + 1, f"n{h} = 0", SKIP],
+               [ind + 1, f"r_ = JL(clo, d, {pc}, {end}, {ex}, [{ls}])", SKIP], [ind + 1, "if r_ is not None:", SKIP]]
+        if ls:
+            out.append([ind + 2, f"{ls}= r_[1]", SKIP])
+        out += [[ind + 2, "if r_[0] == 1: break", SKIP], [ind + 2, "if r_[0] == 2: return r_[2]", SKIP]]
+        return out
 
     # ---- structured emission ----
 
@@ -231,6 +261,8 @@ class Translator:
 
     def jump_to(self, src: int, t: int, ctx: Ctx, out: list[Line], ind: int) -> None:
         fl = self.flow
+        if t == ctx.loop and t in self.jit_loops and self.mode == "struct":
+            out.extend(self.back_edge(t, ind))
         if t == ctx.follow:
             return
         if ctx.loop is not None and t == ctx.loop:

@@ -48,6 +48,7 @@ a worked example; in short:
 """
 from __future__ import annotations
 
+import functools
 import sys
 import warnings
 from types import CodeType, FrameType, TracebackType
@@ -59,7 +60,7 @@ from stage0.fast.gen import Env, Line, Translator
 from stage0.host.registry import DEFAULT_CAPS
 from stage0.image.model import Image
 from stage0.interp.loader import Proto
-from stage0.interp.vm import DEFAULT_MAX_DEPTH, MAX_HOST_REENTRY, VM, arity_error
+from stage0.interp.vm import DEFAULT_MAX_DEPTH, MAX_HOST_REENTRY, STOPPED, VM, arity_error
 from stage0.values import (
     UNSET,
     Builtin,
@@ -117,8 +118,9 @@ class FastVM(VM):
 
     def __init__(self, image: Image, args: Optional[list[str]] = None, out: TextIO | None = None,
                  err_out: TextIO | None = None, max_depth: int = DEFAULT_MAX_DEPTH,
-                 trace: TextIO | None = None, caps: frozenset[str] = DEFAULT_CAPS) -> None:
-        super().__init__(image, args=args, out=out, err_out=err_out, max_depth=max_depth, trace=trace, caps=caps)
+                 trace: TextIO | None = None, caps: frozenset[str] = DEFAULT_CAPS, jit: Any = None) -> None:
+        super().__init__(image, args=args, out=out, err_out=err_out, max_depth=max_depth, trace=trace, caps=caps,
+                         jit=jit)
         # Inline what these methods do when they are the reference VM's own (not overridden).
         self.inline_builtins = type(self).global_missing is VM.global_missing
         self.inline_syscall = type(self).syscall is VM.syscall
@@ -145,6 +147,9 @@ class FastVM(VM):
             "get_index": get_index, "set_index": set_index, "get_field": get_field, "set_field": set_field,
             "make_obj": make_obj, "iter_items": iter_items, "iter_pairs": iter_pairs, "iter_range": iter_range,
         }
+        if jit is not None:  # generated loops call JL every JT back edges (Translator.back_edge)
+            jit.bind(self.ns)
+            self.ns["JL"] = functools.partial(jit.fast_loop, self)
 
     # ---- lazy translation ----
 
@@ -300,6 +305,25 @@ class FastVM(VM):
         finally:
             self.frames, self.max_depth, self.ref_offset = saved
 
+    def resume_at(self, clo: Any, d: int, locs: list[Any], pc: int, stack: list[Any],
+                  stops: frozenset[int]) -> tuple[Optional[int], Any]:
+        """Run a generated function's frame on the reference loop from pc (where a JIT trace left
+        it) until it reaches one of the stop pcs, where its code can take over again, or returns.
+
+        Gives (the stop pc, None) or (None, the returned value); locs is updated in place. The
+        depth is counted as in run_interpreted, and an error's trace shows this frame.
+        """
+        saved = self.frames, self.max_depth, self.ref_offset, self.stop
+        fr = [clo, locs, list(stack), pc]
+        frames = [fr]
+        self.frames, self.max_depth, self.ref_offset = frames, self.ns["MAX"] - (d - 1), d - 1
+        self.stop = (fr, stops)
+        try:
+            v = self.run(0)
+            return (fr[3], None) if v is STOPPED else (None, v)
+        finally:
+            self.frames, self.max_depth, self.ref_offset, self.stop = saved
+
     def unwind(self, e: RuntimeErr, base: int) -> None:
         """An error in an interpreted function: its trace is built now, while the loop's frames exist."""
         if e.traced():
@@ -383,7 +407,7 @@ class FastVM(VM):
             tb = tb.tb_next
         trace: list[tuple[str, str, int]] = []
         for frame, lineno in sites:
-            if frame.f_code is _RUN_INTERPRETED:
+            if frame.f_code in _REF_LOOPS:
                 trace.extend(self.frame_site(fr) for fr in frame.f_locals["frames"])
                 continue
             info = self.codemap.get(frame.f_code)
@@ -405,7 +429,8 @@ class _Missing:
 
 
 _MISS = _Missing()
-_RUN_INTERPRETED = FastVM.run_interpreted.__code__
+# The methods that run generated functions' frames on the reference loop, in a list named `frames`.
+_REF_LOOPS = (FastVM.run_interpreted.__code__, FastVM.resume_at.__code__)
 
 
 def _render(lines: list[Line], proto: Proto) -> tuple[str, list[int]]:

@@ -79,6 +79,7 @@ HOT = frozenset({LOAD_LOCAL, STORE_LOCAL, PUSH_CONST, LOAD_GLOBAL, GET_FIELD, CA
                  LT_JUMP_UNLESS, EQ_JUMP_UNLESS, *CMP_JUMPS})
 HANDLERS = build_table(HOT)
 _MISSING = object()
+STOPPED = object()  # what `run` gives when the frame being resumed reached a stop pc
 
 
 def arity_error(name: str, want: int, got: int) -> RuntimeErr:
@@ -105,6 +106,7 @@ class VM:
         self.frames: list[list[Any]] = []
         self.reentry = 0  # host calls into ilusm now active (see MAX_HOST_REENTRY)
         self.jit = jit  # a stage0.jit.runtime.Jit, told of every loop back edge; None: off
+        self.stop: Optional[tuple[list[Any], frozenset[int]]] = None  # (frame, pcs): see resume_at
 
     # ---- entry points ----------------------------------------------------------
 
@@ -193,12 +195,13 @@ class VM:
         code = clo.proto.code
         g = clo.module.globals
         push, pop = stack.append, stack.pop
-        trace = self.trace_out
+        trace = self.trace_out if self.stop is None else self.stop
         jit = self.jit
         try:
             while True:
-                if trace is not None:
-                    self.trace_step(fr, pc, stack)
+                if trace is not None and self.trace_step(fr, pc, stack):
+                    fr[3] = pc
+                    return STOPPED
                 op, a, b = code[pc]
                 pc += 1
                 if op == LOAD_LOCAL:
@@ -432,9 +435,14 @@ class VM:
         line = lines[max(pc - 1, 0)] if lines else 0
         return clo.proto.name, clo.module.file, line
 
-    def trace_step(self, fr: list[Any], pc: int, stack: list[Any]) -> None:
+    def trace_step(self, fr: list[Any], pc: int, stack: list[Any]) -> bool:
         """`--trace`: one line per executed instruction, as `dis` shows it (byte offset, name,
-        operands), then the top of the stack."""
+        operands), then the top of the stack. True when frame `fr` reached a stop pc (resume_at)."""
+        if self.stop is not None:
+            if fr is self.stop[0] and pc in self.stop[1]:
+                return True
+            if self.trace_out is None:
+                return False
         proto: Proto = fr[0].proto
         cache = self.__dict__.setdefault("_trace_texts", {})  # only tracing VMs pay for it
         texts = cache.get(proto.index) or cache.setdefault(proto.index, instruction_texts(self.image, proto.index))
@@ -442,6 +450,7 @@ class VM:
         shown = ", ".join(_short(v) for v in stack[-4:])
         assert self.trace_out is not None
         self.trace_out.write(f"{proto.name:>12} {off:04d} {text:<32} [{shown}]\n")
+        return False
 
 
 def _short(v: Any) -> str:

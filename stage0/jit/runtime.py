@@ -87,6 +87,7 @@ class Jit:
         self.recordings: dict[tuple[Any, int], int] = {}
         self.aborted: dict[tuple[Any, int], int] = {}
         self.black: set[tuple[Any, int]] = set()
+        self.namespaces: list[dict[str, Any]] = []  # the fast tier's: their JT is the threshold
         self.stats: dict[str, Any] = {"traces": 0, "entries": 0, "exits": dict.fromkeys(EXIT_KINDS, 0),
                                       "deopts": 0, "dropped": 0, "blacklisted": 0, "recompiled": 0,
                                       "aborts": {}, "cache_hits": 0}
@@ -96,6 +97,13 @@ class Jit:
         if key not in DEFAULTS:
             raise RuntimeErr(f"unknown jit setting '{key}'")
         self.settings[key] = value
+        for ns in self.namespaces:
+            ns["JT"] = self.settings["threshold"]
+
+    def bind(self, ns: dict[str, Any]) -> None:
+        """Keep a fast-tier namespace's JT (the back edges its loops count) at the threshold."""
+        ns["JT"] = self.settings["threshold"]
+        self.namespaces.append(ns)
 
     # ---- the engines' hook ----------------------------------------------------
 
@@ -113,6 +121,36 @@ class Jit:
         self.counts[key] = 0
         t = self.compile(key, proto, end, locs)
         return None if t is None else self.run(key, t, locs)
+
+    def fast_loop(self, vm: Any, clo: Any, d: int, header: int, end: int, exit_pc: int,
+                  locs: list[Any]) -> Optional[tuple[Any, ...]]:
+        """The fast tier's hook: a generated loop (Translator.back_edge) counted `threshold` back
+        edges. Compile its trace if need be and run it; after each exit the reference loop
+        (FastVM.resume_at) runs the frame to the header, and the trace is entered again, or to
+        the loop's exit block, or to a return. Gives None (nothing ran) or (0, locals): carry on
+        at the header, (1, locals): leave the loop, (2, locals, value): return value."""
+        key = (clo.proto, header)
+        t = self.traces.get(key)
+        if t is None:
+            if key in self.black:
+                return None
+            t = self.compile(key, clo.proto, end, locs)
+        stops = frozenset((header, exit_pc))
+        while t is not None:
+            r = self.run(key, t, locs)
+            if r is None:
+                break
+            pc, stack = r
+            if pc == exit_pc and not stack:
+                return 1, locs
+            if pc != header or stack:
+                at, v = vm.resume_at(clo, d, locs, pc, stack, stops)
+                if at is None:
+                    return 2, locs, v
+                if at == exit_pc:
+                    return 1, locs
+            t = self.traces.get(key)
+        return 0, locs
 
     def run(self, key: tuple[Any, int], t: Trace, locs: list[Any]) -> Optional[tuple[int, list[Any]]]:
         """Enter trace t until it leaves by an exit other than the budget; give where to resume."""
@@ -155,6 +193,9 @@ class Jit:
     def compile(self, key: tuple[Any, int], proto: Any, end: int, locs: list[Any]) -> Optional[Trace]:
         """Record, compile and install a trace for the loop at key; None when that failed (the
         reason goes to the statistics)."""
+        if not self.settings["type_spec"]:
+            self.abort(key, proto, "type specialisation is off (jit.enable_type_spec), and generic traces are not built")
+            return None
         if self.stats["traces"] >= MAX_TRACES:
             self.abort(key, proto, "the process has compiled its most traces")
             self.blacklist(key)

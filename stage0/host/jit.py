@@ -1,0 +1,43 @@
+"""The tracing JIT seen from ilusm (`__jit_*`): the knobs of lib/backend/jit.ilu and its statistics.
+
+The JIT belongs to the VM that runs the program (stage0/jit/runtime.py); a
+VM without one (ILUSM_JIT=off, `--trace`, the toolchain's own VMs) takes the
+knobs without effect and reports `on: fls`. The knobs change speed only,
+never a result, so they need no capability.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from stage0.errors import RuntimeErr
+from stage0.host.core import want
+from stage0.host.registry import HostContext, builtin
+
+# What each knob takes: a whole number of at least 1, or a bool.
+_KNOBS = {"threshold": "count", "max_trace": "count", "deopt_limit": "count", "type_spec": "bool"}
+
+
+@builtin("__jit_config", 2)
+def config(ctx: HostContext, key: Any, value: Any) -> None:
+    """Set knob `key` (threshold, max_trace, deopt_limit, type_spec) of the running VM's JIT."""
+    kind = _KNOBS.get(want("__jit_config", key, "str"))
+    if kind is None:
+        raise RuntimeErr(f"unknown jit setting '{key}' (one of {', '.join(_KNOBS)})")
+    if kind == "bool" and type(value) is not bool:
+        raise RuntimeErr(f"jit setting {key} expects tru or fls")
+    if kind == "count" and not (type(value) is int and value >= 1):
+        raise RuntimeErr(f"jit setting {key} expects a whole number of at least 1")
+    jit = getattr(ctx, "jit", None)
+    if jit is not None:
+        jit.configure(key, value)
+
+
+@builtin("__jit_stats", 0)
+def stats(ctx: HostContext) -> dict[str, Any]:
+    """The JIT's counters: on, traces, entries, exits by kind, deopts, dropped, blacklisted,
+    recompiled, aborts (reason -> count), cache_hits, and the knobs as set."""
+    jit = getattr(ctx, "jit", None)
+    if jit is None:
+        return {"on": False}
+    return dict(copy.deepcopy(jit.stats), on=True, settings=dict(jit.settings))
