@@ -309,6 +309,7 @@ class FastVM(VM):
                   stops: frozenset[int]) -> tuple[Optional[int], Any]:
         """Run a generated function's frame on the reference loop from pc (where a JIT trace left
         it) until it reaches one of the stop pcs, where its code can take over again, or returns.
+        The instruction at pc always runs, even when pc is a stop.
 
         Gives (the stop pc, None) or (None, the returned value); locs is updated in place. The
         depth is counted as in run_interpreted, and an error's trace shows this frame.
@@ -317,7 +318,7 @@ class FastVM(VM):
         fr = [clo, locs, list(stack), pc]
         frames = [fr]
         self.frames, self.max_depth, self.ref_offset = frames, self.ns["MAX"] - (d - 1), d - 1
-        self.stop = (fr, stops)
+        self.stop = [fr, stops, False]
         try:
             v = self.run(0)
             return (fr[3], None) if v is STOPPED else (None, v)

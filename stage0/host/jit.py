@@ -2,7 +2,7 @@
 
 The JIT belongs to the VM that runs the program (stage0/jit/runtime.py); a
 VM without one (ILUSM_JIT=off, `--trace`, the toolchain's own VMs) takes the
-knobs without effect and reports `on: fls`. The knobs change speed only,
+knobs without effect and reports `on: fls` with zero counters. The knobs change speed only,
 never a result, so they need no capability.
 """
 from __future__ import annotations
@@ -37,7 +37,10 @@ def config(ctx: HostContext, key: Any, value: Any) -> None:
 def stats(ctx: HostContext) -> dict[str, Any]:
     """The JIT's counters: on, traces, entries, exits by kind, deopts, dropped, blacklisted,
     recompiled, aborts (reason -> count), cache_hits, and the knobs as set."""
+    from stage0.jit.runtime import Jit
+
     jit = getattr(ctx, "jit", None)
+    on = jit is not None
     if jit is None:
-        return {"on": False}
-    return dict(copy.deepcopy(jit.stats), on=True, settings=dict(jit.settings))
+        jit = Jit()  # the same shape, all zero, with the default knobs
+    return dict(copy.deepcopy(jit.stats), on=on, settings=dict(jit.settings))

@@ -106,7 +106,7 @@ class VM:
         self.frames: list[list[Any]] = []
         self.reentry = 0  # host calls into ilusm now active (see MAX_HOST_REENTRY)
         self.jit = jit  # a stage0.jit.runtime.Jit, told of every loop back edge; None: off
-        self.stop: Optional[tuple[list[Any], frozenset[int]]] = None  # (frame, pcs): see resume_at
+        self.stop: Optional[list[Any]] = None  # [frame, stop pcs, armed]: see FastVM.resume_at
 
     # ---- entry points ----------------------------------------------------------
 
@@ -438,9 +438,12 @@ class VM:
     def trace_step(self, fr: list[Any], pc: int, stack: list[Any]) -> bool:
         """`--trace`: one line per executed instruction, as `dis` shows it (byte offset, name,
         operands), then the top of the stack. True when frame `fr` reached a stop pc (resume_at)."""
-        if self.stop is not None:
-            if fr is self.stop[0] and pc in self.stop[1]:
-                return True
+        stop = self.stop
+        if stop is not None:
+            if fr is stop[0]:
+                if stop[2] and pc in stop[1]:
+                    return True
+                stop[2] = True  # the frame's first instruction runs even at a stop pc
             if self.trace_out is None:
                 return False
         proto: Proto = fr[0].proto

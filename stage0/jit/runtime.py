@@ -87,6 +87,7 @@ class Jit:
         self.recordings: dict[tuple[Any, int], int] = {}
         self.aborted: dict[tuple[Any, int], int] = {}
         self.black: set[tuple[Any, int]] = set()
+        self.compiled: list[dict[str, Any]] = []  # every trace's description, dropped ones too
         self.namespaces: list[dict[str, Any]] = []  # the fast tier's: their JT is the threshold
         self.stats: dict[str, Any] = {"traces": 0, "entries": 0, "exits": dict.fromkeys(EXIT_KINDS, 0),
                                       "deopts": 0, "dropped": 0, "blacklisted": 0, "recompiled": 0,
@@ -141,14 +142,11 @@ class Jit:
             if r is None:
                 break
             pc, stack = r
-            if pc == exit_pc and not stack:
+            at, v = vm.resume_at(clo, d, locs, pc, stack, stops)
+            if at is None:
+                return 2, locs, v
+            if at == exit_pc:
                 return 1, locs
-            if pc != header or stack:
-                at, v = vm.resume_at(clo, d, locs, pc, stack, stops)
-                if at is None:
-                    return 2, locs, v
-                if at == exit_pc:
-                    return 1, locs
             t = self.traces.get(key)
         return 0, locs
 
@@ -219,6 +217,7 @@ class Jit:
         if self.force_exit is not None:
             t.slots[desc["layout"]["force"]] = self.force_exit
         self.traces[key] = t
+        self.compiled.append(desc)
         self.recordings[key] = self.recordings.get(key, 0) + 1
         self.stats["traces"] += 1
         return t

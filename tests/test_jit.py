@@ -1,0 +1,237 @@
+"""The tracing JIT (stage0/jit, lib/backend/jit.ilu) is invisible except for speed.
+
+* Every spec program gives its annotated result with the JIT at threshold 1
+  on the reference interpreter and the fast tier (loops are traced at their
+  first back edge, so every traceable loop runs native code).
+* The edge-value matrix: every traced operation on operand pairs from the
+  edge values, computed inside a hot loop, prints what it prints without
+  the JIT: the kind, the sign of zero and every digit.
+* Exit transparency: forcing exit k of every trace, for each k in turn,
+  changes no result of the JIT spec programs (tests/spec/jit).
+* The deopt scenarios of tests/spec/jit leave by the exits they should
+  (the statistics say so), the knobs and `jit.stats()` work, a bad
+  ILUSM_JIT_THRESHOLD is a usage error, Ctrl-C stops a native `whl tru`
+  loop with exit 130, and a program whose loops stay cold never imports
+  llvmlite.
+"""
+from __future__ import annotations
+
+import io
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import pytest
+from spec_runner import expectations, spec_files, verdict
+
+from stage0.cli.commands import run_file
+from stage0.errors import RuntimeErr
+from stage0.fast.vm import FastVM
+from stage0.host.mch import native_name
+from stage0.interp.vm import VM
+from stage0.jit.runtime import Jit
+from stage0.paths import ROOT
+from stage0.seedc.driver import compile_file
+
+pytestmark = pytest.mark.skipif(native_name() != "x86-64", reason="traces run natively on x86-64 only")
+
+SPEC = spec_files(ROOT / "tests" / "spec", ROOT.parent / "shared" / "conformance")
+JIT_SPEC = spec_files(ROOT / "tests" / "spec" / "jit")
+ENGINES = {"ref": VM, "fast": FastVM}
+
+
+def run_spec(path: Path, engine: str) -> tuple[int, str, str]:
+    """Run a program from its folder as `ilusm run --engine engine` does; (status, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    old = os.getcwd()
+    os.chdir(path.parent)
+    try:
+        status = run_file(path.name, [], out, err, compiler="seed", engine=engine)
+    finally:
+        os.chdir(old)
+    return status, out.getvalue(), err.getvalue()
+
+
+@pytest.mark.parametrize("engine", list(ENGINES))
+def test_the_spec_suite_at_threshold_1(engine: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ILUSM_JIT_THRESHOLD", "1")
+    bad = []
+    for path in SPEC:
+        why = verdict(path, expectations(path), *run_spec(path, engine))
+        if why:
+            bad.append(f"{path}: {why}")
+    assert not bad, "\n".join(bad[:5])
+
+
+def run_with(engine: str, source: str, jit: Optional[Jit]) -> tuple[str, str]:
+    """Run program text on an engine with a JIT (or none); (stdout, error message)."""
+    image = compile_file(ROOT / "matrix.ilu", source=source)
+    out = io.StringIO()
+    try:
+        ENGINES[engine](image, out=out, jit=jit).run_main()
+    except RuntimeErr as e:
+        return out.getvalue(), e.message
+    return out.getvalue(), ""
+
+
+# ---- the edge-value matrix ------------------------------------------------------------
+
+# The edge values by kind: a trace specialises on kinds, so each kind pair gets a function of its
+# own, whose one trace then meets every value of those kinds.
+EDGES = {"int": ["0", "1", "-1", "9223372036854775807", "-9223372036854775808", "9007199254740992",
+                 "-9007199254740992", "9007199254740993", "7", "-7"],
+         "flt": ["0.0", "-0.0", "1e308 * 10.0 - 1e308 * 10.0", "1e308 * 10.0", "-1e308 * 10.0", "1e308", "5e-324",
+                 "0.5", "-2.5", "9007199254740992.0"],
+         "bool": ["tru", "fls"], "nil": ["nil"]}
+BINARY = ["+", "-", "*", "/", "%", "<", ">", "<=", ">=", "==", "!="]
+UNARY = ["-", "not "]
+
+
+def matrix_program(ops: list[str]) -> str:
+    """Each op on each pair of edge values, three times in a loop; prints kind and value, or the error."""
+    lines = ["show(r) = if typ(r) == \"num\" and __num_isflt(r): \"f\" + str(r) | typ(r) + \" \" + str(r)"]
+    for k, op in enumerate(ops):
+        for a, b in itertools.product(EDGES, repeat=2):
+            body = f"x {op} y" if op not in UNARY else f"{op}x"
+            lines.append(f"op{k}_{a}_{b}(x, y) =\n    r = nil\n    i <- 1..3: r = {body}\n    r")
+            lines.append(f"x <- [{', '.join(EDGES[a])}]:\n    y <- [{', '.join(EDGES[b])}]:\n"
+                         f"        t = try(\\() op{k}_{a}_{b}(x, y))\n        prn (if t.err: t.err | show(t.val))")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("engine", list(ENGINES))
+@pytest.mark.parametrize("ops", [BINARY[:5], BINARY[5:], UNARY], ids=["arith", "compare", "unary"])
+def test_edge_value_matrix(engine: str, ops: list[str]) -> None:
+    source = matrix_program(ops)
+    want = run_with("ref", source, None)
+    jit = Jit({"threshold": 1, "deopt_limit": 1000})
+    got = run_with(engine, source, jit)
+    assert got == want
+    # every op traced on every kind pair it accepts: numbers with numbers, and == != on all
+    assert jit.stats["traces"] >= len(ops) * 4, jit.stats
+
+
+# ---- exits --------------------------------------------------------------------------------
+
+def run_file_with(path: Path, engine: str, jit: Optional[Jit]) -> tuple[str, str]:
+    """A spec file on an engine with a JIT (or none); (stdout, error message)."""
+    out = io.StringIO()
+    try:
+        ENGINES[engine](compile_file(path), out=out, jit=jit).run_main()
+    except RuntimeErr as e:
+        return out.getvalue(), e.message
+    return out.getvalue(), ""
+
+
+@pytest.mark.parametrize("path", JIT_SPEC, ids=lambda p: p.name)
+def test_forcing_any_exit_changes_nothing(path: Path) -> None:
+    want = run_file_with(path, "ref", None)
+    most = 0
+    for k in itertools.count():
+        jit = Jit({"threshold": 1}, force_exit=k)
+        assert run_file_with(path, "fast", jit) == want, f"forcing exit {k}"
+        most = max([len(desc["exits"]) for desc in jit.compiled] + [most])
+        if k >= most:
+            break
+    assert most > 0
+
+
+def jit_stats(path: Path) -> dict[str, Any]:
+    """The statistics of running a JIT spec program at threshold 1 on the fast tier."""
+    jit = Jit({"threshold": 1})
+    run_file_with(path, "fast", jit)
+    return jit.stats
+
+
+def test_deopt_scenarios_leave_by_their_exits() -> None:
+    spec = ROOT / "tests" / "spec" / "jit"
+    overflow, kinds, division = (jit_stats(spec / n) for n in ("overflow.ilu", "kinds.ilu", "division.ilu"))
+    assert overflow["exits"]["guard"] >= 1 and overflow["traces"] >= 1
+    assert kinds["exits"]["side"] >= 1 and kinds["exits"]["guard"] >= 1 and kinds["dropped"] >= 1
+    assert division["exits"]["guard"] == 1  # the zero divisor: the interpreter raises there
+    assert jit_stats(spec / "int_loops.ilu")["exits"]["loop"] >= 4
+
+
+def test_a_long_loop_takes_budget_exits_and_is_recompiled() -> None:
+    src = "f(n) =\n    s = 0\n    i <- 1..n: s += i % 3\n    s\nt = 0\nk <- 1..70: t += f(1000)\nprn t, f(3000000)\n"
+    jit = Jit({"threshold": 1})
+    assert run_with("fast", src, jit) == ("70000 3000000\n", "")
+    assert jit.stats["exits"]["budget"] >= 2 and jit.stats["recompiled"] == 1, jit.stats
+
+
+# ---- the surface --------------------------------------------------------------------------
+
+KNOBS = '''use jit
+jit.set_threshold(3)
+jit.set_deopt_limit(2)
+jit.set_max_trace(50)
+f(n) =
+    s = 0
+    i <- 1..n: s += i
+    s
+prn f(100)
+st = jit.stats()
+prn st.on, st.traces, st.settings.threshold, st.settings.deopt_limit, st.settings.max_trace
+r = try(\\() jit.set_threshold(0))
+prn r.err
+jit.enable_type_spec(fls)
+g(n) =
+    s = 0
+    i <- 1..n: s += i
+    s
+prn g(10)
+prn keys(jit.stats().aborts)
+'''
+
+
+def test_knobs_and_stats(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "knobs.ilu"
+    path.write_text(KNOBS)
+    monkeypatch.delenv("ILUSM_JIT", raising=False)
+    status, out, err = run_spec(path, "fast")
+    assert (status, err) == (0, "")
+    assert out.splitlines() == [
+        "5050", "tru 1 3 2 50", "jit setting threshold expects a whole number of at least 1", "55",
+        '["type specialisation is off (jit.enable_type_spec), and generic traces are not built"]']
+    monkeypatch.setenv("ILUSM_JIT", "off")
+    status, out, err = run_spec(path, "fast")
+    assert out.splitlines()[:2] == ["5050", "fls 0 1000 10 4096"]
+
+
+def ilusm(*args: str, env: Optional[dict[str, str]] = None) -> subprocess.CompletedProcess[str]:
+    """Run the ilusm command in a fresh process."""
+    return subprocess.run([sys.executable, "-m", "stage0", *args], cwd=ROOT, capture_output=True, text=True,
+                          env=dict(os.environ, **(env or {})), timeout=120)
+
+
+def test_a_bad_threshold_is_a_usage_error() -> None:
+    p = ilusm("-e", "prn 1", env={"ILUSM_JIT_THRESHOLD": "soon"})
+    assert p.returncode == 2 and "ILUSM_JIT_THRESHOLD" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_cold_loops_never_import_llvmlite() -> None:
+    code = ("import io, sys; from stage0.cli.commands import run_file; "
+            "open('/tmp/ilusm_cold.ilu', 'w').write('f(n) =\\n    s = 0\\n    i <- 1..n: s += i\\n    s\\nprn f(50)\\n'); "
+            "run_file('/tmp/ilusm_cold.ilu', [], sys.stdout, sys.stderr, compiler='seed'); "
+            "print('llvmlite' in sys.modules)")
+    p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert p.stdout.split() == ["1275", "False"], p.stderr
+
+
+def test_ctrl_c_stops_a_native_loop(tmp_path: Path) -> None:
+    path = tmp_path / "spin.ilu"
+    path.write_text('spin() =\n    i = 0\n    whl tru: i += 1\nprn "started"\nspin()\n')
+    p = subprocess.Popen([sys.executable, "-m", "stage0", "run", str(path)], cwd=ROOT, text=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ, ILUSM_JIT_THRESHOLD="1"),
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert p.stdout is not None
+    p.stdout.readline()
+    time.sleep(2.0)  # long enough for the trace to compile and run
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert (p.returncode, err) == (130, "error: interrupted\n")
