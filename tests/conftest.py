@@ -1,8 +1,15 @@
 """Test setup: the repository root and tests/ are importable."""
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 for p in (HERE, HERE.parent):
     if str(p) not in sys.path:
         sys.path.insert(0, str(p))
+
+# The JIT's disk cache of the test session's programs (and the processes they start) goes to a
+# folder of its own, never to the user's ~/.cache/ilusm-jit; tests of the cache set their own.
+if "ILUSM_JIT_CACHE_DIR" not in os.environ:
+    os.environ["ILUSM_JIT_CACHE_DIR"] = tempfile.mkdtemp(prefix="ilusm-jit-tests-")

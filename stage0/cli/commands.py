@@ -285,6 +285,41 @@ def repl(max_depth: Optional[int]) -> None:
     sys.exit(guarded(lambda: Repl(max_depth or default_depth()).loop()))
 
 
+@cli.group()
+def jit() -> None:
+    """The tracing JIT: its native-code disk cache.
+
+    The JIT is on in `ilusm run` unless ILUSM_JIT=off; ILUSM_JIT_THRESHOLD sets
+    the back edges before a loop is compiled (1000); the cache lives in
+    ILUSM_JIT_CACHE_DIR (~/.cache/ilusm-jit; off: none) under
+    ILUSM_JIT_CACHE_MAX_BYTES (256m).
+    """
+
+
+@jit.command()
+@click.argument("action", type=click.Choice(["stats", "clear"]), default="stats")
+def cache(action: str) -> None:
+    """Show the cache (stats) or remove its entries (clear)."""
+
+    def go() -> int:
+        from stage0.jit.cache import Cache, cap_from_env, folder_from_env
+
+        folder = folder_from_env()
+        if folder is None:
+            click.echo("the JIT cache is off (ILUSM_JIT_CACHE_DIR=off)")
+            return 0
+        c = Cache(folder, cap_from_env())
+        if action == "clear":
+            click.echo(f"removed {c.clear()} entries from {folder}")
+            return 0
+        st = c.stats()
+        cap = "no limit" if st["max_bytes"] is None else f"{st['max_bytes']:,} bytes"
+        click.echo(f"dir: {st['dir']}\nentries: {st['entries']}\nbytes: {st['bytes']:,}\nmax: {cap}")
+        return 0
+
+    sys.exit(guarded(go))
+
+
 def main() -> None:
     """Console-script entry point."""
     utf8_streams()

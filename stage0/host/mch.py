@@ -58,6 +58,13 @@ class _Llvm:
                                                  llvm.Target.from_default_triple().create_target_machine())
         self.machines: dict[str, Any] = {}   # triple -> TargetMachine for objects (never the engine's)
         self.linked: dict[str, Any] = {}     # sha256 of IR text -> its module, added to the engine
+        self.objects: dict[str, bytes] = {}  # sha256 of IR text -> the object MCJIT made of it
+        self.last_object = b""               # the object MCJIT made last (its object-cache hook)
+        self.engine.set_object_cache(notify_func=self._compiled)
+
+    def _compiled(self, module: Any, data: bytes) -> None:
+        """MCJIT made object code for a module: keep it for the JIT's disk cache."""
+        self.last_object = bytes(data)
 
 
 _STATE: Optional[_Llvm] = None
@@ -226,9 +233,9 @@ def _scalar(name: str, i: int, t: str, v: Any) -> int | float:
 
 
 
-def native_function(ir: str, name: str, optimise: bool = False) -> int:
-    """The address of function `name` of IR text, compiled into the process's one engine: the
-    JIT's way in (stage0/jit). The first compile of a trace runs no IR passes (cheap); with
+def native_function(ir: str, name: str, optimise: bool = False) -> tuple[int, bytes]:
+    """The address of function `name` of IR text, compiled into the process's one engine, and
+    the object code MCJIT made of it: the JIT's way in (stage0/jit). The first compile of a trace runs no IR passes (cheap); with
     `optimise`, LLVM's O2 pipeline runs first and the function is renamed `<name>_o2`, so both
     versions can live in the engine. RuntimeErr with LLVM's message when the IR is refused."""
     st = _llvm()
@@ -244,7 +251,25 @@ def native_function(ir: str, name: str, optimise: bool = False) -> int:
         st.engine.add_module(mod)
         st.engine.finalize_object()
         st.linked[key] = mod
+        st.objects[key] = st.last_object
+    return int(st.engine.get_function_address(name)), st.objects[key]
+
+
+def load_object(data: bytes, name: str) -> int:
+    """The address of function `name` of an object file MCJIT made (the JIT's disk cache), after
+    adding it to the engine. The caller has verified the bytes: the loader is not hardened."""
+    st = _llvm()
+    st.engine.add_object_file(st.llvm.ObjectFileRef.from_data(data))
+    st.engine.finalize_object()
     return int(st.engine.get_function_address(name))
+
+
+def fingerprint() -> dict[str, str]:
+    """What native code depends on besides its IR: LLVM's version, the triple, the CPU and its
+    features (the JIT's cache keys hold it, so another machine's objects are never loaded)."""
+    llvm = _llvm().llvm
+    return {"llvm": ".".join(str(n) for n in llvm.llvm_version_info), "triple": llvm.get_default_triple(),
+            "cpu": llvm.get_host_cpu_name(), "features": llvm.get_host_cpu_features().flatten()}
 
 
 def _optimise(st: _Llvm, mod: Any) -> None:

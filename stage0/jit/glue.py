@@ -57,6 +57,37 @@ def _exit_lines(k: int, x: dict[str, Any], stack_at: int) -> list[str]:
     return out
 
 
+_KINDS = frozenset(_CHECK)
+_EXIT_KINDS = frozenset({"loop", "side", "guard", "budget"})
+
+
+def _count(v: Any) -> bool:
+    return type(v) is int and 0 <= v < 1 << 31
+
+
+def _pairs(v: Any) -> bool:
+    """A list of [slot, kind]."""
+    return type(v) is list and all(type(p) is list and len(p) == 2 and _count(p[0]) and p[1] in _KINDS for p in v)
+
+
+def valid_desc(desc: Any) -> bool:
+    """Whether a trace description read from the disk cache has exactly the shape jit.ilu gives:
+    the glue is generated from it, so nothing else may reach the generator."""
+    if type(desc) is not dict or type(desc.get("fname")) is not str or not desc["fname"].isidentifier():
+        return False
+    layout, exits = desc.get("layout"), desc.get("exits")
+    if type(layout) is not dict or not all(_count(layout.get(k)) for k in ("ctx", "force", "stack")):
+        return False
+    ranges = layout.get("ranges")
+    if type(ranges) is not list or not all(type(p) is list and len(p) == 2 and _count(p[0]) and _count(p[1])
+                                           for p in ranges):
+        return False
+    if not _pairs(desc.get("live_in")) or type(exits) is not list or len(exits) > 1 << 16:
+        return False
+    return all(type(x) is dict and _count(x.get("pc")) and x.get("kind") in _EXIT_KINDS and _pairs(x.get("locals"))
+               and type(x.get("stack")) is list and all(k in _KINDS for k in x["stack"]) for x in exits)
+
+
 def make_glue(desc: dict[str, Any], address: int, force: int = -1) -> tuple[Glue, Any]:
     """The entry function of a compiled trace and its slot array (tests set the force word)."""
     layout = desc["layout"]

@@ -19,11 +19,14 @@ process (MCJIT never frees code).
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import os
 from typing import Any, Optional
 
 from stage0.errors import RuntimeErr
-from stage0.jit.glue import make_glue
+from stage0.jit.cache import Cache
+from stage0.jit.glue import make_glue, valid_desc
 from stage0.jit.record import Abort, record
 
 # Defaults of the knobs (seed 000): jit.set_threshold, set_max_trace, set_deopt_limit, enable_type_spec.
@@ -36,15 +39,36 @@ EXIT_KINDS = ("loop", "side", "guard", "budget")
 
 
 class Trace:
-    """A compiled loop: its glue, exit table and counters."""
+    """A compiled loop: its cache key, description (IR, exit table, live-ins, layout), glue and
+    counters."""
 
-    __slots__ = ("desc", "enter", "slots", "deopts", "entries", "optimised")
+    __slots__ = ("key", "desc", "enter", "slots", "deopts", "entries", "optimised")
 
-    def __init__(self, desc: dict[str, Any], address: int) -> None:
-        self.desc = desc
+    def __init__(self, key: str, desc: dict[str, Any], address: int, optimised: bool = False) -> None:
+        self.key, self.desc = key, desc
         self.enter, self.slots = make_glue(desc, address)
         self.deopts = self.entries = 0
-        self.optimised = False
+        self.optimised = optimised
+
+
+# Native functions already in this process's engine, by name: MCJIT accepts a second definition
+# of a symbol silently, so an object is loaded from the cache at most once.
+_ADDRESSES: dict[str, int] = {}
+# Bump when the recording, the slot layout or the exit protocol changes meaning: old cache
+# entries then stop matching.
+PROTOCOL = 1
+
+
+def trace_key(rec: dict[str, Any], machine: dict[str, str]) -> str:
+    """The cache key of a recording: sha256 of the recording, the trace compiler's source
+    (lib/backend/jit.ilu and mch.ilu), the protocol version and the machine's fingerprint."""
+    from stage0.paths import lib_root
+
+    h = hashlib.sha256()
+    for name in ("jit.ilu", "mch.ilu"):
+        h.update((lib_root() / "backend" / name).read_bytes())
+    h.update(json.dumps([PROTOCOL, machine, rec], sort_keys=True).encode("utf-8"))
+    return h.hexdigest()
 
 
 @functools.lru_cache(maxsize=1)
@@ -59,28 +83,33 @@ def _trace_compiler() -> Any:
     return vm, vm.run_main()["compile_trace"]
 
 
-def settings_from_env(environ: Optional[dict[str, str]] = None) -> Optional[dict[str, Any]]:
-    """The JIT settings `ilusm run` starts with: the defaults, `ILUSM_JIT_THRESHOLD`; None when
-    `ILUSM_JIT=off`. A malformed value is a usage error."""
+def jit_from_env(environ: Optional[dict[str, str]] = None) -> Optional["Jit"]:
+    """The JIT `ilusm run` starts with: the default knobs, ILUSM_JIT_THRESHOLD, and the disk cache
+    of ILUSM_JIT_CACHE_DIR and ILUSM_JIT_CACHE_MAX_BYTES; None when ILUSM_JIT=off. A malformed
+    value is a usage error."""
     from stage0.errors import UsageError
+    from stage0.jit.cache import cap_from_env, folder_from_env
 
     env = os.environ if environ is None else environ
     if env.get("ILUSM_JIT", "on").lower() in ("off", "0", "no"):
         return None
-    out = dict(DEFAULTS)
+    settings = dict(DEFAULTS)
     raw = env.get("ILUSM_JIT_THRESHOLD")
     if raw is not None:
         if not raw.isdigit() or int(raw) < 1:
             raise UsageError(f"ILUSM_JIT_THRESHOLD must be a whole number of at least 1, got '{raw}'")
-        out["threshold"] = int(raw)
-    return out
+        settings["threshold"] = int(raw)
+    folder = folder_from_env(env)
+    return Jit(settings, cache=None if folder is None else Cache(folder, cap_from_env(env)))
 
 
 class Jit:
     """One process's JIT."""
 
-    def __init__(self, settings: Optional[dict[str, Any]] = None, force_exit: Optional[int] = None) -> None:
+    def __init__(self, settings: Optional[dict[str, Any]] = None, force_exit: Optional[int] = None,
+                 cache: Optional[Cache] = None) -> None:
         self.settings = dict(DEFAULTS, **(settings or {}))
+        self.cache = cache  # the disk cache of native code; None: compile every trace
         self.force_exit = force_exit  # tests: every trace leaves by this exit id once per entry
         self.counts: dict[tuple[Any, int], int] = {}
         self.traces: dict[tuple[Any, int], Trace] = {}
@@ -203,36 +232,56 @@ class Jit:
         except Abort as e:
             self.abort(key, proto, e.reason)
             return None
-        from stage0.host.mch import native_function, native_name
+        from stage0.host.mch import native_name
 
         rec.update(fn=proto.name, target=native_name() or "x86-64", debug=self.force_exit is not None)
         try:
-            vm, compile_trace = _trace_compiler()
-            desc = vm.call(compile_trace, [rec])
-            address = native_function(desc["ir"], desc["fname"])
+            t = self.build(rec)
         except RuntimeErr as e:
             self.abort(key, proto, e.message)
             return None
-        t = Trace(desc, address)
         if self.force_exit is not None:
-            t.slots[desc["layout"]["force"]] = self.force_exit
+            t.slots[t.desc["layout"]["force"]] = self.force_exit
         self.traces[key] = t
-        self.compiled.append(desc)
+        self.compiled.append(t.desc)
         self.recordings[key] = self.recordings.get(key, 0) + 1
         self.stats["traces"] += 1
         return t
 
+    def build(self, rec: dict[str, Any]) -> Trace:
+        """The trace of a recording: from the disk cache when it holds the key (no jit.ilu, no
+        LLVM compile), else compiled by jit.ilu and LLVM, and then stored there."""
+        from stage0.host.mch import fingerprint, load_object, native_function
+
+        key = trace_key(rec, fingerprint())
+        hit = self.cache.load(key) if self.cache is not None else None
+        if hit is not None and valid_desc(hit[0]["desc"]):
+            header, obj = hit
+            address = _ADDRESSES.get(header["fname"]) or load_object(obj, header["fname"])
+            _ADDRESSES[header["fname"]] = address
+            self.stats["cache_hits"] += 1
+            return Trace(key, header["desc"], address, optimised=header["fname"].endswith("_o2"))
+        vm, compile_trace = _trace_compiler()
+        desc = vm.call(compile_trace, [dict(rec, name="ilt_" + key[:16])])
+        address, obj = native_function(desc["ir"], desc["fname"])
+        if self.cache is not None:
+            self.cache.store(key, desc["fname"], desc, obj)
+        return Trace(key, desc, address)
+
     def optimise(self, t: Trace) -> None:
-        """Recompile a hot trace with LLVM's O2 pipeline and swap its glue's native function."""
+        """Recompile a hot trace with LLVM's O2 pipeline, swap its glue's native function, and
+        let the disk cache keep the better code."""
         from stage0.host.mch import native_function
 
         t.optimised = True
         try:
-            address = native_function(t.desc["ir"], t.desc["fname"], optimise=True)
+            address, obj = native_function(t.desc["ir"], t.desc["fname"], optimise=True)
         except RuntimeErr:
             return  # the cheap version keeps running
         t.enter, t.slots = make_glue(t.desc, address, t.slots[t.desc["layout"]["force"]])
         self.stats["recompiled"] += 1
+        if self.cache is not None:
+            self.cache.store(t.key, t.desc["fname"] + "_o2", t.desc, obj)
 
     def abort(self, key: tuple[Any, int], proto: Any, reason: str) -> None:
         """A recording or compile failed: count the reason; blacklist a header that keeps failing."""

@@ -22,7 +22,7 @@ def execute(image: Image, args: list[str], max_depth: int, trace: bool = False,
     running on the fast tier, "evl" the tree-walking evaluator (lib/runtime/evl.ilu) on the
     source file `origin`; `trace` always runs the reference interpreter.
     The reference interpreter and the fast tier run with the tracing JIT unless
-    ILUSM_JIT=off (stage0/jit/runtime.py: settings_from_env).
+    ILUSM_JIT=off (stage0/jit/runtime.py: jit_from_env).
     origin is the source file the image was compiled from: a runtime error's
     trace then names files as compile errors do (see `placer`).
     """
@@ -50,10 +50,9 @@ def execute(image: Image, args: list[str], max_depth: int, trace: bool = False,
                 raise UsageError("--engine evl evaluates a source file (.ilu): not an image, -e or standard input")
             evaluate(origin, args, out, max_depth)
         else:
-            from stage0.jit.runtime import Jit, settings_from_env
+            from stage0.jit.runtime import jit_from_env
 
-            settings = None if trace else settings_from_env()
-            jit = None if settings is None else Jit(settings)
+            jit = None if trace else jit_from_env()
             cls(image, args=args, max_depth=max_depth, trace=sys.stderr if trace else None, out=out,
                 jit=jit).run_main()
     except RuntimeErr as e:
