@@ -157,6 +157,12 @@ def test_deopt_scenarios_leave_by_their_exits() -> None:
     assert jit_stats(spec / "int_loops.ilu")["exits"]["loop"] >= 4
 
 
+def test_branches_both_ways_become_side_paths() -> None:
+    st = jit_stats(ROOT / "tests" / "spec" / "jit" / "branches.ilu")
+    assert st["side_paths"] >= 5 and st["exits"]["side"] <= 2 * st["side_paths"] + 4, st
+    assert st["dropped"] == 0 and not st["aborts"], st
+
+
 def test_a_long_loop_takes_budget_exits_and_is_recompiled() -> None:
     src = "f(n) =\n    s = 0\n    i <- 1..n: s += i % 3\n    s\nt = 0\nk <- 1..70: t += f(1000)\nprn t, f(3000000)\n"
     jit = Jit({"threshold": 1})

@@ -20,7 +20,7 @@ what `jit.stats()` shows.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from stage0 import isa
 from stage0.errors import RuntimeErr
@@ -93,18 +93,18 @@ class Recorder:
     """One dry run of a loop body; `run` gives the recording or raises Abort."""
 
     def __init__(self, code: list[tuple[int, Any, Any]], nlocals: int, header: int, end: int,
-                 locs: list[Any], max_ops: int) -> None:
+                 locs: list[Any], max_ops: int, stack: Optional[list[Any]] = None) -> None:
         self.code, self.header, self.end, self.max_ops = code, header, end, max_ops
         self.locs: list[Any] = [RangeSim(v) if v.__class__ is RANGE_ITER else v for v in locs]
         self.entry = [[s, k] for s, v in enumerate(self.locs) if (k := kind_of(v)) is not None]
         self.ctx = [[s, v.start, v.step, v.len] for s, v in enumerate(self.locs) if v.__class__ is RangeSim]
         self.nlocals = nlocals
-        self.stack: list[Any] = []
+        self.stack: list[Any] = list(stack or [])
         self.ops: list[list[Any]] = []
 
-    def run(self) -> dict[str, Any]:
-        """Record from the header until control comes back to it."""
-        pc = self.header
+    def run(self, pc: Optional[int] = None) -> dict[str, Any]:
+        """Record from the header (or from pc, where a trace left) until control comes back to it."""
+        pc = self.header if pc is None else pc
         while True:
             op, a, b = self.code[pc]
             nxt = pc + 1
@@ -283,3 +283,12 @@ def record(code: list[tuple[int, Any, Any]], nlocals: int, header: int, end: int
            max_ops: int) -> dict[str, Any]:
     """The recording of the loop at `header` (closed by the jump at `end`) from locals `locs`."""
     return Recorder(code, nlocals, header, end, locs, max_ops).run()
+
+
+def record_side(code: list[tuple[int, Any, Any]], nlocals: int, header: int, end: int, locs: list[Any],
+                max_ops: int, pc: int, stack: list[Any]) -> list[list[Any]]:
+    """The ops of a side path: from where a trace left (pc, with that operand stack) back to the
+    header. jit.ilu compiles it into the trace at that exit."""
+    if any(kind_of(v) is None for v in stack):
+        raise Abort("a side exit leaves a value traces do not hold")
+    return Recorder(code, nlocals, header, end, locs, max_ops, stack).run(pc)["ops"]

@@ -27,7 +27,7 @@ from typing import Any, Optional
 from stage0.errors import RuntimeErr
 from stage0.jit.cache import Cache
 from stage0.jit.glue import make_glue, valid_desc
-from stage0.jit.record import Abort, record
+from stage0.jit.record import Abort, kind_of, record, record_side
 
 # Defaults of the knobs (seed 000): jit.set_threshold, set_max_trace, set_deopt_limit, enable_type_spec.
 DEFAULTS = {"threshold": 1000, "max_trace": 4096, "deopt_limit": 10, "type_spec": True}
@@ -36,19 +36,25 @@ MAX_ABORTS = 3        # aborted recordings of one header, before it is blacklist
 MAX_TRACES = 2000     # traces one process may compile: MCJIT never frees their code
 HOT_ENTRIES = 64      # entries after which a trace is recompiled at O2
 EXIT_KINDS = ("loop", "side", "guard", "budget")
+SIDE_HOT = 2          # side exits at one site before its path is recorded into the trace
+MAX_SIDES = 8         # side paths one trace may hold
 
 
 class Trace:
     """A compiled loop: its cache key, description (IR, exit table, live-ins, layout), glue and
     counters."""
 
-    __slots__ = ("key", "desc", "enter", "slots", "deopts", "entries", "optimised")
+    __slots__ = ("key", "desc", "enter", "slots", "deopts", "entries", "optimised", "rec", "code", "sides", "bad")
 
     def __init__(self, key: str, desc: dict[str, Any], address: int, optimised: bool = False) -> None:
         self.key, self.desc = key, desc
         self.enter, self.slots = make_glue(desc, address)
         self.deopts = self.entries = 0
         self.optimised = optimised
+        self.rec: dict[str, Any] = {}            # the recording it was compiled from (Jit.build)
+        self.code: list[Any] = []                # its function's code, for recording side paths
+        self.sides: dict[str, int] = {}          # side exits taken, by site
+        self.bad: set[str] = set()               # sites whose side path could not be added
 
 
 # Native functions already in this process's engine, by name: MCJIT accepts a second definition
@@ -120,7 +126,7 @@ class Jit:
         self.namespaces: list[dict[str, Any]] = []  # the fast tier's: their JT is the threshold
         self.stats: dict[str, Any] = {"traces": 0, "entries": 0, "exits": dict.fromkeys(EXIT_KINDS, 0),
                                       "deopts": 0, "dropped": 0, "blacklisted": 0, "recompiled": 0,
-                                      "aborts": {}, "cache_hits": 0}
+                                      "side_paths": 0, "aborts": {}, "cache_hits": 0}
 
     def configure(self, key: str, value: Any) -> None:
         """Set one knob (jit.set_threshold and the others)."""
@@ -194,10 +200,40 @@ class Jit:
             stats["exits"][kind] += 1
             if kind == "side" or kind == "guard":
                 self.deopt(key, t)
+            if kind == "side":
+                self.side_exit(key, t, t.desc["exits"][e]["site"], pc, stack, locs)
             if t.entries == HOT_ENTRIES and not t.optimised:
                 self.optimise(t)
             if kind != "budget":
                 return pc, stack
+
+    def side_exit(self, key: tuple[Any, int], t: Trace, site: str, pc: int, stack: list[Any],
+                  locs: list[Any]) -> None:
+        """A branch left the loop's trace the other way. The second time at one site, record the
+        path from there back to the header and recompile the trace with it in place of the exit,
+        so a loop whose branch goes both ways stays native."""
+        n = t.sides[site] = t.sides.get(site, 0) + 1
+        if n != SIDE_HOT or not site.startswith("L") or site in t.bad or len(t.rec["sides"]) >= MAX_SIDES:
+            return
+        rec = t.rec
+        try:
+            ops = record_side(t.code, rec["nlocals"], rec["header"], rec["end"], locs, self.settings["max_trace"],
+                              pc, stack)
+            known = {slot for slot, _ in rec["entry"]}
+            entry = rec["entry"] + [[s, k] for s, v in enumerate(locs)
+                                    if s not in known and (k := kind_of(v)) is not None and k != "rng"]
+            t2 = self.build(dict(rec, sides=dict(rec["sides"], **{site: ops}), entry=entry))
+        except (Abort, RuntimeErr) as e:
+            t.bad.add(site)
+            self.abort(key, None, "side path: " + (e.reason if isinstance(e, Abort) else e.message))
+            return
+        t2.code, t2.bad = t.code, t.bad
+        if self.force_exit is not None:
+            t2.slots[t2.desc["layout"]["force"]] = self.force_exit
+        if self.traces.get(key) is t:
+            self.traces[key] = t2
+        self.compiled.append(t2.desc)
+        self.stats["side_paths"] += 1
 
     def deopt(self, key: tuple[Any, int], t: Trace) -> None:
         """Count a deopt; at the limit, drop the trace (the header records again, or is blacklisted)."""
@@ -234,9 +270,10 @@ class Jit:
             return None
         from stage0.host.mch import native_name
 
-        rec.update(fn=proto.name, target=native_name() or "x86-64", debug=self.force_exit is not None)
+        rec.update(fn=proto.name, target=native_name() or "x86-64", debug=self.force_exit is not None, sides={})
         try:
             t = self.build(rec)
+            t.code = proto.code
         except RuntimeErr as e:
             self.abort(key, proto, e.message)
             return None
@@ -260,13 +297,16 @@ class Jit:
             address = _ADDRESSES.get(header["fname"]) or load_object(obj, header["fname"])
             _ADDRESSES[header["fname"]] = address
             self.stats["cache_hits"] += 1
-            return Trace(key, header["desc"], address, optimised=header["fname"].endswith("_o2"))
-        vm, compile_trace = _trace_compiler()
-        desc = vm.call(compile_trace, [dict(rec, name="ilt_" + key[:16])])
-        address, obj = native_function(desc["ir"], desc["fname"])
-        if self.cache is not None:
-            self.cache.store(key, desc["fname"], desc, obj)
-        return Trace(key, desc, address)
+            t = Trace(key, header["desc"], address, optimised=header["fname"].endswith("_o2"))
+        else:
+            vm, compile_trace = _trace_compiler()
+            desc = vm.call(compile_trace, [dict(rec, name="ilt_" + key[:16])])
+            address, obj = native_function(desc["ir"], desc["fname"])
+            if self.cache is not None:
+                self.cache.store(key, desc["fname"], desc, obj)
+            t = Trace(key, desc, address)
+        t.rec = rec
+        return t
 
     def optimise(self, t: Trace) -> None:
         """Recompile a hot trace with LLVM's O2 pipeline, swap its glue's native function, and
@@ -283,7 +323,7 @@ class Jit:
         if self.cache is not None:
             self.cache.store(t.key, t.desc["fname"] + "_o2", t.desc, obj)
 
-    def abort(self, key: tuple[Any, int], proto: Any, reason: str) -> None:
+    def abort(self, key: tuple[Any, int], proto: Any, reason: str) -> None:  # noqa: ARG002
         """A recording or compile failed: count the reason; blacklist a header that keeps failing."""
         aborts = self.stats["aborts"]
         aborts[reason] = aborts.get(reason, 0) + 1
