@@ -28,6 +28,8 @@ form (docs/ilbc.md, "Wide operands").
 """
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 from typing import Any
 
@@ -292,12 +294,12 @@ _BASE_TABLE: tuple[Op, ...] = (
     _op("RANGE",        0x47, "", 2, 1, "(a b -- list)", "the inclusive list of integers from a to b"),
     _op("CONCAT",       0x48, "n:u16", "n", 1, "(v1..vn -- str)", "str() of each value, concatenated (interpolation)"),
     # comparison (seed 000: EQ..GE)
-    _op("EQ",           0x50, "", 2, 1, "(a b -- bool)", "structural equality"),
-    _op("NEQ",          0x51, "", 2, 1, "(a b -- bool)", "structural inequality"),
-    _op("LT",           0x52, "", 2, 1, "(a b -- bool)", "less than (numbers or strings)"),
-    _op("GT",           0x53, "", 2, 1, "(a b -- bool)", "greater than"),
-    _op("LE",           0x54, "", 2, 1, "(a b -- bool)", "less or equal"),
-    _op("GE",           0x55, "", 2, 1, "(a b -- bool)", "greater or equal"),
+    _op("EQ",           0x50, "", 2, 1, "(a b -- a==b)", "structural equality"),
+    _op("NEQ",          0x51, "", 2, 1, "(a b -- a!=b)", "structural inequality"),
+    _op("LT",           0x52, "", 2, 1, "(a b -- a<b)", "less than (numbers or strings)"),
+    _op("GT",           0x53, "", 2, 1, "(a b -- a>b)", "greater than"),
+    _op("LE",           0x54, "", 2, 1, "(a b -- a<=b)", "less or equal"),
+    _op("GE",           0x55, "", 2, 1, "(a b -- a>=b)", "greater or equal"),
     # containers (seed 000: MAKE_LIST..SET_IDX)
     _op("MAKE_LIST",    0x60, "n:u16", "n", 1, "(a1..an -- list)", "a list of the top n values"),
     _op("MAKE_OBJ",     0x61, "n:u16", "2*n", 1, "(k1 v1..kn vn -- obj)", "an object of the top n key/value pairs"),
@@ -339,6 +341,11 @@ BY_CODE: dict[int, Op] = {op.code: op for op in TABLE}
 FUSIONS: tuple[Op, ...] = tuple(op for op in TABLE if op.parts)
 FUSIONS_FROM: dict[str, tuple[Op, ...]] = {
     first: tuple(op for op in FUSIONS if op.parts[0] == first) for first in dict.fromkeys(op.parts[0] for op in FUSIONS)}
+
+# The infix operator of each binary operation, read from its effect, `(a b -- a+b)`: the JIT's
+# recorder and trace compiler know an operation by its operator.
+OPERATOR: dict[str, str] = {op.name: m.group(1) for op in TABLE
+                            if (m := re.fullmatch(r"\(a b -- a(\S+)b\)", op.effect))}
 
 # Opcode numbers by name, for emitters and the VM: OPC["ADD"] == 0x40.
 OPC: dict[str, int] = {op.name: op.code for op in TABLE}

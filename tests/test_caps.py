@@ -28,6 +28,7 @@ PURE = {
     *(n for n in all_builtins() if n.startswith(("__host_", "__vm_"))),
     "__cry_hash", "__cry_crc32", "__cry_random",
     "__mch_targets", "__mch_host", "__mch_ir_obj",   # object code only: nothing runs
+    "__jit_config", "__jit_stats",                   # the JIT changes speed only
     *(n for n in all_builtins() if n.startswith(("__buf_", "__txt_", "__num_"))
       and n not in ("__buf_read_file", "__buf_write_file")),
 }

@@ -13,9 +13,10 @@ from typing import Any
 from stage0.errors import RuntimeErr
 from stage0.host.core import want
 from stage0.host.registry import HostContext, builtin
+from stage0.jit.knobs import DEFAULTS, empty_stats
 
-# What each knob takes: a whole number of at least 1, or a bool.
-_KNOBS = {"threshold": "count", "max_trace": "count", "deopt_limit": "count", "type_spec": "bool"}
+# What each knob takes: a whole number of at least 1, or a bool (as its default is).
+_KNOBS = {k: "bool" if type(v) is bool else "count" for k, v in DEFAULTS.items()}
 
 
 @builtin("__jit_config", 2)
@@ -37,10 +38,7 @@ def config(ctx: HostContext, key: Any, value: Any) -> None:
 def stats(ctx: HostContext) -> dict[str, Any]:
     """The JIT's counters: on, traces, entries, exits by kind, deopts, dropped, blacklisted,
     recompiled, aborts (reason -> count), cache_hits, and the knobs as set."""
-    from stage0.jit.runtime import Jit
-
     jit = getattr(ctx, "jit", None)
-    on = jit is not None
-    if jit is None:
-        jit = Jit()  # the same shape, all zero, with the default knobs
-    return dict(copy.deepcopy(jit.stats), on=on, settings=dict(jit.settings))
+    if jit is None:  # the same shape, all zero, with the default knobs
+        return dict(empty_stats(), on=False, settings=dict(DEFAULTS))
+    return dict(copy.deepcopy(jit.stats), on=True, settings=dict(jit.settings))

@@ -12,7 +12,12 @@ instruction's pc), so the trace compiler knows only the plain opcodes.
 The result is plain ilusm data for lib/backend/jit.ilu's `compile_trace`:
 
     {fn, nlocals, header, end, entry: [[slot, kind]...],
-     ops: [[pc, op, a, b, kinds, taken]...], ctx: [[slot, start, step, len]...]}
+     ops: [[pc, op, a, b, kinds, taken, operator, kind]...], ctx: [[slot, start, step, len]...]}
+
+An op's kinds are those of the stack operands it takes; `operator` is the
+infix operator of a binary operation (isa.OPERATOR); `kind` is that of the
+value it reads or pushes without taking it from the stack (a local, a
+constant, a range iterator), else None.
 
 Kinds: "int" (fits i64), "flt", "bool", "nil", "rng" (a range iterator). A
 recording that meets anything else stops with `Abort(reason)`; the reason is
@@ -31,13 +36,22 @@ RANGE_ITER = type(iter(range(0)))
 # Host builtins a trace may call: pure functions of numbers (their IR is in jit.ilu).
 PURE_BUILTINS = frozenset({"__num_sqrt"})
 
-_ARITH: dict[str, Callable[[Any, Any], Any]] = {
-    "ADD": add, "SUB": lambda x, y: arith("-", x, y), "MUL": lambda x, y: arith("*", x, y),
-    "DIV": lambda x, y: arith("/", x, y), "MOD": lambda x, y: arith("%", x, y)}
-_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
-    "LT": lambda x, y: compare("<", x, y), "GT": lambda x, y: compare(">", x, y),
-    "LE": lambda x, y: compare("<=", x, y), "GE": lambda x, y: compare(">=", x, y),
-    "EQ": eq, "NEQ": lambda x, y: not eq(x, y)}
+
+
+def semantics(sym: str) -> Callable[[Any, Any], Any]:
+    """What the binary operator sym does to two values, as every interpreter does it."""
+    if sym == "+":
+        return add
+    if sym == "==":
+        return eq
+    if sym == "!=":
+        return lambda x, y: not eq(x, y)
+    if sym in ("<", ">", "<=", ">="):
+        return lambda x, y: compare(sym, x, y)
+    return lambda x, y: arith(sym, x, y)
+
+
+_NONE = object()  # note(): the op reads no value of its own
 
 
 class Abort(Exception):
@@ -121,12 +135,14 @@ class Recorder:
                 raise Abort("the loop ended while recording")
             pc = nxt
 
-    def note(self, pc: int, name: str, a: Any, b: Any, args: list[Any], taken: bool = False) -> None:
-        """Write one op down, with its operands' kinds."""
+    def note(self, pc: int, name: str, a: Any, b: Any, args: list[Any], taken: bool = False,
+             value: Any = _NONE) -> None:
+        """Write one op down, with its stack operands' kinds and the kind of the value it reads."""
         kinds = [kind_of(v) for v in args]
-        if None in kinds:
+        kind = None if value is _NONE else kind_of(value)
+        if None in kinds or (value is not _NONE and kind is None):
             raise Abort(f"{name} on a value traces do not hold")
-        self.ops.append([pc, name, a, b, kinds, taken])
+        self.ops.append([pc, name, a, b, kinds, taken, isa.OPERATOR.get(name), kind])
 
     def step(self, pc: int, name: str, a: Any, b: Any, nxt: int) -> int:
         """Run one plain op on the copies; give the next pc."""
@@ -141,7 +157,7 @@ class Recorder:
     # ---- the ops a trace covers, named after their opcodes ----------------------
 
     def op_PUSH_CONST(self, pc: int, a: Any, b: Any, nxt: int) -> int:
-        self.note(pc, "PUSH_CONST", a, b, [a])
+        self.note(pc, "PUSH_CONST", a, b, [], value=a)
         self.stack.append(a)
         return nxt
 
@@ -169,7 +185,7 @@ class Recorder:
             raise Abort("a local used before assignment")
         if v.__class__ is RangeSim:
             raise Abort("a range iterator read as a value")
-        self.note(pc, "LOAD_LOCAL", a, b, [v])
+        self.note(pc, "LOAD_LOCAL", a, b, [], value=v)
         self.stack.append(v)
         return nxt
 
@@ -189,33 +205,19 @@ class Recorder:
         del self.stack[-2:]
         self.stack.append(r)
 
-    def op_ADD(self, pc: int, a: Any, b: Any, nxt: int) -> int:
-        for v in self.stack[-2:]:
-            if not (v.__class__ is int or v.__class__ is float):
-                raise Abort("+ on a value that is not a number")
-        self.binary(pc, "ADD", a, b, add)
-        return nxt
-
-    def arith(self, name: str) -> Callable[[int, Any, Any, int], int]:
-        def op(pc: int, a: Any, b: Any, nxt: int) -> int:
-            self.binary(pc, name, a, b, _ARITH[name])
-            return nxt
-        return op
-
-    def compare(self, name: str) -> Callable[[int, Any, Any, int], int]:
-        def op(pc: int, a: Any, b: Any, nxt: int) -> int:
-            self.binary(pc, name, a, b, _COMPARE[name])
-            return nxt
-        return op
-
     def __getattr__(self, attr: str) -> Any:
-        """op_SUB, op_LT, ...: the arithmetic and comparison ops share one body each."""
-        name = attr[3:]
-        if attr.startswith("op_") and name in _ARITH:
-            return self.arith(name)
-        if attr.startswith("op_") and name in _COMPARE:
-            return self.compare(name)
-        raise AttributeError(attr)
+        """op_ADD, op_LT, ...: every binary operation (isa.OPERATOR) shares one body."""
+        sym = isa.OPERATOR.get(attr[3:]) if attr.startswith("op_") else None
+        if sym is None:
+            raise AttributeError(attr)
+        f = semantics(sym)
+
+        def op(pc: int, a: Any, b: Any, nxt: int) -> int:
+            if sym == "+" and not all(v.__class__ is int or v.__class__ is float for v in self.stack[-2:]):
+                raise Abort("+ on a value that is not a number")
+            self.binary(pc, attr[3:], a, b, f)
+            return nxt
+        return op
 
     def op_NEG(self, pc: int, a: Any, b: Any, nxt: int) -> int:
         x = self.stack[-1]
@@ -261,7 +263,7 @@ class Recorder:
             raise Abort("a loop over something other than a range")
         if it.i >= it.len:
             raise Abort("the loop ended while recording")
-        self.note(pc, "FOR_NEXT", a, b, [it])
+        self.note(pc, "FOR_NEXT", a, b, [], value=it)
         self.stack.append(it.start + it.i * it.step)
         it.i += 1
         return nxt
@@ -269,11 +271,11 @@ class Recorder:
     def op_SYSCALL(self, pc: int, a: Any, b: Any, nxt: int) -> int:
         if a not in PURE_BUILTINS:
             raise Abort(f"a call of {a}")
-        from stage0.host import all_builtins
+        from stage0.host.registry import REGISTRY
 
         args = self.stack[len(self.stack) - b:]
         self.note(pc, "SYSCALL", a, b, args)
-        r = all_builtins()[a].fn(None, *args)
+        r = REGISTRY[a].fn(None, *args)
         del self.stack[len(self.stack) - b:]
         self.stack.append(r)
         return nxt

@@ -27,15 +27,13 @@ from typing import Any, Optional
 from stage0.errors import RuntimeErr
 from stage0.jit.cache import Cache
 from stage0.jit.glue import make_glue, valid_desc
+from stage0.jit.knobs import DEFAULTS, empty_stats
 from stage0.jit.record import Abort, kind_of, record, record_side
 
-# Defaults of the knobs (seed 000): jit.set_threshold, set_max_trace, set_deopt_limit, enable_type_spec.
-DEFAULTS = {"threshold": 1000, "max_trace": 4096, "deopt_limit": 10, "type_spec": True}
 MAX_RECORDINGS = 3    # traces one header may have over a run, before it is blacklisted
 MAX_ABORTS = 3        # aborted recordings of one header, before it is blacklisted
 MAX_TRACES = 2000     # traces one process may compile: MCJIT never frees their code
 HOT_ENTRIES = 64      # entries after which a trace is recompiled at O2
-EXIT_KINDS = ("loop", "side", "guard", "budget")
 SIDE_HOT = 2          # side exits at one site before its path is recorded into the trace
 MAX_SIDES = 8         # side paths one trace may hold
 
@@ -124,9 +122,7 @@ class Jit:
         self.black: set[tuple[Any, int]] = set()
         self.compiled: list[dict[str, Any]] = []  # every trace's description, dropped ones too
         self.namespaces: list[dict[str, Any]] = []  # the fast tier's: their JT is the threshold
-        self.stats: dict[str, Any] = {"traces": 0, "entries": 0, "exits": dict.fromkeys(EXIT_KINDS, 0),
-                                      "deopts": 0, "dropped": 0, "blacklisted": 0, "recompiled": 0,
-                                      "side_paths": 0, "aborts": {}, "cache_hits": 0}
+        self.stats: dict[str, Any] = empty_stats()
 
     def configure(self, key: str, value: Any) -> None:
         """Set one knob (jit.set_threshold and the others)."""
