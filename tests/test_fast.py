@@ -795,7 +795,8 @@ def test_a_compared_local_is_known_a_number_in_the_branches() -> None:
     vm = FastVM(image_of(NUMBER_TREE + "prn(f(1))\n"), out=io.StringIO())
     vm.run_main()
     source = "\n".join(vm.sources.values())
-    assert "if (l0 < 10 if l0.__class__ is int else compare('<', l0, 10)):" in source
+    assert ("if (l0 < 10 if (l0.__class__ is int or l0.__class__ is float) else compare('<', l0, 10)):"
+            in source)
     assert "if l0 < 5:" in source and "l0 == 1" in source
 
 

@@ -116,6 +116,23 @@ def test_edge_value_matrix(engine: str, ops: list[str]) -> None:
     assert jit.stats["traces"] >= len(ops) * 4, jit.stats
 
 
+@pytest.mark.parametrize("ops", [BINARY[:5], BINARY[5:]], ids=["arith", "compare"])
+def test_edge_value_matrix_on_the_fast_tier_alone(ops: list[str]) -> None:
+    """The fast tier's own inline paths (ints with ints, floats with floats) give the reference's
+    results and errors too."""
+    source = matrix_program(ops)
+    assert run_with("fast", source, None) == run_with("ref", source, None)
+
+
+def test_floats_run_inline_on_the_fast_tier() -> None:
+    vm = FastVM(compile_file(ROOT / "f.ilu", source="f(x, y) = [x * y, x / y, x < y]\nprn f(1.5, 2.0)\n"),
+                out=io.StringIO())
+    vm.run_main()
+    source = "\n".join(vm.sources.values())
+    assert "l0 * l1 if l0.__class__ is float and l1.__class__ is float" in source
+    assert "l0 / l1 if l0.__class__ is float and l1.__class__ is float and l1 else arith('/', l0, l1)" in source
+
+
 # ---- exits --------------------------------------------------------------------------------
 
 def run_file_with(path: Path, engine: str, jit: Optional[Jit]) -> tuple[str, str]:

@@ -137,6 +137,11 @@ class Translator:
         out: list[Line] = [[0, f"def {fname}(clo, d{params}):", SKIP]]
         if any(NAMES[op] in _SETS_D for op, _, _ in self.code):
             out.append([1, "global D", SKIP])
+        counters = [self.counter(h) for h, loop in self.jit_loops.items() if not loop[3]]
+        if counters:  # back edges are counted across calls: a short loop in a hot function gets hot
+            out.append([1, "global " + ", ".join(counters), SKIP])
+            for c in counters:
+                self.names.setdefault(c, 0)
         out.append([1, "if d > MAX: raise RuntimeErr('stack overflow')", SKIP])
         ind = 1
         if mode == "struct" and self.self_tail:
@@ -161,33 +166,43 @@ class Translator:
         init = range(self.proto.arity, self.proto.nlocals) if self.jit_loops else self.flow.init
         if init:
             lines.append(" = ".join(f"l{s}" for s in init) + " = UNSET")
-        lines.extend(f"n{h} = 0" for h in self.jit_loops)
         return lines
 
-    def _jit_loops(self) -> dict[int, tuple[int, int, int]]:
-        """The loops that count back edges for the JIT, by header block: (header pc, last pc of
-        the loop, pc of its exit block or -1). Only loops entered with an empty stack."""
+    def counter(self, h: int) -> str:
+        """The namespace global counting loop h's back edges until the JIT settles the loop."""
+        return f"N{self.serial}_{h}"
+
+    def _jit_loops(self) -> dict[int, tuple[int, int, int, bool]]:
+        """The loops that tell the JIT of their back edges, by header block: (header pc, last pc
+        of the loop, pc of its exit block or -1, whether it has a trace). Only loops entered with
+        an empty stack, and not those the JIT has blacklisted."""
         fl = self.flow
         if self.env.jit is None:
             return {}
         out = {}
         for h in fl.headers:
-            if fl.blocks[h].depth == 0 and fl.exits[h] != -1:
+            pc = fl.blocks[h].start
+            state = self.env.jit.loop_state(self.proto, pc)
+            if fl.blocks[h].depth == 0 and fl.exits[h] != -1 and state != "black":
                 ex = fl.exits[h]
                 end = max(fl.blocks[x].end - 1 for x in fl.body[h])
-                out[h] = (fl.blocks[h].start, end, -1 if ex is None else fl.blocks[ex].start)
+                out[h] = (pc, end, -1 if ex is None else fl.blocks[ex].start, state == "trace")
         return out
 
     def back_edge(self, h: int, ind: int) -> list[Line]:
-        """Count a back edge of loop h; every JT of them, let the JIT run the loop (Jit.fast_loop),
-        then take its locals and carry on, leave the loop, or return as it says."""
-        pc, end, ex = self.jit_loops[h]
+        """Count a back edge of loop h; every JT of them (every one, once the loop has a trace),
+        let the JIT run the loop (Jit.fast_loop), then take its locals and carry on, leave the
+        loop, or return as it says."""
+        pc, end, ex, direct = self.jit_loops[h]
         ls = "".join(f"l{i}, " for i in range(self.proto.nlocals))
-        out = [[ind, f"n{h} += 1", SKIP], [ind, f"if n{h} >= JT:", SKIP], [ind + 1, f"n{h} = 0", SKIP],
-               [ind + 1, f"r_ = JL(clo, d, {pc}, {end}, {ex}, [{ls}])", SKIP], [ind + 1, "if r_ is not None:", SKIP]]
+        call = f"r_ = JL(clo, d, {pc}, {end}, {ex}, [{ls}], {direct})"
+        n = self.counter(h)
+        out = [] if direct else [[ind, f"{n} += 1", SKIP], [ind, f"if {n} >= JT:", SKIP], [ind + 1, f"{n} = 0", SKIP]]
+        ind += 0 if direct else 1
+        out += [[ind, call, SKIP], [ind, "if r_ is not None:", SKIP]]
         if ls:
-            out.append([ind + 2, f"{ls}= r_[1]", SKIP])
-        out += [[ind + 2, "if r_[0] == 1: break", SKIP], [ind + 2, "if r_[0] == 2: return r_[2]", SKIP]]
+            out.append([ind + 1, f"{ls}= r_[1]", SKIP])
+        out += [[ind + 1, "if r_[0] == 1: break", SKIP], [ind + 1, "if r_[0] == 2: return r_[2]", SKIP]]
         return out
 
     # ---- structured emission ----
@@ -720,6 +735,25 @@ class BlockGen:
         conds = [f"{e.obj}.__class__ is int" for e in es if e.typ != "int"]
         return " and ".join(conds) or "True"
 
+    @staticmethod
+    def _is(cls: str, *es: Entry) -> str:
+        """The test that every entry holds a `cls` (int or float): "False" when one is known not to."""
+        if any(e.typ not in (cls, None) for e in es):
+            return "False"
+        return " and ".join(dict.fromkeys(f"{e.obj}.__class__ is {cls}" for e in es if e.typ != cls)) or "True"
+
+    def _same_kind(self, x: Entry, y: Entry, fast: str, slow: str, nonzero: bool = False) -> str:
+        """`fast` when x and y are both ints or both floats (and, with nonzero, y is not 0), else
+        `slow`: Python's own operation is then exactly the reference's."""
+        out = slow
+        for cls in ("float", "int"):
+            cond = self._is(cls, x, y)
+            if cond != "False" and nonzero:
+                cond = "False" if y.const == 0 else f"{cond} and {y.obj}" if y.const is NOCONST else cond
+            if cond != "False":
+                out = f"{fast} if {cond} else {out}"
+        return f"({out})"
+
     def op_ADD(self, a: Any, b: Any) -> None:
         x, y = self.atoms(2)
         X, Y = x.text, y.text
@@ -731,28 +765,17 @@ class BlockGen:
             else:
                 self.push(f"({X} + {Y} if {other.obj}.__class__ is str else add({X}, {Y}))", typ="str", locs=locs)
             return
-        if x.typ in ("int", None) and y.typ in ("int", None):
-            slow = f"add({X}, {Y})"
-            if x.typ is None and y.typ is None:
-                slow = f"({X} + {Y} if {X}.__class__ is str and {Y}.__class__ is str else add({X}, {Y}))"
-            self.push(f"({X} + {Y} if {self._is_int(x, y)} else {slow})", locs=locs)
-            return
-        self.push(f"add({X}, {Y})", locs=locs)
+        slow = f"add({X}, {Y})"
+        if x.typ is None and y.typ is None:
+            slow = f"({X} + {Y} if {X}.__class__ is str and {Y}.__class__ is str else add({X}, {Y}))"
+        self.push(self._same_kind(x, y, f"{X} + {Y}", slow), locs=locs)
 
     def _arith(self, sym: str) -> None:
         x, y = self.atoms(2)
         X, Y = x.text, y.text
-        locs = x.locs | y.locs
-        if x.typ in ("int", None) and y.typ in ("int", None):
-            cond = self._is_int(x, y)
-            if sym == "%":
-                if y.typ != "int":
-                    cond += f" and {Y}"
-                elif y.const == 0:
-                    cond = "False"
-            self.push(f"({X} {sym} {Y} if {cond} else arith({sym!r}, {X}, {Y}))", locs=locs)
-        else:
-            self.push(f"arith({sym!r}, {X}, {Y})", locs=locs)
+        fast = f"{X} {sym} {Y}"
+        self.push(self._same_kind(x, y, fast, f"arith({sym!r}, {X}, {Y})", nonzero=sym in "%/"),
+                  locs=x.locs | y.locs)
 
     def op_SUB(self, a: Any, b: Any) -> None:
         self._arith("-")
@@ -764,8 +787,13 @@ class BlockGen:
         self._arith("%")
 
     def op_DIV(self, a: Any, b: Any) -> None:
-        x, y = self.once(2)
-        self.push(f"arith('/', {x.text}, {y.text})", locs=x.locs | y.locs)
+        x, y = self.atoms(2)
+        X, Y = x.text, y.text
+        # two floats divide inline; int / int stays with arith (a huge quotient must not raise)
+        cond = self._is("float", x, y)
+        cond = "False" if cond == "False" or y.const == 0 else cond if y.const is not NOCONST else f"{cond} and {Y}"
+        slow = f"arith('/', {X}, {Y})"
+        self.push(slow if cond == "False" else f"({X} / {Y} if {cond} else {slow})", locs=x.locs | y.locs)
 
     @staticmethod
     def _slot(e: Entry) -> Optional[int]:
@@ -783,9 +811,10 @@ class BlockGen:
         if self._num_known(x) and self._num_known(y):
             self.push(f"{X} {sym} {Y}", typ="bool", locs=locs)  # Python orders int and float as ilusm does
         elif x.typ in ("int", "float", None) and y.typ in ("int", "float", None):
-            slow = f"compare({sym!r}, {X}, {Y})"
-            self.push(f"({X} {sym} {Y} if {self._is_int(x, y)} else {slow})" if "float" not in (x.typ, y.typ) else slow,
-                      typ="bool", locs=locs)
+            # ints and floats in any mix: Python orders them exactly as ilusm does
+            cond = " and ".join(f"({e.obj}.__class__ is int or {e.obj}.__class__ is float)"
+                                for e in (x, y) if e.typ is None) or "True"
+            self.push(f"({X} {sym} {Y} if {cond} else compare({sym!r}, {X}, {Y}))", typ="bool", locs=locs)
             # once it has run without raising, a local compared with a number holds one too
             for e, other in ((x, y), (y, x)):
                 if self._num_known(other) and self._slot(e) is not None:

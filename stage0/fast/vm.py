@@ -148,7 +148,7 @@ class FastVM(VM):
             "make_obj": make_obj, "iter_items": iter_items, "iter_pairs": iter_pairs, "iter_range": iter_range,
         }
         if jit is not None:  # generated loops call JL every JT back edges (Translator.back_edge)
-            jit.bind(self.ns)
+            jit.bind(self)
             self.ns["JL"] = functools.partial(jit.fast_loop, self)
 
     # ---- lazy translation ----
@@ -270,6 +270,17 @@ class FastVM(VM):
         t = self._tables.get(proto.arity)
         if t is not None:
             t[proto] = entry
+
+    def retranslate(self, proto: Proto) -> None:
+        """Translate a prototype again on its next call (the JIT settled one of its loops, so its
+        counter goes); frames running the old code finish in it."""
+        if self.modes.get(proto) in (None, "interpret") or self.sources.pop(proto, None) is None:
+            return
+        self._entry[proto] = self._stub(proto, False)
+        self._body[proto] = self._stub(proto, True)
+        t = self._tables.get(proto.arity)
+        if t is not None:
+            t[proto] = self._entry[proto]
 
     def interpret(self, proto: Proto) -> None:
         """Install the reference loop as a prototype's code (for functions translation cannot pay for)."""

@@ -51,6 +51,7 @@ def semantics(sym: str) -> Callable[[Any, Any], Any]:
     return lambda x, y: arith(sym, x, y)
 
 
+LOOP_ENDED = "the loop ended while recording"
 _NONE = object()  # note(): the op reads no value of its own
 
 
@@ -132,7 +133,7 @@ class Recorder:
             if nxt < pc:
                 raise Abort("inner loop")
             if not self.header <= nxt <= self.end:
-                raise Abort("the loop ended while recording")
+                raise Abort(LOOP_ENDED)
             pc = nxt
 
     def note(self, pc: int, name: str, a: Any, b: Any, args: list[Any], taken: bool = False,
@@ -262,7 +263,7 @@ class Recorder:
         if it.__class__ is not RangeSim:
             raise Abort("a loop over something other than a range")
         if it.i >= it.len:
-            raise Abort("the loop ended while recording")
+            raise Abort(LOOP_ENDED)
         self.note(pc, "FOR_NEXT", a, b, [], value=it)
         self.stack.append(it.start + it.i * it.step)
         it.i += 1

@@ -28,7 +28,7 @@ from stage0.errors import RuntimeErr
 from stage0.jit.cache import Cache
 from stage0.jit.glue import make_glue, valid_desc
 from stage0.jit.knobs import DEFAULTS, empty_stats
-from stage0.jit.record import Abort, kind_of, record, record_side
+from stage0.jit.record import LOOP_ENDED, Abort, kind_of, record, record_side
 
 MAX_RECORDINGS = 3    # traces one header may have over a run, before it is blacklisted
 MAX_ABORTS = 3        # aborted recordings of one header, before it is blacklisted
@@ -36,13 +36,15 @@ MAX_TRACES = 2000     # traces one process may compile: MCJIT never frees their 
 HOT_ENTRIES = 64      # entries after which a trace is recompiled at O2
 SIDE_HOT = 2          # side exits at one site before its path is recorded into the trace
 MAX_SIDES = 8         # side paths one trace may hold
+MAX_RETRANSLATIONS = 4  # times the fast tier makes one function's code again for the JIT
 
 
 class Trace:
     """A compiled loop: its cache key, description (IR, exit table, live-ins, layout), glue and
     counters."""
 
-    __slots__ = ("key", "desc", "enter", "slots", "deopts", "entries", "optimised", "rec", "code", "sides", "bad")
+    __slots__ = ("key", "desc", "enter", "slots", "deopts", "entries", "optimised", "rec", "code", "sides", "bad",
+                 "leaving")
 
     def __init__(self, key: str, desc: dict[str, Any], address: int, optimised: bool = False) -> None:
         self.key, self.desc = key, desc
@@ -53,6 +55,7 @@ class Trace:
         self.code: list[Any] = []                # its function's code, for recording side paths
         self.sides: dict[str, int] = {}          # side exits taken, by site
         self.bad: set[str] = set()               # sites whose side path could not be added
+        self.leaving: set[str] = set()           # sites (without P or L) whose other way leaves the loop
 
 
 # Native functions already in this process's engine, by name: MCJIT accepts a second definition
@@ -122,6 +125,8 @@ class Jit:
         self.black: set[tuple[Any, int]] = set()
         self.compiled: list[dict[str, Any]] = []  # every trace's description, dropped ones too
         self.namespaces: list[dict[str, Any]] = []  # the fast tier's: their JT is the threshold
+        self.vms: list[Any] = []                      # the fast-tier VMs this JIT serves (bind)
+        self.retranslated: dict[Any, int] = {}        # settle() calls per prototype
         self.stats: dict[str, Any] = empty_stats()
 
     def configure(self, key: str, value: Any) -> None:
@@ -132,10 +137,27 @@ class Jit:
         for ns in self.namespaces:
             ns["JT"] = self.settings["threshold"]
 
-    def bind(self, ns: dict[str, Any]) -> None:
-        """Keep a fast-tier namespace's JT (the back edges its loops count) at the threshold."""
-        ns["JT"] = self.settings["threshold"]
-        self.namespaces.append(ns)
+    def bind(self, vm: Any) -> None:
+        """Serve a fast-tier VM: keep its namespace's JT (the back edges its loops count) at the
+        threshold, and have it translate a function again once the JIT settles one of its loops."""
+        vm.ns["JT"] = self.settings["threshold"]
+        self.namespaces.append(vm.ns)
+        self.vms.append(vm)
+
+    def loop_state(self, proto: Any, header: int) -> Optional[str]:
+        """What the fast tier's code for a loop should do: "trace" (call the JIT at every back
+        edge: it runs the trace), "black" (nothing: the loop stays in Python), or None (count)."""
+        key = (proto, header)
+        return "trace" if key in self.traces else "black" if key in self.black else None
+
+    def settle(self, proto: Any) -> None:
+        """A loop of proto got a trace or was blacklisted: its fast-tier code is made again
+        without the counter (a few times per function at most)."""
+        n = self.retranslated.get(proto, 0)
+        if n < MAX_RETRANSLATIONS:
+            self.retranslated[proto] = n + 1
+            for vm in self.vms:
+                vm.retranslate(proto)
 
     # ---- the engines' hook ----------------------------------------------------
 
@@ -155,18 +177,26 @@ class Jit:
         return None if t is None else self.run(key, t, locs)
 
     def fast_loop(self, vm: Any, clo: Any, d: int, header: int, end: int, exit_pc: int,
-                  locs: list[Any]) -> Optional[tuple[Any, ...]]:
-        """The fast tier's hook: a generated loop (Translator.back_edge) counted `threshold` back
-        edges. Compile its trace if need be and run it; after each exit the reference loop
-        (FastVM.resume_at) runs the frame to the header, and the trace is entered again, or to
-        the loop's exit block, or to a return. Gives None (nothing ran) or (0, locals): carry on
-        at the header, (1, locals): leave the loop, (2, locals, value): return value."""
+                  locs: list[Any], direct: bool = False) -> Optional[tuple[Any, ...]]:
+        """The fast tier's hook (Translator.back_edge): a generated loop counted `threshold` back
+        edges, or (direct) its loop has a trace and this is any back edge. Compile the trace if
+        need be and run it; after each exit the reference loop (FastVM.resume_at) runs the
+        frame to the header, and the trace is entered again, or to the loop's exit block, or to
+        a return. Gives None (nothing ran) or (0, locals): carry on at the header, (1, locals):
+        leave the loop, (2, locals, value): return value."""
         key = (clo.proto, header)
         t = self.traces.get(key)
         if t is None:
             if key in self.black:
                 return None
+            if direct:  # the trace was dropped: count again, as the counter would
+                n = self.counts[key] = self.counts.get(key, 0) + 1
+                if n < self.settings["threshold"]:
+                    return None
+                self.counts[key] = 0
             t = self.compile(key, clo.proto, end, locs)
+            if t is not None or key in self.black:
+                self.settle(clo.proto)
         stops = frozenset((header, exit_pc))
         while t is not None:
             r = self.run(key, t, locs)
@@ -192,12 +222,15 @@ class Jit:
                 self.deopt(key, t)
                 return None
             pc, stack, e = r
-            kind = t.desc["exits"][e]["kind"]
+            x = t.desc["exits"][e]
+            kind = x["kind"]
+            if kind == "side" and x["site"][1:] in t.leaving:
+                kind = "loop"
             stats["exits"][kind] += 1
             if kind == "side" or kind == "guard":
                 self.deopt(key, t)
             if kind == "side":
-                self.side_exit(key, t, t.desc["exits"][e]["site"], pc, stack, locs)
+                self.side_exit(key, t, x["site"], pc, stack, locs)
             if t.entries == HOT_ENTRIES and not t.optimised:
                 self.optimise(t)
             if kind != "budget":
@@ -209,12 +242,20 @@ class Jit:
         path from there back to the header and recompile the trace with it in place of the exit,
         so a loop whose branch goes both ways stays native."""
         n = t.sides[site] = t.sides.get(site, 0) + 1
-        if n != SIDE_HOT or not site.startswith("L") or site in t.bad or len(t.rec["sides"]) >= MAX_SIDES:
+        if n != SIDE_HOT or site in t.bad or len(t.rec["sides"]) >= MAX_SIDES:
             return
         rec = t.rec
         try:
             ops = record_side(t.code, rec["nlocals"], rec["header"], rec["end"], locs, self.settings["max_trace"],
                               pc, stack)
+        except Abort as e:
+            if e.reason == LOOP_ENDED:  # this way leaves the loop: its exits are loop exits
+                t.leaving.add(site[1:])
+                return
+        if not site.startswith("L"):  # the peel's exits stay exits
+            t.bad.add(site)
+            return
+        try:
             known = {slot for slot, _ in rec["entry"]}
             entry = rec["entry"] + [[s, k] for s, v in enumerate(locs)
                                     if s not in known and (k := kind_of(v)) is not None and k != "rng"]
@@ -223,7 +264,7 @@ class Jit:
             t.bad.add(site)
             self.abort(key, None, "side path: " + (e.reason if isinstance(e, Abort) else e.message))
             return
-        t2.code, t2.bad = t.code, t.bad
+        t2.code, t2.bad, t2.leaving = t.code, t.bad, t.leaving
         if self.force_exit is not None:
             t2.slots[t2.desc["layout"]["force"]] = self.force_exit
         if self.traces.get(key) is t:
