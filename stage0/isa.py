@@ -29,7 +29,6 @@ form (docs/ilbc.md, "Wide operands").
 from __future__ import annotations
 
 import re
-
 from dataclasses import dataclass
 from typing import Any
 

@@ -237,10 +237,11 @@ def test_a_bad_threshold_is_a_usage_error() -> None:
     assert p.returncode == 2 and "ILUSM_JIT_THRESHOLD" in p.stderr and "Traceback" not in p.stderr
 
 
-def test_cold_loops_never_import_llvmlite() -> None:
-    code = ("import io, sys; from stage0.cli.commands import run_file; "
-            "open('/tmp/ilusm_cold.ilu', 'w').write('f(n) =\\n    s = 0\\n    i <- 1..n: s += i\\n    s\\nprn f(50)\\n'); "
-            "run_file('/tmp/ilusm_cold.ilu', [], sys.stdout, sys.stderr, compiler='seed'); "
+def test_cold_loops_never_import_llvmlite(tmp_path: Path) -> None:
+    prog = tmp_path / "cold.ilu"
+    prog.write_text("f(n) =\n    s = 0\n    i <- 1..n: s += i\n    s\nprn f(50)\n")
+    code = ("import sys; from stage0.cli.commands import run_file; "
+            f"run_file({str(prog)!r}, [], sys.stdout, sys.stderr, compiler='seed'); "
             "print('llvmlite' in sys.modules)")
     p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert p.stdout.split() == ["1275", "False"], p.stderr

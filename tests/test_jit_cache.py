@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from stage0.errors import UsageError
 from stage0.host.mch import native_name
 from stage0.jit.cache import MAGIC, Cache, cap_from_env
-from stage0.errors import UsageError
 from stage0.paths import ROOT
 
 pytestmark = pytest.mark.skipif(native_name() != "x86-64", reason="traces run natively on x86-64 only")

@@ -5,4 +5,3 @@ def run(n):
         s += i
         i += 1
     return s
-print(run(100000))

@@ -8,4 +8,3 @@ def run(n):
             s -= 1
         i += 1
     return s
-print(run(100000))

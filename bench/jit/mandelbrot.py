@@ -15,4 +15,3 @@ def run(size):
             if escapes(2.0 * x / size - 1.5, 2.0 * y / size - 1.0) == 200:
                 inside += 1
     return inside
-print(run(300))

@@ -235,7 +235,8 @@ def _scalar(name: str, i: int, t: str, v: Any) -> int | float:
 
 def native_function(ir: str, name: str, optimise: bool = False) -> tuple[int, bytes]:
     """The address of function `name` of IR text, compiled into the process's one engine, and
-    the object code MCJIT made of it: the JIT's way in (stage0/jit). The first compile of a trace runs no IR passes (cheap); with
+    the object code MCJIT made of it: the JIT's way in (stage0/jit). The first compile of a
+    trace runs no IR passes (cheap); with
     `optimise`, LLVM's O2 pipeline runs first and the function is renamed `<name>_o2`, so both
     versions can live in the engine. RuntimeErr with LLVM's message when the IR is refused."""
     st = _llvm()

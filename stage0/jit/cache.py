@@ -28,7 +28,7 @@ import json
 import os
 import secrets
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 from stage0.errors import UsageError
 
@@ -38,7 +38,7 @@ DEFAULT_MAX_BYTES = 256 << 20
 _SUFFIX = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
 
-def folder_from_env(environ: Optional[dict[str, str]] = None) -> Optional[Path]:
+def folder_from_env(environ: Optional[Mapping[str, str]] = None) -> Optional[Path]:
     """The cache folder ILUSM_JIT_CACHE_DIR names (default ~/.cache/ilusm-jit); None when `off`."""
     env = os.environ if environ is None else environ
     raw = env.get("ILUSM_JIT_CACHE_DIR", "")
@@ -47,7 +47,7 @@ def folder_from_env(environ: Optional[dict[str, str]] = None) -> Optional[Path]:
     return Path(raw) if raw else Path.home() / ".cache" / "ilusm-jit"
 
 
-def cap_from_env(environ: Optional[dict[str, str]] = None) -> Optional[int]:
+def cap_from_env(environ: Optional[Mapping[str, str]] = None) -> Optional[int]:
     """ILUSM_JIT_CACHE_MAX_BYTES in bytes (None: no eviction); a malformed value is a usage error."""
     env = os.environ if environ is None else environ
     raw = env.get("ILUSM_JIT_CACHE_MAX_BYTES", "").strip().lower()

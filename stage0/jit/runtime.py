@@ -12,8 +12,9 @@ as if nothing happened.
 Policy (../shared/spec/jit.md §3): a trace that leaves by side or guard
 exits (or fails its entry guard) `deopt_limit` times is dropped and the
 header records again; after MAX_RECORDINGS recordings or MAX_ABORTS aborted
-ones the header is blacklisted. A trace entered HOT_ENTRIES times is
-recompiled with LLVM's O2 pipeline and swapped in. Traces are bounded per
+ones the header is blacklisted. A trace entered HOT_ENTRIES times, or
+that ran 2^20 iterations at once, is recompiled with LLVM's O2 pipeline and
+swapped in. Traces are bounded per
 process (MCJIT never frees code).
 """
 from __future__ import annotations
@@ -22,7 +23,7 @@ import functools
 import hashlib
 import json
 import os
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 from stage0.errors import RuntimeErr
 from stage0.jit.cache import Cache
@@ -33,9 +34,10 @@ from stage0.jit.record import LOOP_ENDED, Abort, kind_of, record, record_side
 MAX_RECORDINGS = 3    # traces one header may have over a run, before it is blacklisted
 MAX_ABORTS = 3        # aborted recordings of one header, before it is blacklisted
 MAX_TRACES = 2000     # traces one process may compile: MCJIT never frees their code
-HOT_ENTRIES = 64      # entries after which a trace is recompiled at O2
+HOT_ENTRIES = 8       # entries after which a trace is recompiled at O2 (or its first budget exit)
 SIDE_HOT = 2          # side exits at one site before its path is recorded into the trace
 MAX_SIDES = 8         # side paths one trace may hold
+TYPE_SPEC_OFF = "type specialisation is off (jit.enable_type_spec), and generic traces are not built"
 MAX_RETRANSLATIONS = 4  # times the fast tier makes one function's code again for the JIT
 
 
@@ -90,7 +92,7 @@ def _trace_compiler() -> Any:
     return vm, vm.run_main()["compile_trace"]
 
 
-def jit_from_env(environ: Optional[dict[str, str]] = None) -> Optional["Jit"]:
+def jit_from_env(environ: Optional[Mapping[str, str]] = None) -> Optional["Jit"]:
     """The JIT `ilusm run` starts with: the default knobs, ILUSM_JIT_THRESHOLD, and the disk cache
     of ILUSM_JIT_CACHE_DIR and ILUSM_JIT_CACHE_MAX_BYTES; None when ILUSM_JIT=off. A malformed
     value is a usage error."""
@@ -203,6 +205,8 @@ class Jit:
             if r is None:
                 break
             pc, stack = r
+            if pc == exit_pc and not stack:
+                return 1, locs
             at, v = vm.resume_at(clo, d, locs, pc, stack, stops)
             if at is None:
                 return 2, locs, v
@@ -231,7 +235,7 @@ class Jit:
                 self.deopt(key, t)
             if kind == "side":
                 self.side_exit(key, t, x["site"], pc, stack, locs)
-            if t.entries == HOT_ENTRIES and not t.optimised:
+            if (t.entries >= HOT_ENTRIES or kind == "budget") and not t.optimised:
                 self.optimise(t)
             if kind != "budget":
                 return pc, stack
@@ -294,7 +298,7 @@ class Jit:
         """Record, compile and install a trace for the loop at key; None when that failed (the
         reason goes to the statistics)."""
         if not self.settings["type_spec"]:
-            self.abort(key, proto, "type specialisation is off (jit.enable_type_spec), and generic traces are not built")
+            self.abort(key, proto, TYPE_SPEC_OFF)
             return None
         if self.stats["traces"] >= MAX_TRACES:
             self.abort(key, proto, "the process has compiled its most traces")
