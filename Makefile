@@ -27,6 +27,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/floor.py
+	$(BIN)/python bench/jit.py
 
 # Long fuzzing runs, outside the normal test time budget.
 fuzz: $(STAMP)
