@@ -174,6 +174,11 @@ def test_deopt_scenarios_leave_by_their_exits() -> None:
     assert jit_stats(spec / "int_loops.ilu")["exits"]["loop"] >= 4
 
 
+def test_list_reads_run_in_traces() -> None:
+    st = jit_stats(ROOT / "tests" / "spec" / "jit" / "lists.ilu")
+    assert st["traces"] >= 5 and st["exits"]["guard"] >= 3, st  # the float, the big int, the index
+
+
 def test_branches_both_ways_become_side_paths() -> None:
     st = jit_stats(ROOT / "tests" / "spec" / "jit" / "branches.ilu")
     assert st["side_paths"] >= 5 and st["exits"]["side"] <= 2 * st["side_paths"] + 4, st

@@ -39,6 +39,10 @@ I64_MIN, I64_MAX = -(1 << 63), (1 << 63) - 1
 LIBM = ("sqrt", "fabs", "floor", "ceil", "trunc", "round", "rint", "fmod", "pow", "exp", "exp2", "log",
         "log2", "log10", "sin", "cos", "tan", "atan", "atan2", "fma", "fmin", "fmax")
 
+# C-API functions traces that read Python objects call (they hold the GIL): registered with the
+# engine by name, like LIBM.
+HELPERS = ("PyLong_AsLongAndOverflow",)
+
 _SIG = re.compile(r"^(i64|f64)\(((?:i64|f64)(?:,(?:i64|f64))*)?\)$")
 
 
@@ -80,6 +84,8 @@ def _register_libm(llvm: Any) -> None:
         fn = getattr(libm, name, None)
         if fn is not None:
             llvm.add_symbol(name, ctypes.cast(fn, ctypes.c_void_p).value)
+    for name in HELPERS:
+        llvm.add_symbol(name, ctypes.cast(getattr(ctypes.pythonapi, name), ctypes.c_void_p).value)
 
 
 def _llvm() -> _Llvm:
@@ -193,9 +199,9 @@ def _link(ir: str, name: str, sig: str) -> Builtin:
 
 def _check_defined(mod: Any) -> None:
     """RuntimeErr if the module uses a function or variable it does not define, other than LLVM's
-    intrinsics and the LIBM functions: native code would jump to nothing."""
+    intrinsics, the LIBM functions and the C-API HELPERS: native code would jump to nothing."""
     for v in list(mod.functions) + list(mod.global_variables):
-        if v.is_declaration and not v.name.startswith("llvm.") and v.name not in LIBM:
+        if v.is_declaration and not v.name.startswith("llvm.") and v.name not in LIBM and v.name not in HELPERS:
             raise RuntimeErr(f"mch: the module uses '{v.name}', which it does not define")
 
 

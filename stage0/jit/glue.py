@@ -7,35 +7,44 @@ exit the trace returned: write back the locals that exit names, read its
 operand stack, and give `(pc, stack, exit id)`. When an entry guard fails it
 gives None and nothing has changed. The encodings are jit.ilu's: an int is
 an i64 word, a float its IEEE bits, a bool 0 or 1, nil nothing, a range
-iterator its next index (start, step and length in context words).
+iterator its next index (start, step and length in context words), a list
+its address, a list iterator its next index (the list's address in a
+context word). The addresses of the float and int types are context words
+too: run-time addresses never appear in the IR, so cached code stays valid.
 """
 from __future__ import annotations
 
 import ctypes
 from typing import Any, Callable, Optional
 
-from stage0.jit.record import I64_MAX, I64_MIN, RANGE_ITER
+from stage0.jit.record import I64_MAX, I64_MIN, LIST_ITER, RANGE_ITER, range_fits
 
 Glue = Callable[[list[Any]], Optional[tuple[int, list[Any], int]]]
 
 # How an entry guard tests a live-in of each kind (`v` is the local's value).
 _CHECK = {"int": "v.__class__ is not int or not MIN <= v <= MAX", "flt": "v.__class__ is not float",
-          "bool": "v.__class__ is not bool", "nil": "v is not None", "rng": "v.__class__ is not RANGE_ITER"}
+          "bool": "v.__class__ is not bool", "nil": "v is not None", "rng": "v.__class__ is not RANGE_ITER",
+          "lst": "v.__class__ is not list", "lit": "v.__class__ is not LIST_ITER"}
 
 
 def _read(kind: str, word: int) -> str:
-    """The Python expression of a value of `kind` stored in slot word `word`."""
-    return {"int": f"I[{word}]", "flt": f"D[{word}]", "bool": f"I[{word}] != 0", "nil": "None"}[kind]
+    """The Python expression of a value of `kind` stored in slot word `word` (a list as its
+    address: a local holds it, so it is alive)."""
+    return {"int": f"I[{word}]", "flt": f"D[{word}]", "bool": f"I[{word}] != 0", "nil": "None",
+            "lst": f"OBJ(I[{word}])"}[kind]
 
 
 def _entry_lines(desc: dict[str, Any]) -> list[str]:
     """The entry guard and packing of each live-in, then the call."""
-    ranges = {slot: base for slot, base in desc["layout"]["ranges"]}
+    ctx = {slot: base for slot, base in desc["layout"]["ranges"] + desc["layout"]["iters"]}
     out = ["def enter(locs):"]
     for slot, kind in desc["live_in"]:
         out += [f"    v = locs[{slot}]", f"    if {_CHECK[kind]}: return None"]
-        if kind == "rng":
-            out += [f"    i = range_words(v, {ranges[slot]})", "    if i is None: return None", f"    I[{slot}] = i"]
+        if kind in ("rng", "lit"):
+            words = "range_words" if kind == "rng" else "list_words"
+            out += [f"    i = {words}(v, {ctx[slot]})", "    if i is None: return None", f"    I[{slot}] = i"]
+        elif kind == "lst":
+            out.append(f"    I[{slot}] = id(v)")
         elif kind == "flt":
             out.append(f"    D[{slot}] = v")
         elif kind != "nil":
@@ -48,7 +57,7 @@ def _exit_lines(k: int, x: dict[str, Any], stack_at: int) -> list[str]:
     """The code of exit k: write back its locals, read its stack, say where to resume."""
     out = [f"def x{k}(locs):"]
     for slot, kind in x["locals"]:
-        if kind == "rng":
+        if kind == "rng" or kind == "lit":
             out.append(f"    locs[{slot}].__setstate__(I[{slot}])")
         else:
             out.append(f"    locs[{slot}] = {_read(kind, slot)}")
@@ -76,12 +85,13 @@ def valid_desc(desc: Any) -> bool:
     if type(desc) is not dict or type(desc.get("fname")) is not str or not desc["fname"].isidentifier():
         return False
     layout, exits = desc.get("layout"), desc.get("exits")
-    if type(layout) is not dict or not all(_count(layout.get(k)) for k in ("ctx", "force", "stack")):
+    if type(layout) is not dict or not all(_count(layout.get(k)) for k in ("ctx", "force", "types", "stack")):
         return False
-    ranges = layout.get("ranges")
-    if type(ranges) is not list or not all(type(p) is list and len(p) == 2 and _count(p[0]) and _count(p[1])
-                                           for p in ranges):
-        return False
+    for name in ("ranges", "iters"):
+        words = layout.get(name)
+        if type(words) is not list or not all(type(p) is list and len(p) == 2 and _count(p[0]) and _count(p[1])
+                                              for p in words):
+            return False
     if not _pairs(desc.get("live_in")) or type(exits) is not list or len(exits) > 1 << 16:
         return False
     return all(type(x) is dict and _count(x.get("pc")) and x.get("kind") in _EXIT_KINDS and _pairs(x.get("locals"))
@@ -94,11 +104,16 @@ def make_glue(desc: dict[str, Any], address: int, force: int = -1) -> tuple[Glue
     words = layout["stack"] + max((len(x["stack"]) for x in desc["exits"]), default=0)
     slots = (ctypes.c_int64 * max(words, 1))()
     slots[layout["force"]] = force
+    slots[layout["types"]], slots[layout["types"] + 1] = id(float), id(int)  # what list reads guard
+    # A trace that reads Python objects holds the GIL (PYFUNCTYPE); one over numbers only lets it go.
+    functype = ctypes.PYFUNCTYPE if desc.get("objects") else ctypes.CFUNCTYPE
     env: dict[str, Any] = {
         "I": slots, "D": (ctypes.c_double * len(slots)).from_buffer(slots), "MIN": I64_MIN, "MAX": I64_MAX,
-        "RANGE_ITER": RANGE_ITER, "ADDR": ctypes.addressof(slots),
-        "FN": ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_void_p)(address),
-        "range_words": lambda it, base: range_words(slots, it, base)}
+        "RANGE_ITER": RANGE_ITER, "LIST_ITER": LIST_ITER, "ADDR": ctypes.addressof(slots),
+        "FN": functype(ctypes.c_int64, ctypes.c_void_p)(address),
+        "OBJ": lambda a: ctypes.cast(a, ctypes.py_object).value,
+        "range_words": lambda it, base: range_words(slots, it, base),
+        "list_words": lambda it, base: list_words(slots, it, base)}
     lines = _entry_lines(desc)
     for k, x in enumerate(desc["exits"]):
         lines += _exit_lines(k, x, layout["stack"])
@@ -112,7 +127,17 @@ def range_words(slots: Any, it: Any, base: int) -> Optional[int]:
     or None when a value of the range would not fit an i64."""
     _, (r,), i = it.__reduce__()
     n = len(r)
-    if not (I64_MIN <= r.start <= I64_MAX and I64_MIN <= r.start + max(n - 1, 0) * r.step <= I64_MAX):
+    if not range_fits(r):
         return None
     slots[base], slots[base + 1], slots[base + 2] = r.start, r.step, n
     return int(i)
+
+
+def list_words(slots: Any, it: Any, base: int) -> Optional[int]:
+    """Put the list a list iterator walks in its context word; give its next index, or None
+    when the iterator is spent (it no longer holds the list)."""
+    state = it.__reduce__()
+    if len(state) != 3:
+        return None
+    slots[base] = id(state[1][0])
+    return int(state[2])

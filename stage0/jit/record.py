@@ -12,15 +12,18 @@ instruction's pc), so the trace compiler knows only the plain opcodes.
 The result is plain ilusm data for lib/backend/jit.ilu's `compile_trace`:
 
     {fn, nlocals, header, end, entry: [[slot, kind]...],
-     ops: [[pc, op, a, b, kinds, taken, operator, kind]...], ctx: [[slot, start, step, len]...]}
+     ops: [[pc, op, a, b, kinds, taken, operator, kind(, element)]...], ctx: [[slot, kind]...]}
 
 An op's kinds are those of the stack operands it takes; `operator` is the
 infix operator of a binary operation (isa.OPERATOR); `kind` is that of the
 value it reads or pushes without taking it from the stack (a local, a
-constant, a range iterator), else None.
+constant, an iterator), else None. GET_IDX and FOR_NEXT over a list add the
+kind of the element they read (int or flt), which the trace guards. `ctx`
+names the iterators whose context words the glue fills.
 
-Kinds: "int" (fits i64), "flt", "bool", "nil", "rng" (a range iterator). A
-recording that meets anything else stops with `Abort(reason)`; the reason is
+Kinds: "int" (fits i64), "flt", "bool", "nil", "rng" (a range iterator),
+"lst" (a list, only indexed) and "lit" (a list's iterator). A recording
+that meets anything else stops with `Abort(reason)`; the reason is
 what `jit.stats()` shows.
 """
 from __future__ import annotations
@@ -29,10 +32,11 @@ from typing import Any, Callable, Optional
 
 from stage0 import isa
 from stage0.errors import RuntimeErr
-from stage0.values import Unset, add, arith, compare, eq, neg, truthy
+from stage0.values import Unset, add, arith, compare, eq, get_index, neg, truthy
 
 I64_MIN, I64_MAX = -(1 << 63), (1 << 63) - 1
 RANGE_ITER = type(iter(range(0)))
+LIST_ITER: type = type(iter([]))
 # Host builtins a trace may call: pure functions of numbers (their IR is in jit.ilu).
 PURE_BUILTINS = frozenset({"__num_sqrt"})
 
@@ -63,6 +67,12 @@ class Abort(Exception):
         self.reason = reason
 
 
+def range_fits(r: range) -> bool:
+    """Whether every value of a range fits an i64 (a trace computes them natively)."""
+    last = r.start + max(len(r) - 1, 0) * r.step
+    return I64_MIN <= r.start <= I64_MAX and I64_MIN <= last <= I64_MAX
+
+
 class RangeSim:
     """A range iterator as the trace sees it: start, step, length and the next index."""
 
@@ -71,8 +81,27 @@ class RangeSim:
     def __init__(self, it: Any) -> None:
         _, (r,), self.i = it.__reduce__()
         self.start, self.step, self.len = r.start, r.step, len(r)
-        if not (I64_MIN <= r.start <= I64_MAX and I64_MIN <= r.start + max(self.len - 1, 0) * r.step <= I64_MAX):
+        if not range_fits(r):
             raise Abort("range beyond 64-bit integers")
+
+
+class ListIterSim:
+    """The iterator of `x <- xs` over a list as the trace sees it: the list and the next index."""
+
+    __slots__ = ("seq", "i")
+
+    def __init__(self, it: Any) -> None:
+        _, (self.seq,), self.i = it.__reduce__()
+
+
+def _sim(v: Any) -> Any:
+    """A copy the dry run may advance, for an iterator; any other value as it is. A spent list
+    iterator has no index to copy: it stays as it is, and traces do not hold it."""
+    if v.__class__ is RANGE_ITER:
+        return RangeSim(v)
+    if v.__class__ is LIST_ITER and len(v.__reduce__()) == 3:
+        return ListIterSim(v)
+    return v
 
 
 def kind_of(v: Any) -> str | None:
@@ -88,6 +117,10 @@ def kind_of(v: Any) -> str | None:
         return "nil"
     if c is RangeSim or c is RANGE_ITER:
         return "rng"
+    if c is list:
+        return "lst"
+    if c is ListIterSim or (c is LIST_ITER and len(v.__reduce__()) == 3):
+        return "lit"
     return None
 
 
@@ -110,9 +143,9 @@ class Recorder:
     def __init__(self, code: list[tuple[int, Any, Any]], nlocals: int, header: int, end: int,
                  locs: list[Any], max_ops: int, stack: Optional[list[Any]] = None) -> None:
         self.code, self.header, self.end, self.max_ops = code, header, end, max_ops
-        self.locs: list[Any] = [RangeSim(v) if v.__class__ is RANGE_ITER else v for v in locs]
+        self.locs: list[Any] = [_sim(v) for v in locs]
         self.entry = [[s, k] for s, v in enumerate(self.locs) if (k := kind_of(v)) is not None]
-        self.ctx = [[s, v.start, v.step, v.len] for s, v in enumerate(self.locs) if v.__class__ is RangeSim]
+        self.ctx = [[s, k] for s, k in self.entry if k in ("rng", "lit")]
         self.nlocals = nlocals
         self.stack: list[Any] = list(stack or [])
         self.ops: list[list[Any]] = []
@@ -137,12 +170,15 @@ class Recorder:
             pc = nxt
 
     def note(self, pc: int, name: str, a: Any, b: Any, args: list[Any], taken: bool = False,
-             value: Any = _NONE) -> None:
-        """Write one op down, with its stack operands' kinds and the kind of the value it reads."""
+             value: Any = _NONE, lists: bool = False) -> None:
+        """Write one op down, with its stack operands' kinds and the kind of the value it reads.
+        Only an op that says so (lists: indexing, dropping, copying) may take a list."""
         kinds = [kind_of(v) for v in args]
         kind = None if value is _NONE else kind_of(value)
         if None in kinds or (value is not _NONE and kind is None):
             raise Abort(f"{name} on a value traces do not hold")
+        if "lst" in kinds and not lists:
+            raise Abort(f"{name} on a list")
         self.ops.append([pc, name, a, b, kinds, taken, isa.OPERATOR.get(name), kind])
 
     def step(self, pc: int, name: str, a: Any, b: Any, nxt: int) -> int:
@@ -172,11 +208,11 @@ class Recorder:
         return self.op_PUSH_CONST(pc, False, b, nxt)
 
     def op_POP(self, pc: int, a: Any, b: Any, nxt: int) -> int:
-        self.note(pc, "POP", a, b, [self.stack.pop()])
+        self.note(pc, "POP", a, b, [self.stack.pop()], lists=True)
         return nxt
 
     def op_DUP(self, pc: int, a: Any, b: Any, nxt: int) -> int:
-        self.note(pc, "DUP", a, b, [self.stack[-1]])
+        self.note(pc, "DUP", a, b, [self.stack[-1]], lists=True)
         self.stack.append(self.stack[-1])
         return nxt
 
@@ -184,8 +220,8 @@ class Recorder:
         v = self.locs[a]
         if v.__class__ is Unset:
             raise Abort("a local used before assignment")
-        if v.__class__ is RangeSim:
-            raise Abort("a range iterator read as a value")
+        if v.__class__ is RangeSim or v.__class__ is ListIterSim:
+            raise Abort("an iterator read as a value")
         self.note(pc, "LOAD_LOCAL", a, b, [], value=v)
         self.stack.append(v)
         return nxt
@@ -260,13 +296,35 @@ class Recorder:
 
     def op_FOR_NEXT(self, pc: int, a: Any, b: Any, nxt: int) -> int:
         it = self.locs[a]
-        if it.__class__ is not RangeSim:
-            raise Abort("a loop over something other than a range")
-        if it.i >= it.len:
-            raise Abort(LOOP_ENDED)
+        if it.__class__ is RangeSim:
+            if it.i >= it.len:
+                raise Abort(LOOP_ENDED)
+            v = it.start + it.i * it.step
+        elif it.__class__ is ListIterSim:
+            if it.i >= len(it.seq):
+                raise Abort(LOOP_ENDED)
+            v = it.seq[it.i]
+            if v.__class__ is not int and v.__class__ is not float or kind_of(v) is None:
+                raise Abort("a list element that is not a number")
+        else:
+            raise Abort("a loop over something other than a range or a list")
         self.note(pc, "FOR_NEXT", a, b, [], value=it)
-        self.stack.append(it.start + it.i * it.step)
+        self.ops[-1].append(kind_of(v))  # the element's kind, which the trace guards
+        self.stack.append(v)
         it.i += 1
+        return nxt
+
+    def op_GET_IDX(self, pc: int, a: Any, b: Any, nxt: int) -> int:
+        i, xs = self.stack[-1], self.stack[-2]
+        if xs.__class__ is not list:
+            raise Abort("indexing something other than a list")
+        self.note(pc, "GET_IDX", a, b, [xs, i], lists=True)
+        v = get_index(xs, i)
+        if v.__class__ is not int and v.__class__ is not float or kind_of(v) is None:
+            raise Abort("a list element that is not a number")
+        self.ops[-1].append(kind_of(v))
+        del self.stack[-2:]
+        self.stack.append(v)
         return nxt
 
     def op_SYSCALL(self, pc: int, a: Any, b: Any, nxt: int) -> int:

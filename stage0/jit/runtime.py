@@ -262,7 +262,7 @@ class Jit:
         try:
             known = {slot for slot, _ in rec["entry"]}
             entry = rec["entry"] + [[s, k] for s, v in enumerate(locs)
-                                    if s not in known and (k := kind_of(v)) is not None and k != "rng"]
+                                    if s not in known and (k := kind_of(v)) is not None and k not in ("rng", "lit")]
             t2 = self.build(dict(rec, sides=dict(rec["sides"], **{site: ops}), entry=entry))
         except (Abort, RuntimeErr) as e:
             t.bad.add(site)
