@@ -86,10 +86,18 @@ def _trace_compiler() -> Any:
     process, when the first loop gets hot): its host VM and its compile_trace."""
     from stage0.fast.vm import FastVM
     from stage0.paths import lib_root
-    from stage0.toolchain.selfvm import vm_image
+    from stage0.seedc.driver import compile_file
 
-    vm = FastVM(vm_image(str(lib_root() / "backend" / "jit.ilu")))
+    vm = FastVM(compile_file(lib_root() / "backend" / "jit.ilu"))
     return vm, vm.run_main()["compile_trace"]
+
+
+def toolchain_jit() -> Optional["Jit"]:
+    """The JIT the toolchain's own VMs run with (the compiler, the self-hosted VM's host): none,
+    unless ILUSM_JIT_TOOLCHAIN=on, so bootstrap.py can show the bytes are the same with it."""
+    if os.environ.get("ILUSM_JIT_TOOLCHAIN", "off").lower() != "on":
+        return None
+    return jit_from_env()
 
 
 def jit_from_env(environ: Optional[Mapping[str, str]] = None) -> Optional["Jit"]:

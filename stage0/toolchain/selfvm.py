@@ -42,7 +42,10 @@ class SelfHostedVM:
         from stage0.paths import lib_root
 
         host_depth = HOST_FRAMES_PER_GUEST * max_depth + 1_000
-        self.host = FastVM(vm or vm_image(str(lib_root() / VM_MODULE)), args=args, max_depth=host_depth, out=out)
+        from stage0.jit.runtime import toolchain_jit
+
+        self.host = FastVM(vm or vm_image(str(lib_root() / VM_MODULE)), args=args, max_depth=host_depth, out=out,
+                           jit=toolchain_jit())
         self.api: dict[str, Any] = self.host.run_main()
         self.state = self.host.call(self.api["boot"], [bytearray(ilbc.write(image, verify=False)), max_depth])
 
