@@ -33,6 +33,7 @@ bench: $(STAMP)
 fuzz: $(STAMP)
 	ILUSM_FUZZ_EXAMPLES=50000 $(BIN)/python -m pytest -q tests/test_ilbc.py tests/test_image_fuzz.py -k fuzz
 	ILUSM_FUZZ_EXAMPLES=5000 $(BIN)/python -m pytest -q tests/test_differential.py tests/test_verify_kinds.py
+	ILUSM_SOAK=1 $(BIN)/python -m pytest -q tests/test_jit.py -k memory_stays_bounded
 
 lint: $(STAMP)
 	$(BIN)/ruff check stage0 tests tools bootstrap.py bench

@@ -264,3 +264,34 @@ def test_ctrl_c_stops_a_native_loop(tmp_path: Path) -> None:
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=60)
     assert (p.returncode, err) == (130, "error: interrupted\n")
+
+
+def many_loops(n: int) -> str:
+    """A program with n functions, each with a loop of its own, each called once."""
+    defs = "".join(f"f{k}(n) =\n    s = 0\n    i <- 1..n: s += i * {k + 1}\n    s\n" for k in range(n))
+    calls = "t = 0\n" + "".join(f"t += f{k}(3)\n" for k in range(n)) + "prn t\n"
+    return defs + calls
+
+
+def test_traces_per_process_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from stage0.jit import runtime
+
+    monkeypatch.setattr(runtime, "MAX_TRACES", 20)
+    jit = Jit({"threshold": 1})
+    out, err = run_with("fast", many_loops(30), jit)
+    assert (out, err) == (f"{sum(6 * (k + 1) for k in range(30))}\n", "")
+    assert jit.stats["traces"] == 20 and jit.stats["aborts"]["the process has compiled its most traces"] == 10
+
+
+@pytest.mark.skipif(os.environ.get("ILUSM_SOAK") != "1", reason="a soak run: make fuzz")
+def test_memory_stays_bounded_over_10000_loops() -> None:
+    """10,000 distinct hot loops: 2,000 become traces (MCJIT never frees code), the rest are
+    refused; the process's peak memory grows by less than 600 MB."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    jit = Jit({"threshold": 1})
+    out, err = run_with("fast", many_loops(10_000), jit)
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert err == "" and jit.stats["traces"] == 2000, jit.stats
+    assert grown_mb < 600, grown_mb
