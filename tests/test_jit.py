@@ -295,3 +295,42 @@ def test_memory_stays_bounded_over_10000_loops() -> None:
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     assert err == "" and jit.stats["traces"] == 2000, jit.stats
     assert grown_mb < 600, grown_mb
+
+
+# ---- generated loops ------------------------------------------------------------------------
+
+def _loop_programs() -> Any:
+    """Functions whose loops hold random arithmetic and branches over int, float and bool locals."""
+    from hypothesis import strategies as st
+
+    lit = st.one_of(st.integers(-3, 9).map(str), st.sampled_from(["0.5", "-2.25", "1e18", "3000000000000000000",
+                                                                   "tru", "fls", "nil", "0.0", "-0.0"]))
+    leaf = st.one_of(st.sampled_from(["x", "y", "i", "acc"]), lit)
+    expr = st.recursive(leaf, lambda inner: st.one_of(
+        st.tuples(inner, st.sampled_from(["+", "-", "*", "/", "%"]), inner).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
+        inner.map(lambda e: f"(-{e})")), max_leaves=4)
+    cond = st.tuples(expr, st.sampled_from(["<", ">", "<=", ">=", "==", "!="]), expr).map(
+        lambda t: f"{t[0]} {t[1]} {t[2]}")
+    stmt = st.one_of(
+        expr.map(lambda e: f"acc = acc + {e}"),
+        st.tuples(cond, expr, expr).map(lambda t: f"if {t[0]}: x = {t[1]}\n        | y = {t[2]}"),
+        expr.map(lambda e: f"x = {e}"),
+        cond.map(lambda c: f"if {c}: brk"))
+    body = st.lists(stmt, min_size=1, max_size=4).map(lambda ss: "\n".join("        " + s for s in ss))
+    start = st.tuples(lit, lit, st.integers(0, 40))
+    return st.tuples(body, start).map(lambda t: (
+        f"f(n) =\n    x = {t[1][0]}\n    y = {t[1][1]}\n    acc = 0\n    i <- 1..n:\n{t[0]}\n    [acc, x, y]\n"
+        f"r = try(\\() f({t[1][2]}))\nprn r.val, r.err\nr = try(\\() f({t[1][2]}))\nprn r.val, r.err\n"))
+
+
+@pytest.mark.parametrize("engine", list(ENGINES))
+def test_generated_loops_at_threshold_1(engine: str) -> None:
+    from hypothesis import HealthCheck, given, settings
+
+    @settings(max_examples=int(os.environ.get("ILUSM_FUZZ_EXAMPLES", "60")), deadline=None, derandomize=True,
+              database=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(_loop_programs())
+    def check(src: str) -> None:
+        assert run_with(engine, src, Jit({"threshold": 1})) == run_with("ref", src, None), src
+
+    check()
