@@ -197,9 +197,12 @@ class Translator:
         ls = "".join(f"l{i}, " for i in range(self.proto.nlocals))
         call = f"r_ = JL(clo, d, {pc}, {end}, {ex}, [{ls}], {direct})"
         n = self.counter(h)
-        out = [] if direct else [[ind, f"{n} += 1", SKIP], [ind, f"if {n} >= JT:", SKIP], [ind + 1, f"{n} = 0", SKIP]]
+        out = [] if direct else [[ind, f"{n} += 1", SKIP], [ind, f"if {n} >= JT:", SKIP]]
         ind += 0 if direct else 1
-        out += [[ind, call, SKIP], [ind, "if r_ is not None:", SKIP]]
+        out.append([ind, call, SKIP])
+        if not direct:  # nothing ran (the recording met the loop's end): try at the next back edge
+            out.append([ind, f"{n} = JT - 1 if r_ is None else 0", SKIP])
+        out.append([ind, "if r_ is not None:", SKIP])
         if ls:
             out.append([ind + 1, f"{ls}= r_[1]", SKIP])
         out += [[ind + 1, "if r_[0] == 1: break", SKIP], [ind + 1, "if r_[0] == 2: return r_[2]", SKIP]]

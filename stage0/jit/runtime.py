@@ -207,6 +207,8 @@ class Jit:
             t = self.compile(key, clo.proto, end, locs)
             if t is not None or key in self.black:
                 self.settle(clo.proto)
+            if t is None:
+                return None
         stops = frozenset((header, exit_pc))
         while t is not None:
             r = self.run(key, t, locs)
@@ -373,9 +375,14 @@ class Jit:
             self.cache.store(t.key, t.desc["fname"] + "_o2", t.desc, obj)
 
     def abort(self, key: tuple[Any, int], proto: Any, reason: str) -> None:  # noqa: ARG002
-        """A recording or compile failed: count the reason; blacklist a header that keeps failing."""
+        """A recording or compile failed: count the reason; blacklist a header that keeps failing.
+        A loop that ended during its recorded iteration is not at fault (a short loop in a
+        function called often is met near its end): it records again later."""
         aborts = self.stats["aborts"]
         aborts[reason] = aborts.get(reason, 0) + 1
+        if reason == LOOP_ENDED:
+            self.counts[key] = self.settings["threshold"] - 1  # try again at the next back edge
+            return
         n = self.aborted[key] = self.aborted.get(key, 0) + 1
         if n >= MAX_ABORTS:
             self.blacklist(key)
