@@ -44,7 +44,7 @@ from stage0.seedc.driver import compile_file  # noqa: E402
 LOOPS = ("counter_loop", "loop_with_branch")
 SIZES = (1_000, 10_000, 100_000)
 FUSEVM_100K = {"counter_loop": 27.5e-6, "loop_with_branch": 29.1e-6}  # its block JIT (../shared/spec/jit.md)
-PROGRAMS = {"mandelbrot": 300, "nbody": 100_000, "spectral_norm": 200, "fannkuch": 9}
+PROGRAMS = {"mandelbrot": 300, "nbody": 50_000, "spectral_norm": 150, "fannkuch": 9}
 
 
 def ilusm_run(name: str, engine: type[VM], jit: Any) -> Callable[[int], Any]:
@@ -121,10 +121,9 @@ def programs(repeat: int, with_ref: bool) -> int:
             py.write_text((HERE / f"{name}.py").read_text() + f"print(run({arg}))\n")
             ilusm = [sys.executable, "-m", "stage0", "run", str(ilu)]
             ref = ilusm[:4] + ["--engine", "ref", str(ilu)]
-            tp, out_p = best(lambda py=py: process([sys.executable, str(py)], {}), repeat)
-            tf, out_f = best(lambda ilusm=ilusm: process(ilusm, {"ILUSM_JIT": "off"}), repeat)
-            tr, out_r = (best(lambda ref=ref: process(ref, {"ILUSM_JIT": "off"}), 1)
-                         if with_ref else (float("nan"), out_f))
+            tp, out_p = min(process([sys.executable, str(py)], {}) for _ in range(repeat))
+            tf, out_f = min(process(ilusm, {"ILUSM_JIT": "off"}) for _ in range(repeat))
+            tr, out_r = process(ref, {"ILUSM_JIT": "off"}) if with_ref else (float("nan"), out_f)
             colds, warms = [], []
             for k in range(repeat):
                 cache = str(Path(tmp) / f"cache-{name}-{k}")

@@ -166,10 +166,12 @@ class Translator:
         init = range(self.proto.arity, self.proto.nlocals) if self.jit_loops else self.flow.init
         if init:
             lines.append(" = ".join(f"l{s}" for s in init) + " = UNSET")
+        lines.extend(f"n{h} = {self.counter(h)}" for h, loop in self.jit_loops.items() if not loop[3])
         return lines
 
     def counter(self, h: int) -> str:
-        """The namespace global counting loop h's back edges until the JIT settles the loop."""
+        """The namespace global keeping loop h's count of back edges between calls (a local, n<h>,
+        counts while the loop runs) until the JIT settles the loop."""
         return f"N{self.serial}_{h}"
 
     def _jit_loops(self) -> dict[int, tuple[int, int, int, bool]]:
@@ -196,13 +198,13 @@ class Translator:
         pc, end, ex, direct = self.jit_loops[h]
         ls = "".join(f"l{i}, " for i in range(self.proto.nlocals))
         call = f"r_ = JL(clo, d, {pc}, {end}, {ex}, [{ls}], {direct})"
-        n = self.counter(h)
+        n = f"n{h}"
         out = [] if direct else [[ind, f"{n} += 1", SKIP], [ind, f"if {n} >= JT:", SKIP]]
         ind += 0 if direct else 1
         out.append([ind, call, SKIP])
-        if not direct:  # nothing ran (the recording met the loop's end): try at the next back edge
-            out.append([ind, f"{n} = JT - 1 if r_ is None else 0", SKIP])
-        out.append([ind, "if r_ is not None:", SKIP])
+        if not direct:  # False: the recording met the loop's end; try again at the next back edge
+            out.append([ind, f"{n} = {self.counter(h)} = JT - 1 if r_ is False else 0", SKIP])
+        out.append([ind, "if r_:", SKIP])
         if ls:
             out.append([ind + 1, f"{ls}= r_[1]", SKIP])
         out += [[ind + 1, "if r_[0] == 1: break", SKIP], [ind + 1, "if r_[0] == 2: return r_[2]", SKIP]]
@@ -236,6 +238,8 @@ class Translator:
         else:
             out.append([ind, "while True:", SKIP])
             self.plain(h, inner, out, ind + 1)
+        if h in self.jit_loops and not self.jit_loops[h][3]:
+            out.append([ind, f"{self.counter(h)} = n{h}", SKIP])  # keep the count for the next call
         if ex is not None:
             if ex == ctx.follow or ex == ctx.loop or ex == ctx.exit:
                 self.jump_to(h, ex, ctx, out, ind)

@@ -134,6 +134,7 @@ class Jit:
         self.aborted: dict[tuple[Any, int], int] = {}
         self.black: set[tuple[Any, int]] = set()
         self.compiled: list[dict[str, Any]] = []  # every trace's description, dropped ones too
+        self.last_abort = ""                      # the reason of the latest abort
         self.namespaces: list[dict[str, Any]] = []  # the fast tier's: their JT is the threshold
         self.vms: list[Any] = []                      # the fast-tier VMs this JIT serves (bind)
         self.retranslated: dict[Any, int] = {}        # settle() calls per prototype
@@ -192,12 +193,14 @@ class Jit:
         edges, or (direct) its loop has a trace and this is any back edge. Compile the trace if
         need be and run it; after each exit the reference loop (FastVM.resume_at) runs the
         frame to the header, and the trace is entered again, or to the loop's exit block, or to
-        a return. Gives None (nothing ran) or (0, locals): carry on at the header, (1, locals):
-        leave the loop, (2, locals, value): return value."""
+        a return. Gives None (nothing ran), False (nothing ran: the recording met the loop's
+        end, so try again at the next back edge), or (0, locals): carry on at the header,
+        (1, locals): leave the loop, (2, locals, value): return value."""
         key = (clo.proto, header)
         t = self.traces.get(key)
         if t is None:
             if key in self.black:
+                self.settle(clo.proto)  # its code still counts: make it again without
                 return None
             if direct:  # the trace was dropped: count again, as the counter would
                 n = self.counts[key] = self.counts.get(key, 0) + 1
@@ -208,7 +211,7 @@ class Jit:
             if t is not None or key in self.black:
                 self.settle(clo.proto)
             if t is None:
-                return None
+                return False if self.last_abort == LOOP_ENDED else None
         stops = frozenset((header, exit_pc))
         while t is not None:
             r = self.run(key, t, locs)
@@ -380,6 +383,7 @@ class Jit:
         function called often is met near its end): it records again later."""
         aborts = self.stats["aborts"]
         aborts[reason] = aborts.get(reason, 0) + 1
+        self.last_abort = reason
         if reason == LOOP_ENDED:
             self.counts[key] = self.settings["threshold"] - 1  # try again at the next back edge
             return
