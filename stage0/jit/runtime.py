@@ -188,7 +188,7 @@ class Jit:
         return None if t is None else self.run(key, t, locs)
 
     def fast_loop(self, vm: Any, clo: Any, d: int, header: int, end: int, exit_pc: int,
-                  locs: list[Any], direct: bool = False) -> Optional[tuple[Any, ...]]:
+                  locs: list[Any], direct: bool = False) -> "tuple[Any, ...] | bool | None":
         """The fast tier's hook (Translator.back_edge): a generated loop counted `threshold` back
         edges, or (direct) its loop has a trace and this is any back edge. Compile the trace if
         need be and run it; after each exit the reference loop (FastVM.resume_at) runs the
