@@ -177,7 +177,7 @@ class Translator:
     def _jit_loops(self) -> dict[int, tuple[int, int, int, bool]]:
         """The loops that tell the JIT of their back edges, by header block: (header pc, last pc
         of the loop, pc of its exit block or -1, whether it has a trace). Only loops entered with
-        an empty stack, and not those the JIT has blacklisted."""
+        an empty stack, made of instructions a trace can hold, and not blacklisted."""
         fl = self.flow
         if self.env.jit is None:
             return {}
@@ -185,9 +185,10 @@ class Translator:
         for h in fl.headers:
             pc = fl.blocks[h].start
             state = self.env.jit.loop_state(self.proto, pc)
-            if fl.blocks[h].depth == 0 and fl.exits[h] != -1 and state != "black":
+            end = max(fl.blocks[x].end - 1 for x in fl.body[h])
+            if (fl.blocks[h].depth == 0 and fl.exits[h] != -1 and state != "black"
+                    and self.env.jit.traceable(self.proto, pc, end)):
                 ex = fl.exits[h]
-                end = max(fl.blocks[x].end - 1 for x in fl.body[h])
                 out[h] = (pc, end, -1 if ex is None else fl.blocks[ex].start, state == "trace")
         return out
 

@@ -340,6 +340,19 @@ class Recorder:
         return nxt
 
 
+def traceable(code: list[tuple[int, Any, Any]], header: int, end: int) -> bool:
+    """Whether every instruction of the loop [header, end] is one the recorder handles (a pure
+    builtin for SYSCALL). A loop that fails this is never counted: no path through it could be
+    recorded without meeting such an instruction, or it is one the recorder would abort at."""
+    for op, a, b in code[header:end + 1]:
+        for name, x, _ in _parts(op, a, b):
+            if name == "SYSCALL" and x not in PURE_BUILTINS:
+                return False
+            if name not in isa.OPERATOR and not hasattr(Recorder, "op_" + name):
+                return False
+    return True
+
+
 def record(code: list[tuple[int, Any, Any]], nlocals: int, header: int, end: int, locs: list[Any],
            max_ops: int) -> dict[str, Any]:
     """The recording of the loop at `header` (closed by the jump at `end`) from locals `locs`."""

@@ -29,7 +29,7 @@ from stage0.errors import RuntimeErr
 from stage0.jit.cache import Cache
 from stage0.jit.glue import make_glue, valid_desc
 from stage0.jit.knobs import DEFAULTS, empty_stats
-from stage0.jit.record import LOOP_ENDED, Abort, kind_of, record, record_side
+from stage0.jit.record import LOOP_ENDED, Abort, kind_of, record, record_side, traceable
 
 MAX_RECORDINGS = 3    # traces one header may have over a run, before it is blacklisted
 MAX_ABORTS = 3        # aborted recordings of one header, before it is blacklisted
@@ -155,6 +155,11 @@ class Jit:
         self.namespaces.append(vm.ns)
         self.vms.append(vm)
 
+    def traceable(self, proto: Any, header: int, end: int) -> bool:
+        """Whether the loop could become a trace at all (record.traceable): the fast tier counts
+        only such loops, and the others cost nothing."""
+        return traceable(proto.code, header, end)
+
     def loop_state(self, proto: Any, header: int) -> Optional[str]:
         """What the fast tier's code for a loop should do: "trace" (call the JIT at every back
         edge: it runs the trace), "black" (nothing: the loop stays in Python), or None (count)."""
@@ -181,6 +186,8 @@ class Jit:
             return self.run(key, t, locs)
         n = self.counts.get(key, 0) + 1
         self.counts[key] = n
+        if n == 1 and not traceable(proto.code, header, end):
+            self.black.add(key)  # never counted again (not a blacklisting the statistics count)
         if n < self.settings["threshold"] or key in self.black:
             return None
         self.counts[key] = 0
