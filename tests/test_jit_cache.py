@@ -105,8 +105,9 @@ def test_parallel_writers_leave_whole_entries(tmp_path: Path) -> None:
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
     outs = [p.communicate(timeout=120) for p in procs]
     assert all(p.returncode == 0 for p in procs) and len({o.splitlines()[0] for o, _ in outs}) == 1, outs
-    entries = list(folder.iterdir())
+    entries = list(folder.glob("*.trc"))
     assert len(entries) == 2 and all(Cache(folder).load(p.stem) is not None for p in entries)
+    assert [p.name for p in folder.iterdir() if p.suffix != ".trc"] == [next(folder.glob("jit-*.ilbc")).name]
 
 
 def test_eviction_keeps_the_folder_under_its_cap_oldest_first(tmp_path: Path) -> None:
@@ -153,3 +154,15 @@ def test_a_write_that_fails_is_not_an_error(tmp_path: Path) -> None:
     start = time.time()
     assert run(blocker / "cache", tmp_path)[1] == "2 0"
     assert time.time() - start < 120
+
+
+def test_the_kept_trace_compiler_is_verified_and_rebuilt(tmp_path: Path) -> None:
+    folder = tmp_path / "cache"
+    want = run(folder, tmp_path)[0]
+    (kept,) = folder.glob("jit-*.ilbc")
+    good = kept.read_bytes()
+    kept.write_bytes(good[:len(good) // 2])  # truncated: the reader refuses it, the compiler is built again
+    for p in folder.glob("*.trc"):
+        p.unlink()
+    assert run(folder, tmp_path) == [want, "2 0"]
+    assert kept.read_bytes() == good

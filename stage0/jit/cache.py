@@ -28,7 +28,7 @@ import json
 import os
 import secrets
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 from stage0.errors import UsageError
 
@@ -139,11 +139,40 @@ class Cache:
                 "max_bytes": self.cap}
 
     def clear(self) -> int:
-        """Remove every entry; gives how many."""
+        """Remove every entry (and the kept trace compiler); gives how many entries."""
         files = self.entries()
-        for p in files:
+        for p in files + list(self.folder.glob("jit-*.ilbc")):
             _remove(p)
         return len(files)
+
+    def compiler(self, build: Callable[[], Any]) -> Any:
+        """The trace compiler's image: read back (and verified) from `jit-<key>.ilbc`, whose key
+        is the sha256 of the sources that make it (jit.ilu, mch.ilu, the seed compiler, the
+        ISA); else built by `build` and kept there. A damaged file is built again."""
+        from stage0 import isa, seedc
+        from stage0.errors import ImageError
+        from stage0.image import ilbc
+        from stage0.paths import lib_root
+
+        h = hashlib.sha256()
+        sources = [lib_root() / "backend" / "jit.ilu", lib_root() / "backend" / "mch.ilu", Path(isa.__file__),
+                   *sorted(Path(seedc.__file__).parent.glob("*.py"))]
+        for path in sources:
+            h.update(path.read_bytes())
+        path = self.folder / f"jit-{h.hexdigest()[:32]}.ilbc"
+        try:
+            return ilbc.read(path.read_bytes())
+        except (OSError, ImageError):
+            pass
+        image = build()
+        tmp = self.folder / f".tmp-{os.getpid()}-{secrets.token_hex(4)}"
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(ilbc.write(image))
+            os.replace(tmp, path)
+        except OSError:
+            _remove(tmp)
+        return image
 
 
 def _verified(data: bytes, key: str) -> Optional[dict[str, Any]]:

@@ -23,6 +23,7 @@ import functools
 import hashlib
 import json
 import os
+from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from stage0.errors import RuntimeErr
@@ -80,16 +81,24 @@ def trace_key(rec: dict[str, Any], machine: dict[str, str]) -> str:
     return h.hexdigest()
 
 
-@functools.lru_cache(maxsize=1)
-def _trace_compiler() -> Any:
+@functools.lru_cache(maxsize=4)
+def _trace_compiler(folder: Optional[Path] = None) -> Any:
     """lib/backend/jit.ilu, compiled by the seed compiler and running on the fast tier (once per
-    process, when the first loop gets hot): its host VM and its compile_trace."""
+    process, when the first loop gets hot): its host VM and its compile_trace. With a disk
+    cache, the compiled image is kept there (Cache.compiler), which saves the compile."""
     from stage0.fast.vm import FastVM
+
+    image = Cache(folder).compiler(_compile_trace_compiler) if folder is not None else _compile_trace_compiler()
+    vm = FastVM(image)
+    return vm, vm.run_main()["compile_trace"]
+
+
+def _compile_trace_compiler() -> Any:
+    """jit.ilu (and mch.ilu, which it uses) compiled by the seed compiler."""
     from stage0.paths import lib_root
     from stage0.seedc.driver import compile_file
 
-    vm = FastVM(compile_file(lib_root() / "backend" / "jit.ilu"))
-    return vm, vm.run_main()["compile_trace"]
+    return compile_file(lib_root() / "backend" / "jit.ilu")
 
 
 def toolchain_jit() -> Optional["Jit"]:
@@ -360,7 +369,7 @@ class Jit:
             self.stats["cache_hits"] += 1
             t = Trace(key, header["desc"], address, optimised=header["fname"].endswith("_o2"))
         else:
-            vm, compile_trace = _trace_compiler()
+            vm, compile_trace = _trace_compiler(None if self.cache is None else self.cache.folder)
             desc = vm.call(compile_trace, [dict(rec, name="ilt_" + key[:16])])
             address, obj = native_function(desc["ir"], desc["fname"])
             if self.cache is not None:
