@@ -8,6 +8,7 @@ from typing import Any, Optional, Protocol
 
 from stage0 import isa
 from stage0.fast.flow import MAX_INDENT, MAX_NEST, NAMES, SKIP, Flow, Unstructured
+from stage0.fast.hooks import JitHooks
 from stage0.interp.loader import Proto
 from stage0.values import eq, truthy
 
@@ -122,7 +123,7 @@ class Translator:
                           for op, a, _ in self.code)
         self.budget = 0
         self.mode = "struct"
-        self.jit_loops = self._jit_loops()
+        self.hooks = JitHooks(proto, flow, env.jit, self.serial)
         # by block: the local slots known to hold numbers when control leaves it (BlockGen.nums)
         self.nums_out: dict[int, frozenset[int]] = {}
 
@@ -137,7 +138,7 @@ class Translator:
         out: list[Line] = [[0, f"def {fname}(clo, d{params}):", SKIP]]
         if any(NAMES[op] in _SETS_D for op, _, _ in self.code):
             out.append([1, "global D", SKIP])
-        counters = [self.counter(h) for h, loop in self.jit_loops.items() if not loop[3]]
+        counters = self.hooks.counters()
         if counters:  # back edges are counted across calls: a short loop in a hot function gets hot
             out.append([1, "global " + ", ".join(counters), SKIP])
             for c in counters:
@@ -163,53 +164,11 @@ class Translator:
             lines.append("G = clo.module.globals")
         if self.uses_u:
             lines.append("U = clo.upvals")
-        init = range(self.proto.arity, self.proto.nlocals) if self.jit_loops else self.flow.init
+        init = range(self.proto.arity, self.proto.nlocals) if self.hooks.loops else self.flow.init
         if init:
             lines.append(" = ".join(f"l{s}" for s in init) + " = UNSET")
-        lines.extend(f"n{h} = {self.counter(h)}" for h, loop in self.jit_loops.items() if not loop[3])
+        lines.extend(self.hooks.setup())
         return lines
-
-    def counter(self, h: int) -> str:
-        """The namespace global keeping loop h's count of back edges between calls (a local, n<h>,
-        counts while the loop runs) until the JIT settles the loop."""
-        return f"N{self.serial}_{h}"
-
-    def _jit_loops(self) -> dict[int, tuple[int, int, int, bool]]:
-        """The loops that tell the JIT of their back edges, by header block: (header pc, last pc
-        of the loop, pc of its exit block or -1, whether it has a trace). Only loops entered with
-        an empty stack, made of instructions a trace can hold, and not blacklisted."""
-        fl = self.flow
-        if self.env.jit is None:
-            return {}
-        out = {}
-        for h in fl.headers:
-            pc = fl.blocks[h].start
-            state = self.env.jit.loop_state(self.proto, pc)
-            end = max(fl.blocks[x].end - 1 for x in fl.body[h])
-            if (fl.blocks[h].depth == 0 and fl.exits[h] != -1 and state != "black"
-                    and self.env.jit.traceable(self.proto, pc, end)):
-                ex = fl.exits[h]
-                out[h] = (pc, end, -1 if ex is None else fl.blocks[ex].start, state == "trace")
-        return out
-
-    def back_edge(self, h: int, ind: int) -> list[Line]:
-        """Count a back edge of loop h; every JT of them (every one, once the loop has a trace),
-        let the JIT run the loop (Jit.fast_loop), then take its locals and carry on, leave the
-        loop, or return as it says."""
-        pc, end, ex, direct = self.jit_loops[h]
-        ls = "".join(f"l{i}, " for i in range(self.proto.nlocals))
-        call = f"r_ = JL(clo, d, {pc}, {end}, {ex}, [{ls}], {direct})"
-        n = f"n{h}"
-        out = [] if direct else [[ind, f"{n} += 1", SKIP], [ind, f"if {n} >= JT:", SKIP]]
-        ind += 0 if direct else 1
-        out.append([ind, call, SKIP])
-        if not direct:  # False: the recording met the loop's end; try again at the next back edge
-            out.append([ind, f"{n} = {self.counter(h)} = JT - 1 if r_ is False else 0", SKIP])
-        out.append([ind, "if r_:", SKIP])
-        if ls:
-            out.append([ind + 1, f"{ls}= r_[1]", SKIP])
-        out += [[ind + 1, "if r_[0] == 1: break", SKIP], [ind + 1, "if r_[0] == 2: return r_[2]", SKIP]]
-        return out
 
     # ---- structured emission ----
 
@@ -239,8 +198,7 @@ class Translator:
         else:
             out.append([ind, "while True:", SKIP])
             self.plain(h, inner, out, ind + 1)
-        if h in self.jit_loops and not self.jit_loops[h][3]:
-            out.append([ind, f"{self.counter(h)} = n{h}", SKIP])  # keep the count for the next call
+        out.extend(self.hooks.after_loop(h, ind))
         if ex is not None:
             if ex == ctx.follow or ex == ctx.loop or ex == ctx.exit:
                 self.jump_to(h, ex, ctx, out, ind)
@@ -284,8 +242,8 @@ class Translator:
 
     def jump_to(self, src: int, t: int, ctx: Ctx, out: list[Line], ind: int) -> None:
         fl = self.flow
-        if t == ctx.loop and t in self.jit_loops and self.mode == "struct":
-            out.extend(self.back_edge(t, ind))
+        if t == ctx.loop and t in self.hooks.loops and self.mode == "struct":
+            out.extend(self.hooks.back_edge(t, ind))
         if t == ctx.follow:
             return
         if ctx.loop is not None and t == ctx.loop:
