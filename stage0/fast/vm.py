@@ -147,7 +147,7 @@ class FastVM(VM):
             "get_index": get_index, "set_index": set_index, "get_field": get_field, "set_field": set_field,
             "make_obj": make_obj, "iter_items": iter_items, "iter_pairs": iter_pairs, "iter_range": iter_range,
         }
-        if jit is not None:  # generated loops call JL every JT back edges (Translator.back_edge)
+        if jit is not None:  # generated loops call JL every JT back edges (JitHooks.back_edge)
             jit.bind(self)
             self.ns["JL"] = functools.partial(jit.fast_loop, self)
 

@@ -205,7 +205,7 @@ class Jit:
 
     def fast_loop(self, vm: Any, clo: Any, d: int, header: int, end: int, exit_pc: int,
                   locs: list[Any], direct: bool = False) -> "tuple[Any, ...] | bool | None":
-        """The fast tier's hook (Translator.back_edge): a generated loop counted `threshold` back
+        """The fast tier's hook (JitHooks.back_edge): a generated loop counted `threshold` back
         edges, or (direct) its loop has a trace and this is any back edge. Compile the trace if
         need be and run it; after each exit the reference loop (FastVM.resume_at) runs the
         frame to the header, and the trace is entered again, or to the loop's exit block, or to
