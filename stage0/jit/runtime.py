@@ -144,7 +144,6 @@ class Jit:
         self.black: set[tuple[Any, int]] = set()
         self.compiled: list[dict[str, Any]] = []  # every trace's description, dropped ones too
         self.last_abort = ""                      # the reason of the latest abort
-        self.namespaces: list[dict[str, Any]] = []  # the fast tier's: their JT is the threshold
         self.vms: list[Any] = []                      # the fast-tier VMs this JIT serves (bind)
         self.retranslated: dict[Any, int] = {}        # settle() calls per prototype
         self.stats: dict[str, Any] = empty_stats()
@@ -154,14 +153,13 @@ class Jit:
         if key not in DEFAULTS:
             raise RuntimeErr(f"unknown jit setting '{key}'")
         self.settings[key] = value
-        for ns in self.namespaces:
-            ns["JT"] = self.settings["threshold"]
+        for vm in self.vms:
+            vm.ns["JT"] = self.settings["threshold"]
 
     def bind(self, vm: Any) -> None:
         """Serve a fast-tier VM: keep its namespace's JT (the back edges its loops count) at the
         threshold, and have it translate a function again once the JIT settles one of its loops."""
         vm.ns["JT"] = self.settings["threshold"]
-        self.namespaces.append(vm.ns)
         self.vms.append(vm)
 
     def traceable(self, proto: Any, header: int, end: int) -> bool:
