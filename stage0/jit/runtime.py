@@ -282,18 +282,21 @@ class Jit:
         except Abort as e:
             if e.reason == LOOP_ENDED:  # this way leaves the loop: its exits are loop exits
                 t.leaving.add(site[1:])
-                return
+            else:
+                t.bad.add(site)
+                self.abort(key, None, "side path: " + e.reason)
+            return
         if not site.startswith("L"):  # the peel's exits stay exits
             t.bad.add(site)
             return
+        known = {slot for slot, _ in rec["entry"]}
+        entry = rec["entry"] + [[s, k] for s, v in enumerate(locs)
+                                if s not in known and (k := kind_of(v)) is not None and k not in ("rng", "lit")]
         try:
-            known = {slot for slot, _ in rec["entry"]}
-            entry = rec["entry"] + [[s, k] for s, v in enumerate(locs)
-                                    if s not in known and (k := kind_of(v)) is not None and k not in ("rng", "lit")]
             t2 = self.build(dict(rec, sides=dict(rec["sides"], **{site: ops}), entry=entry))
-        except (Abort, RuntimeErr) as e:
+        except RuntimeErr as e:
             t.bad.add(site)
-            self.abort(key, None, "side path: " + (e.reason if isinstance(e, Abort) else e.message))
+            self.abort(key, None, "side path: " + e.message)
             return
         t2.code, t2.bad, t2.leaving = t.code, t.bad, t.leaving
         if self.force_exit is not None:
