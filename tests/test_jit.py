@@ -315,11 +315,13 @@ def _loop_programs() -> Any:
         expr.map(lambda e: f"acc = acc + {e}"),
         st.tuples(cond, expr, expr).map(lambda t: f"if {t[0]}: x = {t[1]}\n        | y = {t[2]}"),
         expr.map(lambda e: f"x = {e}"),
-        cond.map(lambda c: f"if {c}: brk"))
+        cond.map(lambda c: f"if {c}: brk"),
+        cond.map(lambda c: f"if {c}: tag = tag + \"a\""))  # a way no trace can hold
     body = st.lists(stmt, min_size=1, max_size=4).map(lambda ss: "\n".join("        " + s for s in ss))
     start = st.tuples(lit, lit, st.integers(0, 40))
     return st.tuples(body, start).map(lambda t: (
-        f"f(n) =\n    x = {t[1][0]}\n    y = {t[1][1]}\n    acc = 0\n    i <- 1..n:\n{t[0]}\n    [acc, x, y]\n"
+        f"f(n) =\n    x = {t[1][0]}\n    y = {t[1][1]}\n    acc = 0\n    tag = \"\"\n    i <- 1..n:\n{t[0]}\n"
+        f"    [acc, x, y, tag]\n"
         f"r = try(\\() f({t[1][2]}))\nprn r.val, r.err\nr = try(\\() f({t[1][2]}))\nprn r.val, r.err\n"))
 
 
