@@ -24,9 +24,10 @@ from stage0.seedc.driver import compile_file
 # Builtins that touch nothing outside the program: no capability, no wrapper.
 PURE = {
     "len", "str", "int", "num", "typ", "try", "err", "asr", "keys", "push", "pop", "has",
-    "__sys_relpath", "__sys_args", "__sys_exit",
+    "__sys_relpath", "__sys_args", "__sys_exit", "__sys_pid", "__sys_platform",
     *(n for n in all_builtins() if n.startswith(("__host_", "__vm_"))),
-    "__cry_hash", "__cry_crc32", "__cry_random",
+    *(n for n in all_builtins() if n.startswith(("__cry_", "__json_", "__rex_"))),
+    *(n for n in all_builtins() if n.startswith("__sbx_")),      # they only ever narrow
     "__mch_targets", "__mch_host", "__mch_ir_obj",   # object code only: nothing runs
     "__jit_config", "__jit_stats",                   # the JIT changes speed only
     *(n for n in all_builtins() if n.startswith(("__buf_", "__txt_", "__num_"))
@@ -39,6 +40,9 @@ EXPECTED = {
     "__sys_read_file": "fs:ro", "__sys_read_dir": "fs:ro", "__sys_stat": "fs:ro", "__sys_is_dir": "fs:ro",
     "__sys_realpath": "fs:ro", "__sys_cwd": "fs:ro", "__buf_read_file": "fs:ro",
     "__sys_write_file": "fs", "__sys_remove": "fs", "__sys_mkdir": "fs", "__buf_write_file": "fs",
+    "__sys_append_file": "fs", "__sys_file_meta": "fs:ro",
+    **{n: "net" for n in all_builtins() if n.startswith(("__sys_tcp_", "__http_"))},
+    "__sys_spawn": "proc", "__sys_wait": "proc", "__sys_kill": "proc", "__sys_mono": "time",
     "__sys_get_env": "env", "__sys_set_env": "env",
     "__sys_get_time": "time", "__sys_sleep": "time",
     "__sys_run_command": "proc",

@@ -16,11 +16,13 @@ import pytest
 
 from stage0.errors import RuntimeErr
 from stage0.host import all_builtins
+from stage0.host.handles import Handles
 from stage0.host.registry import DEFAULT_CAPS
 from stage0.values import Builtin, type_name
 
 SECTION8 = {"prn", "len", "str", "int", "num", "typ", "try", "err", "asr", "keys", "push", "pop", "has"}
-DOMAINS = ("__sys_", "__buf_", "__txt_", "__num_", "__cry_", "__host_", "__vm_", "__mch_", "__jit_")
+DOMAINS = ("__sys_", "__buf_", "__txt_", "__num_", "__cry_", "__host_", "__vm_", "__mch_", "__jit_", "__http_",
+           "__json_", "__rex_", "__sbx_")
 
 
 class FakeVM:
@@ -31,6 +33,10 @@ class FakeVM:
         self.err_out = io.StringIO()
         self.args = args if args is not None else []
         self.caps = caps
+        self.fs_root: str | None = None
+        self.handles = Handles()
+        self.kern = ""
+        self.ceiling: frozenset[str] | None = None
 
     def call(self, fn: Any, args: list[Any]) -> Any:
         """Call a Builtin or a Python callable; anything else cannot be called."""

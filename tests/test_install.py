@@ -26,3 +26,12 @@ def test_non_editable_install_finds_lib(tmp_path: Path) -> None:
     where = subprocess.run([sys.executable, "-c", "import stage0; print(stage0.__file__)"], cwd=tmp_path,
                            env=env, capture_output=True, text=True).stdout
     assert where.startswith(str(target))
+
+
+def test_every_stage0_package_is_installed() -> None:
+    """A subpackage missing from pyproject's list works in the tree and breaks once installed."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {"stage0"} | {f"stage0.{p.parent.name}" for p in (ROOT / "stage0").glob("*/__init__.py")}
+    assert found <= listed, sorted(found - listed)

@@ -22,6 +22,7 @@ from stage0.errors import (
     IlusmError,
     UsageError,
 )
+from stage0.host.caps import Policy, policy
 from stage0.image import ilbc
 from stage0.image.model import Image
 from stage0.toolchain.engines import ENGINES, execute
@@ -100,15 +101,18 @@ def _umask() -> int:
 
 
 def run_file(file: str, args: list[str], out: TextIO, err: TextIO, compiler: str = "self",
-             max_depth: Optional[int] = None, engine: str = "fast") -> int:
+             max_depth: Optional[int] = None, engine: str = "fast", grant: Optional[Policy] = None) -> int:
     """Compile (if needed) and run a program, writing to out/err; returns the exit status.
 
-    This is `ilusm run` without the process around it, for tests and tools.
+    This is `ilusm run` without the process around it, for tests and tools: by default the
+    program gets what `ilusm run` gives it (the default capabilities, files confined to the
+    working folder).
     """
 
     def go() -> int:
         image, _ = load_program(file, compiler)
-        return execute(image, args, max_depth or default_depth(), out=out, engine=engine, origin=origin_of(file))
+        return execute(image, args, max_depth or default_depth(), out=out, engine=engine, origin=origin_of(file),
+                       policy=grant or policy())
 
     return in_big_stack(lambda: guarded(go, err))
 
@@ -169,13 +173,25 @@ def cli() -> None:
               help="ref: the reference interpreter; fast (the default): functions translated to Python code; "
                    "vm: the self-hosted VM (lib/backend/ilusm_vm.ilu) running on the fast tier; "
                    "evl: the tree-walking evaluator (lib/runtime/evl.ilu), for source files.")
+@click.option("--allow", multiple=True, metavar="CAPS",
+              help="Grant capabilities beyond the default set (io, fs, net, proc, env, time), e.g. --allow ffi.")
+@click.option("--deny", multiple=True, metavar="CAPS", help="Take capabilities away, e.g. --deny net,proc.")
+@click.option("--caps", "exact", metavar="CAPS", default=None,
+              help="The exact capability set, e.g. --caps io,fs:ro (io is always held).")
+@click.option("--fs-root", metavar="DIR", default=None,
+              help="Confine file builtins beneath DIR instead of the working folder; `/` lifts the sandbox.")
 @click.option("--dump-tokens", is_flag=True, help="Print the tokens and stop.")
 @click.option("--dump-ast", is_flag=True, help="Print the syntax tree and stop.")
 @click.option("--dump-ilbc", is_flag=True, help="Print the disassembled image and stop.")
 @click.option("--dump-py", is_flag=True, help="Print the Python code the fast tier makes of each function and stop.")
 def run(file: Optional[str], args: tuple[str, ...], code: Optional[str], compiler: str, max_depth: Optional[int],
-        trace: bool, engine: Optional[str], dump_tokens: bool, dump_ast: bool, dump_ilbc: bool, dump_py: bool) -> None:
-    """Run FILE (.ilu source or .ilbc image) with ARGS; FILE `-` reads the program from standard input."""
+        trace: bool, engine: Optional[str], allow: tuple[str, ...], deny: tuple[str, ...], exact: Optional[str],
+        fs_root: Optional[str], dump_tokens: bool, dump_ast: bool, dump_ilbc: bool, dump_py: bool) -> None:
+    """Run FILE (.ilu source or .ilbc image) with ARGS; FILE `-` reads the program from standard input.
+
+    The program holds the default capabilities (every one but ffi) with files confined to
+    the working folder; ILUSM_CAPS and ILUSM_FS_ROOT can narrow that further, never widen it.
+    """
     if code is not None:
         args = ((file,) if file is not None else ()) + args
         file = STRING_NAME
@@ -183,6 +199,7 @@ def run(file: Optional[str], args: tuple[str, ...], code: Optional[str], compile
     def go() -> int:
         if file is None:
             raise UsageError("no file given (see --help)")
+        grant = policy(allow, deny, exact, fs_root)
         if trace and engine == "fast":  # the fast tier runs Python code, not instructions
             raise UsageError("--trace runs on the reference interpreter; it cannot be used with --engine fast")
         if dump_tokens or dump_ast:
@@ -196,7 +213,7 @@ def run(file: Optional[str], args: tuple[str, ...], code: Optional[str], compile
         if dump_py:
             return dump_fast(image)
         return execute(image, list(args), max_depth or default_depth(), trace,
-                       engine=engine or ("ref" if trace else "fast"), origin=origin)
+                       engine=engine or ("ref" if trace else "fast"), origin=origin, policy=grant)
 
     sys.exit(in_big_stack(go))
 

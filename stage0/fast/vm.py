@@ -118,9 +118,10 @@ class FastVM(VM):
 
     def __init__(self, image: Image, args: Optional[list[str]] = None, out: TextIO | None = None,
                  err_out: TextIO | None = None, max_depth: int = DEFAULT_MAX_DEPTH,
-                 trace: TextIO | None = None, caps: frozenset[str] = DEFAULT_CAPS, jit: Any = None) -> None:
+                 trace: TextIO | None = None, caps: frozenset[str] = DEFAULT_CAPS, jit: Any = None,
+                 fs_root: Optional[str] = None) -> None:
         super().__init__(image, args=args, out=out, err_out=err_out, max_depth=max_depth, trace=trace, caps=caps,
-                         jit=jit)
+                         jit=jit, fs_root=fs_root)
         # Inline what these methods do when they are the reference VM's own (not overridden).
         self.inline_builtins = type(self).global_missing is VM.global_missing
         self.inline_syscall = type(self).syscall is VM.syscall

@@ -1,6 +1,6 @@
 """Host builtins: registered once by name (stage0/host/registry.py), grouped by domain.
 
-Each domain module (core, sys, buf, txt, num, cry, mch, jit, meta) decorates its functions
+Each domain module (core, sys, proc, net, buf, txt, num, cry, jsn, sbx, mch, jit, meta) decorates its functions
 with `@builtin(name, arity, cap=...)`. A builtin is called as `fn(ctx, *args)`
 after the VM has checked the argument count; `ctx` is the calling VM seen as
 a `HostContext` (`call` back into ilusm, `out`, `err_out`, `args`, `caps`).
@@ -17,6 +17,6 @@ from stage0.values import Builtin
 
 def all_builtins() -> dict[str, Builtin]:
     """Every builtin, after importing each domain module once."""
-    from stage0.host import buf, core, cry, jit, mch, meta, num, sys, txt  # noqa: F401  (registration)
+    from stage0.host import buf, core, cry, jit, jsn, mch, meta, net, num, proc, sbx, sys, txt  # noqa: F401  (registration)
 
     return REGISTRY

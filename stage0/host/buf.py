@@ -220,10 +220,19 @@ def hex_(ctx: HostContext, b: Any) -> str:
     return _buf("__buf_hex", b).hex()
 
 
+@builtin("__buf_from_hex", 1)
+def from_hex(ctx: HostContext, s: Any) -> bytearray | dict[str, Any]:
+    """The bytes that hexadecimal text stands for (two digits a byte), or {err}."""
+    try:
+        return bytearray.fromhex(want("__buf_from_hex", s, "str"))
+    except ValueError:
+        return error_value(f"not hexadecimal bytes: {s[:40]!r}")
+
+
 @builtin("__buf_read_file", 1, cap="fs:ro")
 def read_file(ctx: HostContext, path: Any) -> bytearray | dict[str, Any]:
     """A file's bytes as a new buf, or {err}."""
-    data = read_bytes(want("__buf_read_file", path, "str"))
+    data = read_bytes(ctx, want("__buf_read_file", path, "str"))
     return data if isinstance(data, dict) else bytearray(data)
 
 
@@ -231,4 +240,4 @@ def read_file(ctx: HostContext, path: Any) -> bytearray | dict[str, Any]:
 def write_file(ctx: HostContext, path: Any, b: Any) -> dict[str, Any] | None:
     """Write a buf's bytes to a file; nil or {err}."""
     want("__buf_write_file", path, "str")
-    return write_bytes(path, bytes(_buf("__buf_write_file", b)))
+    return write_bytes(ctx, path, bytes(_buf("__buf_write_file", b)))

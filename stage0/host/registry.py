@@ -12,7 +12,7 @@ already translated. Pure builtins are stored unwrapped and cost nothing.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Protocol, TextIO
+from typing import Any, Callable, Optional, Protocol, TextIO
 
 from stage0.errors import RuntimeErr
 from stage0.values import Builtin
@@ -32,6 +32,10 @@ class HostContext(Protocol):
     err_out: TextIO   # __sys_write_stderr
     args: list[str]   # the program's arguments
     caps: frozenset[str]  # the capabilities granted (see grant())
+    fs_root: Optional[str]  # the file sandbox's root, resolved (None: unconfined; see caps.confine)
+    handles: Any          # sockets, listeners and processes it opened (stage0/host/handles.py)
+    kern: str             # what the kernel enforces since a pledge ("" before any; stage0/host/sbx.py)
+    ceiling: Optional[frozenset[str]]  # the set the last pledge left (None: never pledged)
 
     def call(self, f: Any, args: list[Any]) -> Any:
         """Call an ilusm function (or a builtin) from the host."""

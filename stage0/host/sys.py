@@ -8,15 +8,15 @@ so there is no newline translation in either direction.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 from typing import Any
 
 from stage0.errors import RuntimeErr
+from stage0.host.caps import confine
 from stage0.host.core import utf8, want, want_int
 from stage0.host.registry import HostContext, builtin, error_value
-from stage0.values import inherited_address_space, is_num
+from stage0.values import is_num
 
 # ---- helpers shared with the buf domain ------------------------------------------
 
@@ -27,22 +27,29 @@ def failure(verb: str, path: str, e: Exception) -> dict[str, Any]:
     return error_value(f"cannot {verb} {path}: {reason}")
 
 
-def read_bytes(path: str) -> bytes | dict[str, Any]:
-    """A file's bytes, or an error object."""
+def read_bytes(ctx: HostContext, path: str) -> bytes | dict[str, Any]:
+    """A file's bytes, or an error object (also for a path outside the sandbox)."""
+    real = confine(ctx, "read", path)
+    if isinstance(real, dict):
+        return real
     try:
-        with open(path, "rb") as f:
+        with open(real, "rb") as f:
             return f.read()
     except (OSError, ValueError) as e:
         return failure("read", path, e)
 
 
-def write_bytes(path: str, data: bytes) -> dict[str, Any] | None:
-    """Write (replace) a file; nil or an error object."""
+def write_bytes(ctx: HostContext, path: str, data: bytes, mode: str = "wb") -> dict[str, Any] | None:
+    """Write (mode "wb": replace, "ab": append to) a file; nil or an error object."""
+    verb = "append to" if mode == "ab" else "write"
+    real = confine(ctx, verb, path)
+    if isinstance(real, dict):
+        return real
     try:
-        with open(path, "wb") as f:
+        with open(real, mode) as f:
             f.write(data)
     except (OSError, ValueError) as e:
-        return failure("write", path, e)
+        return failure(verb, path, e)
     return None
 
 
@@ -69,7 +76,7 @@ def decode(data: bytes) -> str | None:
 @builtin("__sys_read_file", 1, cap="fs:ro")
 def read_file(ctx: HostContext, path: Any) -> str | dict[str, Any]:
     """A UTF-8 text file's contents, or {err}."""
-    data = read_bytes(want("__sys_read_file", path, "str"))
+    data = read_bytes(ctx, want("__sys_read_file", path, "str"))
     if isinstance(data, dict):
         return data
     text = decode(data)
@@ -81,41 +88,71 @@ def write_file(ctx: HostContext, path: Any, content: Any) -> dict[str, Any] | No
     """Write a string to a file as UTF-8; nil or {err}."""
     want("__sys_write_file", path, "str")
     data = utf8("__sys_write_file", want("__sys_write_file", content, "str"))
-    return write_bytes(path, data)
+    return write_bytes(ctx, path, data)
+
+
+@builtin("__sys_append_file", 2, cap="fs")
+def append_file(ctx: HostContext, path: Any, content: Any) -> dict[str, Any] | None:
+    """Append a string to a file as UTF-8, creating it if needed; nil or {err}."""
+    want("__sys_append_file", path, "str")
+    data = utf8("__sys_append_file", want("__sys_append_file", content, "str"))
+    return write_bytes(ctx, path, data, "ab")
 
 
 @builtin("__sys_read_dir", 1, cap="fs:ro")
 def read_dir(ctx: HostContext, path: Any) -> list[str] | dict[str, Any]:
     """The sorted names in a directory, or {err}."""
+    real = confine(ctx, "read directory", want("__sys_read_dir", path, "str"))
+    if isinstance(real, dict):
+        return real
     try:
-        return sorted(os.listdir(want("__sys_read_dir", path, "str")))
+        return sorted(os.listdir(real))
     except (OSError, ValueError) as e:
         return failure("read directory", path, e)
 
 
 @builtin("__sys_stat", 1, cap="fs:ro")
 def stat(ctx: HostContext, path: Any) -> bool:
-    """Whether a file or directory exists."""
-    return os.path.exists(want("__sys_stat", path, "str"))
+    """Whether a file or directory exists (fls outside the sandbox: it reveals nothing there)."""
+    real = confine(ctx, "stat", want("__sys_stat", path, "str"))
+    return not isinstance(real, dict) and os.path.exists(real)
 
 
 @builtin("__sys_is_dir", 1, cap="fs:ro")
 def is_dir(ctx: HostContext, path: Any) -> bool:
-    """Whether a path is an existing directory."""
-    return os.path.isdir(want("__sys_is_dir", path, "str"))
+    """Whether a path is an existing directory (fls outside the sandbox)."""
+    real = confine(ctx, "stat", want("__sys_is_dir", path, "str"))
+    return not isinstance(real, dict) and os.path.isdir(real)
+
+
+@builtin("__sys_file_meta", 1, cap="fs:ro")
+def file_meta(ctx: HostContext, path: Any) -> dict[str, Any]:
+    """`{size, mtime, dir, file, link}` of a path (mtime in seconds since the epoch), or {err}."""
+    real = confine(ctx, "stat", want("__sys_file_meta", path, "str"), follow_last=False)
+    if isinstance(real, dict):
+        return real
+    try:
+        link = os.path.islink(real)
+        st = os.stat(real)
+    except (OSError, ValueError) as e:
+        return failure("stat", path, e)
+    return {"size": st.st_size, "mtime": st.st_mtime, "dir": os.path.isdir(real), "file": os.path.isfile(real),
+            "link": link}
 
 
 @builtin("__sys_realpath", 1, cap="fs:ro")
-def realpath(ctx: HostContext, path: Any) -> str:
-    """The absolute path with symlinks resolved (the module loader's file identity).
+def realpath(ctx: HostContext, path: Any) -> str | dict[str, Any]:
+    """The absolute path with symlinks resolved (the module loader's file identity); {err}
+    outside the sandbox.
 
     A path no file can have (one holding NUL) is only made absolute: nothing exists there.
     """
     want("__sys_realpath", path, "str")
     try:
-        return os.path.realpath(path)
+        os.path.realpath(path)
     except ValueError:
         return os.path.abspath(path)
+    return confine(ctx, "resolve", path)
 
 
 @builtin("__sys_relpath", 2)
@@ -132,12 +169,14 @@ def relpath(ctx: HostContext, path: Any, base: Any) -> str | dict[str, Any]:
 @builtin("__sys_remove", 1, cap="fs")
 def remove(ctx: HostContext, path: Any) -> dict[str, Any] | None:
     """Remove a file or an empty directory; nil or {err}."""
-    want("__sys_remove", path, "str")
+    real = confine(ctx, "remove", want("__sys_remove", path, "str"), follow_last=False)
+    if isinstance(real, dict):
+        return real
     try:
-        if os.path.isdir(path) and not os.path.islink(path):
-            os.rmdir(path)
+        if os.path.isdir(real) and not os.path.islink(real):
+            os.rmdir(real)
         else:
-            os.remove(path)
+            os.remove(real)
     except (OSError, ValueError) as e:
         return failure("remove", path, e)
     return None
@@ -146,8 +185,11 @@ def remove(ctx: HostContext, path: Any) -> dict[str, Any] | None:
 @builtin("__sys_mkdir", 1, cap="fs")
 def mkdir(ctx: HostContext, path: Any) -> dict[str, Any] | None:
     """Create a directory and its parents (fine if it exists); nil or {err}."""
+    real = confine(ctx, "create directory", want("__sys_mkdir", path, "str"))
+    if isinstance(real, dict):
+        return real
     try:
-        os.makedirs(want("__sys_mkdir", path, "str"), exist_ok=True)
+        os.makedirs(real, exist_ok=True)
     except (OSError, ValueError) as e:
         return failure("create directory", path, e)
     return None
@@ -201,25 +243,6 @@ def sleep(ctx: HostContext, ms: Any) -> None:
         time.sleep(ms / 1000)
     except OverflowError:
         raise RuntimeErr("__sys_sleep: duration too large") from None
-
-
-def _text(data: bytes) -> str:
-    """A child's output as text; invalid UTF-8 becomes U+FFFD."""
-    return data.decode("utf-8", errors="replace")
-
-
-@builtin("__sys_run_command", 2, cap="proc")
-def run_command(ctx: HostContext, cmd: Any, args: Any) -> dict[str, Any]:
-    """Run cmd with a list of str args (no shell); {code, out, err} or {err}."""
-    want("__sys_run_command", cmd, "str")
-    argv = [cmd] + [want("__sys_run_command", a, "str") for a in want("__sys_run_command", args, "lst")]
-    try:
-        with inherited_address_space():
-            child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    except (OSError, ValueError) as e:
-        return failure("run", cmd, e)
-    out, err = child.communicate()
-    return {"code": child.returncode, "out": _text(out), "errout": _text(err)}
 
 
 @builtin("__sys_args", 0)

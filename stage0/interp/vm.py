@@ -20,6 +20,7 @@ from typing import Any, Optional, TextIO
 from stage0.errors import OUT_OF_MEMORY, RuntimeErr, arity_message
 from stage0.hints import undefined_name
 from stage0.host import all_builtins
+from stage0.host.handles import Handles
 from stage0.host.registry import DEFAULT_CAPS, HostContext, grant
 from stage0.image.dis import instruction_texts
 from stage0.image.model import Image
@@ -92,7 +93,8 @@ class VM:
 
     def __init__(self, image: Image, args: Optional[list[str]] = None, out: TextIO | None = None,
                  err_out: TextIO | None = None, max_depth: int = DEFAULT_MAX_DEPTH,
-                 trace: TextIO | None = None, caps: frozenset[str] = DEFAULT_CAPS, jit: Any = None) -> None:
+                 trace: TextIO | None = None, caps: frozenset[str] = DEFAULT_CAPS, jit: Any = None,
+                 fs_root: Optional[str] = None) -> None:
         self.protos, self.modules = load(image)
         self.image = image  # --trace shows instructions as `dis` does, from the image
         self.entry = image.entry
@@ -103,6 +105,10 @@ class VM:
         self.max_depth = max_depth
         self.trace_out = trace
         self.caps = grant(caps)  # what capability-bearing builtins check on every call
+        self.fs_root = fs_root   # the file sandbox (stage0/host/caps.py); None: unconfined
+        self.handles = Handles()  # sockets and processes the program opened
+        self.kern = ""            # what the kernel enforces since sbx.pledge (stage0/host/sbx.py)
+        self.ceiling: Optional[frozenset[str]] = None  # the set the last pledge left
         self.frames: list[list[Any]] = []
         self.reentry = 0  # host calls into ilusm now active (see MAX_HOST_REENTRY)
         self.jit = jit  # a stage0.jit.runtime.Jit, told of every loop back edge; None: off

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Callable, Optional, TextIO
+from typing import Any, Callable, Optional, TextIO
 
 from stage0.errors import RuntimeErr, UsageError
+from stage0.host.caps import Policy
 from stage0.image.model import Image
 
 ENGINES = ("ref", "fast", "vm", "evl")
 
 
 def execute(image: Image, args: list[str], max_depth: int, trace: bool = False,
-            out: Optional[TextIO] = None, engine: str = "fast", origin: Optional[Path] = None) -> int:
+            out: Optional[TextIO] = None, engine: str = "fast", origin: Optional[Path] = None,
+            policy: Optional[Policy] = None) -> int:
     """Run an image's entry module; returns the exit status.
 
     engine "ref" is the reference interpreter, "fast" the fast host tier
@@ -25,6 +27,9 @@ def execute(image: Image, args: list[str], max_depth: int, trace: bool = False,
     ILUSM_JIT=off (stage0/jit/runtime.py: jit_from_env).
     origin is the source file the image was compiled from: a runtime error's
     trace then names files as compile errors do (see `placer`).
+    policy is the capability set and file root the program gets (stage0/host/caps.py;
+    None: every default capability, no file sandbox). The evaluator is a toolchain that
+    reads the program's modules itself, so it runs unconfined.
     """
     from stage0.interp.vm import VM
     from stage0.values import limit_address_space
@@ -38,11 +43,14 @@ def execute(image: Image, args: list[str], max_depth: int, trace: bool = False,
         cls = FastVM
     sys.setrecursionlimit(max(20_000, max_depth * 4))
     limit_address_space()
+    grant = policy or Policy()
+    vm: Any = None
     try:
         if engine == "vm" and not trace:
             from stage0.toolchain.selfvm import SelfHostedVM
 
-            SelfHostedVM(image, args=args, out=out, max_depth=max_depth).run_main()
+            vm = SelfHostedVM(image, args=args, out=out, max_depth=max_depth, policy=grant)
+            vm.run_main()
         elif engine == "evl" and not trace:
             from stage0.toolchain.selfvm import evaluate
 
@@ -53,13 +61,16 @@ def execute(image: Image, args: list[str], max_depth: int, trace: bool = False,
             from stage0.jit.runtime import jit_from_env
 
             jit = None if trace else jit_from_env()
-            cls(image, args=args, max_depth=max_depth, trace=sys.stderr if trace else None, out=out,
-                jit=jit).run_main()
+            vm = cls(image, args=args, max_depth=max_depth, trace=sys.stderr if trace else None, out=out,
+                     jit=jit, caps=grant.caps, fs_root=grant.fs_root)
+            vm.run_main()
     except RuntimeErr as e:
         if origin is not None:
             e.place = placer(origin)
         raise
     finally:
+        if vm is not None:
+            vm.handles.close_all()
         (out or sys.stdout).flush()
     return 0
 

@@ -36,16 +36,19 @@ class SelfHostedVM:
     """An image running on the ilusm VM, which runs on the fast tier."""
 
     def __init__(self, image: Image, args: Optional[list[str]] = None, out: Optional[TextIO] = None,
-                 max_depth: int = 10_000, vm: Optional[Image] = None) -> None:
+                 max_depth: int = 10_000, vm: Optional[Image] = None, policy: Any = None) -> None:
         from stage0.fast.vm import FastVM
         from stage0.image import ilbc
         from stage0.paths import lib_root
 
         host_depth = HOST_FRAMES_PER_GUEST * max_depth + 1_000
+        from stage0.host.caps import Policy
         from stage0.jit.runtime import toolchain_jit
 
+        grant = policy or Policy()  # the guest's builtins are the host's, so its grant is the host VM's
         self.host = FastVM(vm or vm_image(str(lib_root() / VM_MODULE)), args=args, max_depth=host_depth, out=out,
-                           jit=toolchain_jit())
+                           jit=toolchain_jit(), caps=grant.caps, fs_root=grant.fs_root)
+        self.handles = self.host.handles
         self.api: dict[str, Any] = self.host.run_main()
         self.state = self.host.call(self.api["boot"], [bytearray(ilbc.write(image, verify=False)), max_depth])
 
