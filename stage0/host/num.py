@@ -151,3 +151,75 @@ def is_float(ctx: HostContext, x: Any) -> bool:
     """Whether a number is held as a float (2.0) rather than an exact integer (2)."""
     want("__num_isflt", x, "num")
     return type(x) is float
+
+
+# ---- elementary functions and formatting (the mth and fmt modules) --------------------------
+
+def _real(name: str, f: Callable[..., float], *xs: Any) -> float:
+    """f of numbers as a float; a domain error or an overflow raises a runtime error."""
+    for x in xs:
+        want(name, x, "num")
+    try:
+        return f(*(float(x) for x in xs))
+    except ValueError:
+        raise RuntimeErr(f"{name}: {', '.join(fmt_num(x) for x in xs)} is outside its domain") from None
+    except OverflowError:
+        raise RuntimeErr("number too large") from None
+
+
+# One-argument float functions by name; each is the builtin __num_NAME.
+FLOAT_FNS: dict[str, Callable[[float], float]] = {
+    "exp": math.exp, "log": math.log, "log10": math.log10, "log2": math.log2, "sin": math.sin, "cos": math.cos, "tan": math.tan,
+    "asin": math.asin, "acos": math.acos, "atan": math.atan,
+}
+
+
+def _register_float(name: str, f: Callable[[float], float]) -> None:
+    """Register __num_<name>(x) = f(x)."""
+    full = f"__num_{name}"
+
+    def fn(ctx: HostContext, x: Any) -> float:
+        return _real(full, f, x)
+
+    fn.__doc__ = f"{name}(x) as a float (math.{name}); outside its domain raises."
+    builtin(full, 1)(fn)
+
+
+for _name, _f in FLOAT_FNS.items():
+    _register_float(_name, _f)
+
+
+@builtin("__num_atan2", 2)
+def atan2(ctx: HostContext, y: Any, x: Any) -> float:
+    """The angle of the point (x, y) from the x axis, in radians (-pi to pi)."""
+    return _real("__num_atan2", math.atan2, y, x)
+
+
+@builtin("__num_pow", 2)
+def pow_(ctx: HostContext, a: Any, b: Any) -> int | float:
+    """a to the power b: exact for integers with an exponent of 0 or more, else a float."""
+    want("__num_pow", a, "num")
+    want("__num_pow", b, "num")
+    if type(a) is int and type(b) is int and b >= 0:
+        if abs(a) > 1 and b * a.bit_length() > MAX_SHIFT_BITS:
+            raise RuntimeErr("number too large")
+        return a ** b
+    if a == 0 and b < 0:
+        raise RuntimeErr("division by zero")
+    return _real("__num_pow", math.pow, a, b)
+
+
+@builtin("__num_fixed", 2)
+def fixed(ctx: HostContext, x: Any, digits: Any) -> str:
+    """x with exactly `digits` decimals (0 to 100), rounded half to even on its exact value."""
+    import decimal
+
+    want("__num_fixed", x, "num")
+    d = want_int("__num_fixed", digits)
+    if not 0 <= d <= 100:
+        raise RuntimeErr(f"__num_fixed expects 0 to 100 decimals, got {d}")
+    if type(x) is float and not math.isfinite(x):
+        return fmt_num(x)
+    with decimal.localcontext() as c:
+        c.prec = 10_000
+        return format(decimal.Decimal(x), f".{d}f")

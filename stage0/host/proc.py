@@ -43,7 +43,7 @@ class Child:
 
 
 def stop(p: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, then SIGKILL after a second."""
+    """SIGTERM, then SIGKILL after a second; then close our ends of its pipes."""
     if p.poll() is None:
         p.terminate()
         try:
@@ -51,6 +51,9 @@ def stop(p: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
+    for pipe in (p.stdin, p.stdout, p.stderr):
+        if pipe is not None:
+            pipe.close()
 
 
 def child_caps(ctx: HostContext, wanted: Any) -> frozenset[str]:
@@ -183,3 +186,9 @@ def mono(ctx: HostContext) -> float:
     """Milliseconds on a monotonic clock (for measuring, not for dates)."""
     return time.monotonic() * 1000
 
+
+
+@builtin("__sys_self_cmd", 0)
+def self_cmd(ctx: HostContext) -> list[str]:
+    """The command that starts ilusm itself (this Python running the stage0 package), for child programs."""
+    return [sys.executable, "-m", "stage0"]

@@ -148,11 +148,12 @@ def handled_rights(abi: int) -> int:
 
 
 def runtime_folders() -> list[str]:
-    """What the Python runtime and ilusm read: the installation, sys.path, the library."""
+    """What the Python runtime and ilusm read: the installations of both (the folder holding stage0), sys.path,
+    the library."""
     from stage0.paths import lib_root
 
     folders = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable)),
-               str(lib_root()), os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}
+               str(lib_root()), os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))}
     folders |= {p for p in sys.path if p and os.path.isdir(p)}
     return sorted(os.path.realpath(f) for f in folders)
 
