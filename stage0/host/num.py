@@ -169,8 +169,8 @@ def _real(name: str, f: Callable[..., float], *xs: Any) -> float:
 
 # One-argument float functions by name; each is the builtin __num_NAME.
 FLOAT_FNS: dict[str, Callable[[float], float]] = {
-    "exp": math.exp, "log": math.log, "log10": math.log10, "log2": math.log2, "sin": math.sin, "cos": math.cos, "tan": math.tan,
-    "asin": math.asin, "acos": math.acos, "atan": math.atan,
+    "exp": math.exp, "log": math.log, "log10": math.log10, "log2": math.log2,
+    "sin": math.sin, "cos": math.cos, "tan": math.tan, "asin": math.asin, "acos": math.acos, "atan": math.atan,
 }
 
 
