@@ -398,3 +398,10 @@ def _scalar(v: object) -> str:
         return "tru" if v else "fls"
     assert isinstance(v, (int, float))
     return dump_num(v)
+
+
+# A capability line of a module's leading comment block (`# @requires fs, net`, `# @uses env`);
+# group 2 holds the names, split by CAP_NAME at commas and spaces. Both compilers read these
+# (seedc/driver.py declared_caps; compile_pipeline.ilu gets them from tools/gen_kernel.py).
+DECLARATION = r"^\s*#\s*@(requires|uses)\b(.*)$"
+CAP_NAME = r"[^,\s]+"

@@ -34,6 +34,7 @@ class FakeVM:
         self.args = args if args is not None else []
         self.caps = caps
         self.fs_root: str | None = None
+        self.read_roots: tuple[str, ...] = ()
         self.handles = Handles()
         self.kern = ""
         self.ceiling: frozenset[str] | None = None

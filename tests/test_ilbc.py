@@ -118,7 +118,7 @@ def read_error(data: bytes) -> str:
 # ---- format ----------------------------------------------------------------
 
 GOLDEN_TINY = (
-    b"ILBC" b"\x02\x00" b"\x00\x00" b"\x5d\x00\x00\x00" b"\x27\xa3\x84\xf4"  # header
+    b"ILBC" b"\x03\x00" b"\x00\x00" b"\x61\x00\x00\x00" b"\xe8\xc0\xa0\x22"  # header
     b"\x01\x00\x00\x00" b"\x01\x00\x01\x00\x00\x00\x07"                    # consts: [int +7]
     b"\x02\x00\x00\x00" b"\x04\x00\x00\x00main" b"\x08\x00\x00\x00main.ilu"  # names
     b"\x01\x00\x00\x00" b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"        # 1 func: name:u32 arity nlocals nupvals
@@ -126,18 +126,19 @@ GOLDEN_TINY = (
     b"\x01\x00\x00\x00" b"\x00\x00\x00\x00\x01\x00\x00\x00"                # lines: (0, 1)
     b"\x00\x00" b"\x00\x00"                                                # no debug names
     b"\x01\x00\x00\x00" b"\x00\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00"  # modules: (main, main.ilu, 0)
+    b"\x00\x00" b"\x00\x00"                                                # no requires, no uses
     b"\x00\x00\x00\x00"                                                    # entry
 )
 
 
 def test_golden_tiny_image() -> None:
     assert ilbc.write(tiny()) == GOLDEN_TINY
-    assert zlib.crc32(GOLDEN_TINY[16:]) == 0xF484A327
+    assert zlib.crc32(GOLDEN_TINY[16:]) == 0x22A0C0E8
     assert norm(ilbc.read(GOLDEN_TINY)) == norm(tiny())
 
 
 def test_constants_module() -> None:
-    assert (ilbc.MAGIC, ilbc.VERSION, ilbc.HEADER_SIZE) == (b"ILBC", 2, 16)
+    assert (ilbc.MAGIC, ilbc.VERSION, ilbc.HEADER_SIZE) == (b"ILBC", 3, 16)
 
 
 @pytest.mark.parametrize("value, encoded", [
@@ -219,8 +220,9 @@ def test_header_errors() -> None:
     assert read_error(b"\x7fELF" + good[4:]) == "not an ILBC image"
     assert read_error(b"ILB").startswith("truncated image")
     assert read_error(good[:10]).startswith("truncated image")
-    assert read_error(frame(good[16:], version=3)) == "unsupported ILBC version 3 (this host reads 2)"
-    assert read_error(frame(good[16:], version=0)) == "unsupported ILBC version 0 (this host reads 2)"
+    v = ilbc.VERSION
+    assert read_error(frame(good[16:], version=v + 1)) == f"unsupported ILBC version {v + 1} (this host reads {v})"
+    assert read_error(frame(good[16:], version=0)) == f"unsupported ILBC version 0 (this host reads {v})"
     assert "flags" in read_error(frame(good[16:], flags=1))
     assert read_error(good[:-1]).startswith("truncated image")
     assert "trailing" in read_error(good + b"\0")

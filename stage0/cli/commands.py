@@ -110,9 +110,10 @@ def run_file(file: str, args: list[str], out: TextIO, err: TextIO, compiler: str
     """
 
     def go() -> int:
-        image, _ = load_program(file, compiler)
+        chosen = grant or policy()
+        image, _ = load_program(file, compiler, chosen.fs_root)
         return execute(image, args, max_depth or default_depth(), out=out, engine=engine, origin=origin_of(file),
-                       policy=grant or policy())
+                       policy=chosen)
 
     return in_big_stack(lambda: guarded(go, err))
 
@@ -204,7 +205,7 @@ def run(file: Optional[str], args: tuple[str, ...], code: Optional[str], compile
             raise UsageError("--trace runs on the reference interpreter; it cannot be used with --engine fast")
         if dump_tokens or dump_ast:
             return dump_front(file, code, dump_tokens)
-        image, sources, origin = load_entry(file, code, compiler)
+        image, sources, origin = load_entry(file, code, compiler, grant.fs_root)
         if dump_ilbc:
             from stage0.image.dis import disassemble
 

@@ -111,8 +111,12 @@ def resolve(path: str, follow_last: bool = True) -> str:
     return os.path.join(os.path.realpath(head), tail)
 
 
+READ_VERBS = ("read", "read directory", "stat", "resolve")
+
+
 def confine(ctx: HostContext, verb: str, path: str, follow_last: bool = True) -> str | dict[str, Any]:
-    """The resolved path to use for `path`, or the error object when it lies outside the sandbox."""
+    """The resolved path to use for `path`, or the error object when it lies outside the sandbox
+    (reading may also reach beneath `ctx.read_roots`: the toolchain reads the library)."""
     root = ctx.fs_root
     try:
         real = resolve(path, follow_last)
@@ -120,4 +124,16 @@ def confine(ctx: HostContext, verb: str, path: str, follow_last: bool = True) ->
         return path
     if root is None or beneath(real, root):
         return real
+    if verb in READ_VERBS and any(beneath(real, r) for r in ctx.read_roots):
+        return real
     return error_value(f"cannot {verb} {path}: outside the sandbox ({root})")
+
+
+def module_roots(root: Optional[str], entry: str) -> tuple[str, ...]:
+    """Where a program's modules may be read from when its files are confined beneath root:
+    besides root, the entry file's folder, the library and the ILUSM_PATH folders."""
+    from stage0.paths import lib_root
+
+    extra = [p for p in os.environ.get("ILUSM_PATH", "").split(os.pathsep) if p]
+    folders = [os.path.dirname(os.path.realpath(entry)), str(lib_root()), *extra]
+    return tuple(os.path.realpath(f) for f in folders)

@@ -85,3 +85,11 @@ def vm_fail(ctx: HostContext, message: Any, sites: Any) -> None:
     e = RuntimeErr(to_str(message))
     e.trace = [(str(n), str(f), int(ln)) for n, f, ln in want("__vm_fail", sites, "lst")]
     raise e
+
+
+@builtin("__host_caps", 0)
+def host_caps(ctx: HostContext) -> list[str]:
+    """Every capability name the host knows (registry.CAPS), for the compilers' `# @requires` check."""
+    from stage0.host.registry import CAPS
+
+    return list(CAPS)

@@ -33,6 +33,7 @@ class HostContext(Protocol):
     args: list[str]   # the program's arguments
     caps: frozenset[str]  # the capabilities granted (see grant())
     fs_root: Optional[str]  # the file sandbox's root, resolved (None: unconfined; see caps.confine)
+    read_roots: tuple[str, ...]  # more folders it may read beneath (the toolchain compiling a program)
     handles: Any          # sockets, listeners and processes it opened (stage0/host/handles.py)
     kern: str             # what the kernel enforces since a pledge ("" before any; stage0/host/sbx.py)
     ceiling: Optional[frozenset[str]]  # the set the last pledge left (None: never pledged)

@@ -46,12 +46,12 @@ def pledge(ctx: HostContext, caps: Any) -> dict[str, Any]:
     jit = getattr(ctx, "jit", None)
     if jit is not None:
         jit.cache = None  # a confined process writes no cache files
-    from stage0.host import sandbox
+    from stage0.host.sandbox import install, kernel_layer_off, preload, supported
 
     kern = "none"
-    if sandbox.supported() and not sandbox.kernel_layer_off():
-        sandbox.preload()
-        kern = sandbox.install(held, ctx.fs_root)
+    if supported() and not kernel_layer_off():
+        preload()
+        kern = install(held, ctx.fs_root)
     if ctx.kern in ("", "none") or kern != "none":
         ctx.kern = kern
     return {"caps": _sorted(held), "kern": ctx.kern}
@@ -90,3 +90,11 @@ def run(ctx: HostContext, caps: Any, f: Any) -> Any:
         return ctx.call(f, [])
     finally:
         ctx.caps = old if ctx.ceiling is None else old & ctx.ceiling
+
+
+@builtin("__sbx_narrow", 1)
+def narrow_(ctx: HostContext, caps: Any) -> list[str]:
+    """Keep only caps (layer 2 only, no kernel layer) for good: the self-hosted VM applies an entry
+    module's `# @requires` manifest with it. The set held afterwards, sorted."""
+    ctx.caps = grant(narrow(ctx.caps, wanted_caps("__sbx_narrow", caps)))
+    return _sorted(ctx.caps)

@@ -24,7 +24,7 @@ __all__ = [
 ]
 
 MAGIC = b"ILBC"
-VERSION = 2  # 2: WIDE prefix; name, function and module indices in the tables are u32
+VERSION = 3  # 2: WIDE prefix, u32 table indices; 3: each module lists its declared capabilities
 HEADER_SIZE = 16
 
 TAG_INT, TAG_FLOAT, TAG_STR = 1, 2, 3
@@ -40,7 +40,7 @@ _MIN_NAME = 4       # empty string length
 _MIN_UPVAL = 3      # kind + index
 _MIN_FUNC = 18      # u32 name, three u16, code length, line count
 _MIN_LINE = 8       # offset + line
-_MIN_MODULE = 12    # three u32
+_MIN_MODULE = 16    # three u32, two u16 capability counts
 
 
 # ---- primitives ---------------------------------------------------------------
@@ -326,21 +326,37 @@ def read_func(r: Reader, i: int) -> FuncDef:
 # ---- modules --------------------------------------------------------------------
 
 def write_modules(w: Writer, modules: list[ModuleEntry]) -> None:
-    """u32 count, then each module's name, file and main function."""
+    """u32 count, then each module's name, file and main function, and its declared capabilities."""
     w.put_u32(len(modules), "module count")
     for i, mod in enumerate(modules):
         w.put_u32(mod.name, f"module {i} name")
         w.put_u32(mod.file, f"module {i} file")
         w.put_u32(mod.main, f"module {i} main")
+        write_cap_list(w, mod.requires, f"module {i} requires")
+        write_cap_list(w, mod.uses, f"module {i} uses")
 
 
 def read_modules(r: Reader) -> list[ModuleEntry]:
     """Mirror of write_modules."""
     count = r.get_count(r.get_u32("module count"), _MIN_MODULE, "modules")
     return [
-        ModuleEntry(r.get_u32(f"module {i} name"), r.get_u32(f"module {i} file"), r.get_u32(f"module {i} main"))
+        ModuleEntry(r.get_u32(f"module {i} name"), r.get_u32(f"module {i} file"), r.get_u32(f"module {i} main"),
+                    read_cap_list(r, f"module {i} requires"), read_cap_list(r, f"module {i} uses"))
         for i in range(count)
     ]
+
+
+def write_cap_list(w: Writer, caps: tuple[int, ...], what: str) -> None:
+    """u16 count, then a u32 name index per capability."""
+    w.put_u16(len(caps), f"{what} count")
+    for c in caps:
+        w.put_u32(c, what)
+
+
+def read_cap_list(r: Reader, what: str) -> tuple[int, ...]:
+    """Mirror of write_cap_list."""
+    count = r.get_count(r.get_u16(f"{what} count"), 4, what)
+    return tuple(r.get_u32(what) for _ in range(count))
 
 
 # ---- whole images ---------------------------------------------------------------

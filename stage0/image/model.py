@@ -53,6 +53,8 @@ class ModuleEntry:
     name: int   # index into Image.names: the module key, e.g. "lib/stdlib/trl.ilu"
     file: int   # index into Image.names: the file shown in traces
     main: int   # index into Image.funcs: the module's top-level code (arity 0)
+    requires: tuple[int, ...] = ()  # indices into Image.names: capabilities `# @requires` declares
+    uses: tuple[int, ...] = ()      # indices into Image.names: capabilities `# @uses` declares (soft)
 
 
 @dataclass

@@ -23,6 +23,7 @@ from typing import Callable
 
 from stage0 import isa
 from stage0.errors import ImageError
+from stage0.host.registry import CAPS
 from stage0.image.model import UPVAL_FROM_CELL, UPVAL_FROM_UPVAL, CodeFlow, FuncDef, Image
 from stage0.values import quote
 
@@ -400,9 +401,14 @@ def _check_modules(image: Image) -> None:
     n_names, n_funcs = len(image.names), len(image.funcs)
     keys: set[str] = set()
     for i, mod in enumerate(image.modules):
-        for what, idx in (("name", mod.name), ("file", mod.file)):
+        named = [("name", mod.name), ("file", mod.file)]
+        named += [("capability", c) for c in (*mod.requires, *mod.uses)]
+        for what, idx in named:
             if not 0 <= idx < n_names:
                 raise ImageError(f"module #{i}: {what} index {idx} out of range (have {n_names})")
+        for c in (*mod.requires, *mod.uses):
+            if image.names[c] not in CAPS:
+                raise ImageError(f"module #{i}: unknown capability {quote(image.names[c])}")
         key = image.names[mod.name]
         if key in keys:
             raise ImageError(f"module #{i}: duplicate module {quote(key)}")

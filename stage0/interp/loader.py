@@ -44,12 +44,14 @@ class Proto:
 class ModuleRT:
     """A module at run time: its globals and, once run, its exported object."""
 
-    __slots__ = ("key", "file", "main", "globals", "state", "export")
+    __slots__ = ("key", "file", "main", "globals", "state", "export", "requires", "uses")
 
     NEW, RUNNING, DONE = 0, 1, 2
 
-    def __init__(self, key: str, file: str, main: Proto) -> None:
+    def __init__(self, key: str, file: str, main: Proto, requires: tuple[str, ...] = (),
+                 uses: tuple[str, ...] = ()) -> None:
         self.key, self.file, self.main = key, file, main
+        self.requires, self.uses = requires, uses  # declared capabilities (layer 1)
         self.globals: dict[str, Any] = {}
         self.state = ModuleRT.NEW
         self.export: dict[str, Any] = {}
@@ -69,7 +71,9 @@ def load(image: Image) -> tuple[list[Proto], list[ModuleRT]]:
         proto.lines = _line_per_instruction(raw, f.lines)
         proto.depths = [flow.depths.get(off) for off, _, _ in raw]
         proto.leaders = frozenset(index_of[off] for off in flow.leaders)
-    modules = [ModuleRT(image.names[m.name], image.names[m.file], protos[m.main]) for m in image.modules]
+    modules = [ModuleRT(image.names[m.name], image.names[m.file], protos[m.main],
+                        tuple(image.names[c] for c in m.requires), tuple(image.names[c] for c in m.uses))
+               for m in image.modules]
     return protos, modules
 
 

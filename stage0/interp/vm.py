@@ -20,6 +20,7 @@ from typing import Any, Optional, TextIO
 from stage0.errors import OUT_OF_MEMORY, RuntimeErr, arity_message
 from stage0.hints import undefined_name
 from stage0.host import all_builtins
+from stage0.host.caps import narrow
 from stage0.host.handles import Handles
 from stage0.host.registry import DEFAULT_CAPS, HostContext, grant
 from stage0.image.dis import instruction_texts
@@ -88,6 +89,12 @@ def arity_error(name: str, want: int, got: int) -> RuntimeErr:
     return RuntimeErr(arity_message(name, want, got))
 
 
+def not_granted(key: str, cap: str) -> str:
+    """`module 'net' requires capability 'net', which is not granted` (the module's file stem)."""
+    stem = key.rsplit("/", 1)[-1].removesuffix(".ilu")
+    return f"module '{stem}' requires capability '{cap}', which is not granted"
+
+
 class VM:
     """One ilusm process: loaded modules, builtins, the frame stack."""
 
@@ -106,6 +113,7 @@ class VM:
         self.trace_out = trace
         self.caps = grant(caps)  # what capability-bearing builtins check on every call
         self.fs_root = fs_root   # the file sandbox (stage0/host/caps.py); None: unconfined
+        self.read_roots: tuple[str, ...] = ()  # folders it may also read (see Toolchain.confined)
         self.handles = Handles()  # sockets and processes the program opened
         self.kern = ""            # what the kernel enforces since sbx.pledge (stage0/host/sbx.py)
         self.ceiling: Optional[frozenset[str]] = None  # the set the last pledge left
@@ -117,7 +125,11 @@ class VM:
     # ---- entry points ----------------------------------------------------------
 
     def run_main(self) -> dict[str, Any]:
-        """Run the entry module; returns its exported object."""
+        """Run the entry module; returns its exported object. An entry module that declares
+        `# @requires` runs holding only what it declares (the program's manifest)."""
+        declared = self.modules[self.entry].requires
+        if declared:
+            self.caps = grant(narrow(self.caps, frozenset(declared)))
         return self.import_module(self.entry)
 
     def import_module(self, index: int) -> dict[str, Any]:
@@ -127,6 +139,9 @@ class VM:
             return m.export
         if m.state == ModuleRT.RUNNING:
             raise RuntimeErr(f"import cycle through {m.key}")
+        for cap in m.requires:  # layer 1: the module's declared needs, before its body runs
+            if cap not in self.caps:
+                raise RuntimeErr(not_granted(m.key, cap))
         m.state = ModuleRT.RUNNING
         self.call(Closure(m.main, (), m), [])
         m.export = {k: v for k, v in m.globals.items() if not k.startswith("_")}

@@ -11,12 +11,14 @@ every module of a folder (the toolchain image).
 from __future__ import annotations
 
 import os
+import re
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
 from stage0 import syntax as A
 from stage0.errors import CompileError
+from stage0.host.registry import CAPS
 from stage0.image.model import Image, ModuleEntry
 from stage0.paths import LIB_SUBDIRS, display, lib_root, read_source
 from stage0.seedc.compiler import compile_module
@@ -24,6 +26,26 @@ from stage0.seedc.emit import ImageBuilder
 
 TOO_DEEP = "program nested too deeply to compile"
 Parser = Callable[[str, str], A.Program]
+
+
+def declared_caps(source: str, file: str) -> tuple[list[str], list[str]]:
+    """The capabilities a module's leading comment block declares: `# @requires` (hard) and
+    `# @uses` (soft, read by the audit only). An unknown name is a compile error at the name."""
+    found: dict[str, list[str]] = {"requires": [], "uses": []}
+    for n, line in enumerate(source.split("\n"), 1):
+        text = line.strip()
+        if text and not text.startswith("#"):
+            break
+        m = re.match(A.DECLARATION, line)
+        if m is None:
+            continue
+        for name in re.finditer(A.CAP_NAME, m.group(2)):
+            if name.group() not in CAPS:
+                raise CompileError(f"unknown capability '{name.group()}'", file, n, m.start(2) + name.start() + 1,
+                                   line.rstrip("\r"), kind="error")
+            if name.group() not in found[m.group(1)]:
+                found[m.group(1)].append(name.group())
+    return found["requires"], found["uses"]
 
 
 
@@ -49,14 +71,17 @@ class Module:
     def __init__(self, path: Path, key: str, source: str, prog: A.Program) -> None:
         self.path, self.key, self.source, self.prog = path, key, source, prog
         self.deps: dict[int, Path] = {}  # id(Use node) -> resolved file
+        self.requires, self.uses = declared_caps(source, display(path))
 
 
 class Loader:
     """Reads, parses and resolves modules, detecting import cycles."""
 
-    def __init__(self, parse: Parser, base: Path, lib: Optional[Path] = None) -> None:
+    def __init__(self, parse: Parser, base: Path, lib: Optional[Path] = None,
+                 roots: Optional[tuple[str, ...]] = None) -> None:
         self.parse, self.base = parse, base
         self.lib = lib or lib_root()
+        self.roots = roots  # the folders modules may come from (None: anywhere; see caps.module_roots)
         self.modules: dict[Path, Module] = {}
         self.active: list[Path] = []  # the modules being loaded, outermost first
         self.on_stack: dict[Path, int] = {}  # each active path -> its index in `active`; a list search per
@@ -78,6 +103,8 @@ class Loader:
     def find(self, use: A.Use, importer: Path) -> Path:
         """The file a `use` statement names, or a compile error."""
         if use.path is not None:
+            if not self.allowed(importer.parent / use.path):
+                raise self.error(importer, use, f"module '{use.path}' is outside the sandbox")
             target = existing_file(importer.parent / use.path)
             if target is not None:
                 return target
@@ -85,10 +112,22 @@ class Loader:
         else:
             for d in self.search_path(importer):
                 target = existing_file(d / f"{use.name}.ilu")
-                if target is not None:
+                if target is not None and self.allowed(target):
                     return target
             what = f"module '{use.name}' not found"
         raise self.error(importer, use, what)
+
+    def allowed(self, path: Path) -> bool:
+        """Whether a module file may be read from path (symlinks and `..` resolved)."""
+        if self.roots is None:
+            return True
+        from stage0.host.caps import beneath
+
+        try:
+            real = os.path.realpath(path)
+        except ValueError:
+            return True  # a NUL: no such file, which find reports
+        return any(beneath(real, r) for r in self.roots)
 
     def error(self, path: Path, node: A.Node, message: str) -> CompileError:
         """A compile error (kind `error`) at a node of a loaded module."""
@@ -160,7 +199,8 @@ def build(loader: Loader, entry: Optional[Path]) -> Image:
         with too_deep(m.path):
             main = compile_module(ib, m.prog, display(m.path), m.source, resolve)
         key = ib.name(m.key)
-        ib.image.modules.append(ModuleEntry(key, key, main))
+        requires = tuple(ib.name(c) for c in m.requires)
+        ib.image.modules.append(ModuleEntry(key, key, main, requires, tuple(ib.name(c) for c in m.uses)))
     ib.image.entry = index[entry] if entry is not None else 0
     return ib.image
 
@@ -177,11 +217,12 @@ def compile_file(path: str | Path, parse: Optional[Parser] = None, source: Optio
     return compile_with_sources(path, parse, source)[0]
 
 
-def compile_with_sources(path: str | Path, parse: Optional[Parser] = None,
-                         source: Optional[str] = None) -> tuple[Image, dict[str, str]]:
-    """Like compile_file, also giving each module's source text by module key."""
+def compile_with_sources(path: str | Path, parse: Optional[Parser] = None, source: Optional[str] = None,
+                         roots: Optional[tuple[str, ...]] = None) -> tuple[Image, dict[str, str]]:
+    """Like compile_file, also giving each module's source text by module key; with roots, every
+    module the program uses must lie beneath one of those folders."""
     main = Path(path).resolve()
-    loader = Loader(parse or default_parser(), main.parent)
+    loader = Loader(parse or default_parser(), main.parent, roots=roots)
     loader.load(main, source)
     return build(loader, main), {m.key: m.source for m in loader.modules.values()}
 

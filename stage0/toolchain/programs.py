@@ -23,20 +23,29 @@ def is_image(path: Path) -> bool:
         return False
 
 
-def compile_source(path: Path, compiler: str, source: Optional[str] = None) -> tuple[Image, dict[str, str]]:
+def compile_source(path: Path, compiler: str, source: Optional[str] = None,
+                   fs_root: Optional[str] = None) -> tuple[Image, dict[str, str]]:
     """Compile a source file with the chosen compiler (self: lib/ compiled by itself).
 
     What comes back is exactly what `compile` would write, read back: the
     reader decodes and verifies it, once (the loader keeps that analysis).
+    With fs_root, the program's modules must lie beneath it, the entry file's folder or the
+    library (`use "/etc/passwd"` is a compile error that shows nothing of that file).
     """
+    from stage0.host.caps import module_roots
+
+    extra = module_roots(fs_root, str(path)) if fs_root is not None else None
     if compiler == "self":
         from stage0.toolchain.selfhost import default_toolchain, engine_for, sources_for
 
-        image = ilbc.read(default_toolchain(engine_for(path)).compile_file(path))
+        tc = default_toolchain(engine_for(path))
+        with tc.confined(fs_root, extra or ()):
+            image = ilbc.read(tc.compile_file(path))
         return image, sources_for(image, path)
     from stage0.seedc.driver import compile_with_sources
 
-    image, sources = compile_with_sources(path, source=source)
+    roots = None if fs_root is None or extra is None else (fs_root, *extra)
+    image, sources = compile_with_sources(path, source=source, roots=roots)
     return ilbc.read(ilbc.write(image, verify=False)), sources
 
 
@@ -69,12 +78,13 @@ def read_image(path: Path) -> bytes:
         raise ImageError(f"cannot read {path}: {e.strerror}") from None
 
 
-def load_program(file: str, compiler: str) -> tuple[Image, dict[str, str]]:
-    """An image from an `.ilbc` file or compiled from source, checked by the reader."""
+def load_program(file: str, compiler: str, fs_root: Optional[str] = None) -> tuple[Image, dict[str, str]]:
+    """An image from an `.ilbc` file or compiled from source (its modules beneath fs_root, when
+    given), checked by the reader."""
     path = need_file(file)
     if path.suffix == ".ilbc" or is_image(path):
         return ilbc.read(read_image(path)), {}
-    return compile_source(path, compiler)
+    return compile_source(path, compiler, fs_root=fs_root)
 
 
 # The names errors and traces give a program read from standard input or the command line.
@@ -87,7 +97,8 @@ def origin_of(file: str) -> Optional[Path]:
     return None if path.suffix == ".ilbc" or is_image(path) else path
 
 
-def load_entry(file: str, code: Optional[str], compiler: str) -> tuple[Image, dict[str, str], Optional[Path]]:
+def load_entry(file: str, code: Optional[str], compiler: str,
+               fs_root: Optional[str] = None) -> tuple[Image, dict[str, str], Optional[Path]]:
     """The image, sources and origin of what `run` runs: FILE, `-` (standard input) or `-e CODE`.
 
     Text from standard input or the command line is compiled by the seed
@@ -96,11 +107,11 @@ def load_entry(file: str, code: Optional[str], compiler: str) -> tuple[Image, di
     `use "x.ilu"` looks there.
     """
     if code is None and file != "-":
-        image, sources = load_program(file, compiler)
+        image, sources = load_program(file, compiler, fs_root)
         return image, sources, origin_of(file)
     path = Path.cwd() / (STRING_NAME if code is not None else STDIN_NAME)
     text = source_text(code, path.name) if code is not None else source_text(read_stdin(), path.name)
-    image, sources = compile_source(path, "seed", text)
+    image, sources = compile_source(path, "seed", text, fs_root)
     return image, sources, path
 
 

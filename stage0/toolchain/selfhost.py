@@ -8,9 +8,10 @@ compile error, which becomes the host's CompileError (same format, exit 65).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 from stage0.errors import CompileError, UsageError
 from stage0.image import ilbc
@@ -70,6 +71,17 @@ class Toolchain:
         if fn is None:
             raise UsageError(f"the toolchain image does not export {name}")
         return self.vm.call(fn, list(args))
+
+    @contextlib.contextmanager
+    def confined(self, root: Optional[str], read_roots: tuple[str, ...]) -> Iterator[None]:
+        """While compiling one program: its files are confined beneath root, and the library and
+        read_roots may be read as well (None: unconfined, as the toolchain runs otherwise)."""
+        ctx = getattr(self.vm, "host", self.vm)  # the self-hosted VM's builtins run on its host VM
+        ctx.fs_root, ctx.read_roots = root, read_roots
+        try:
+            yield
+        finally:
+            ctx.fs_root, ctx.read_roots = None, ()
 
     def compile_file(self, path: str | Path) -> bytes:
         """ILBC bytes of a program and its modules."""
