@@ -38,6 +38,10 @@ class FakeVM:
         self.handles = Handles()
         self.kern = ""
         self.ceiling: frozenset[str] | None = None
+        self.cap_log: dict[str, tuple[str, str]] | None = None
+
+    def current_site(self) -> str:
+        return "?"
 
     def call(self, fn: Any, args: list[Any]) -> Any:
         """Call a Builtin or a Python callable; anything else cannot be called."""

@@ -20,6 +20,7 @@ from stage0 import __version__
 from stage0.cli.proc import guarded, in_big_stack, utf8_streams
 from stage0.errors import (
     IlusmError,
+    RuntimeErr,
     UsageError,
 )
 from stage0.host.caps import Policy, policy
@@ -52,6 +53,9 @@ Examples:
   ilusm p.ilbc                     run an image
   ilusm dis prog.ilu               disassemble (source or image)
   ilusm repl                       interactive session
+  ilusm run --caps io,fs:ro p.ilu  run holding only these capabilities
+  ilusm run --allow ffi p.ilu      grant more than the default set
+  ilusm audit p.ilu                which capabilities each module declares and uses
 """
 
 MAX_DEPTH_LIMIT = 10_000_000
@@ -181,13 +185,20 @@ def cli() -> None:
               help="The exact capability set, e.g. --caps io,fs:ro (io is always held).")
 @click.option("--fs-root", metavar="DIR", default=None,
               help="Confine file builtins beneath DIR instead of the working folder; `/` lifts the sandbox.")
+@click.option("--policy", "policy_file", metavar="FILE", default=None,
+              help="Narrow the capabilities by a JSON policy file (evaluated by lib/stdlib/pol.ilu).")
+@click.option("--pledge", is_flag=True,
+              help="Have the kernel hold the program to its capabilities from the start (Linux: Landlock and "
+                   "seccomp; a forbidden system call kills it with SIGSYS).")
+@click.option("--trace-caps", is_flag=True, help="Report each capability's first use, and where, on stderr.")
 @click.option("--dump-tokens", is_flag=True, help="Print the tokens and stop.")
 @click.option("--dump-ast", is_flag=True, help="Print the syntax tree and stop.")
 @click.option("--dump-ilbc", is_flag=True, help="Print the disassembled image and stop.")
 @click.option("--dump-py", is_flag=True, help="Print the Python code the fast tier makes of each function and stop.")
 def run(file: Optional[str], args: tuple[str, ...], code: Optional[str], compiler: str, max_depth: Optional[int],
         trace: bool, engine: Optional[str], allow: tuple[str, ...], deny: tuple[str, ...], exact: Optional[str],
-        fs_root: Optional[str], dump_tokens: bool, dump_ast: bool, dump_ilbc: bool, dump_py: bool) -> None:
+        fs_root: Optional[str], policy_file: Optional[str], pledge: bool, trace_caps: bool, dump_tokens: bool,
+        dump_ast: bool, dump_ilbc: bool, dump_py: bool) -> None:
     """Run FILE (.ilu source or .ilbc image) with ARGS; FILE `-` reads the program from standard input.
 
     The program holds the default capabilities (every one but ffi) with files confined to
@@ -200,7 +211,11 @@ def run(file: Optional[str], args: tuple[str, ...], code: Optional[str], compile
     def go() -> int:
         if file is None:
             raise UsageError("no file given (see --help)")
-        grant = policy(allow, deny, exact, fs_root)
+        grant = policy(allow, deny, exact, fs_root, pledge=pledge)
+        if policy_file is not None:
+            from stage0.toolchain import policyfile
+
+            grant = policyfile.apply(grant, policy_file, file)
         if trace and engine == "fast":  # the fast tier runs Python code, not instructions
             raise UsageError("--trace runs on the reference interpreter; it cannot be used with --engine fast")
         if dump_tokens or dump_ast:
@@ -214,7 +229,8 @@ def run(file: Optional[str], args: tuple[str, ...], code: Optional[str], compile
         if dump_py:
             return dump_fast(image)
         return execute(image, list(args), max_depth or default_depth(), trace,
-                       engine=engine or ("ref" if trace else "fast"), origin=origin, policy=grant)
+                       engine=engine or ("ref" if trace else "fast"), origin=origin, policy=grant,
+                       cap_log={} if trace_caps else None)
 
     sys.exit(in_big_stack(go))
 
@@ -301,6 +317,41 @@ def repl(max_depth: Optional[int]) -> None:
     from stage0.cli.repl import Repl
 
     sys.exit(guarded(lambda: Repl(max_depth or default_depth()).loop()))
+
+
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.argument("file")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--run", "run_it", is_flag=True,
+              help="Also run the program (with ARGS) and report the capabilities it exercised.")
+@compiler_option
+def audit(file: str, args: tuple[str, ...], as_json: bool, run_it: bool, compiler: str) -> None:
+    """Report, per module of FILE, the capabilities it declares, uses and (with --run) exercises.
+
+    Exit status 0 when every use is declared, 1 when there is a problem.
+    """
+    from stage0.toolchain.audit import audit as audit_image
+    from stage0.toolchain.audit import report_json, report_text
+
+    def go() -> int:
+        image, _ = load_program(file, compiler)
+        log: Optional[dict[str, tuple[str, str]]] = None
+        failed = None
+        if run_it:
+            log = {}
+            try:
+                execute(image, list(args), default_depth(), engine="fast", origin=origin_of(file), policy=policy(),
+                        cap_log=log)
+            except RuntimeErr as e:  # what the program reached before failing still counts
+                failed = e.message
+        data = audit_image(image, log)
+        if failed is not None:
+            data["run_error"] = failed
+        click.echo((report_json if as_json else report_text)(data, file), nl=False)
+        return 1 if data["problems"] else 0
+
+    sys.exit(in_big_stack(go))
 
 
 @cli.group()

@@ -399,6 +399,11 @@ class FastVM(VM):
             if old:
                 sys.setrecursionlimit(old)
 
+    def current_site(self) -> str:
+        """`file:line` of the innermost ilusm frame, read from the Python stack (for --trace-caps)."""
+        trace = self.trace_of(sys._getframe(1), None)
+        return f"{trace[-1][1]}:{trace[-1][2]}" if trace else "?"
+
     def trace_later(self, here: FrameType, tb: Optional[TracebackType]) -> Callable[[], list[tuple[str, str, int]]]:
         """A builder of the trace of an error caught in frame `here` (see RuntimeErr.pending).
 

@@ -26,6 +26,7 @@ class Policy:
 
     caps: frozenset[str] = DEFAULT_CAPS
     fs_root: Optional[str] = None
+    pledge: bool = False  # install the kernel layer (stage0/host/sandbox.py) before the program starts
 
 
 def parse_caps(text: str, where: str) -> frozenset[str]:
@@ -52,7 +53,7 @@ def base_caps(held: frozenset[str]) -> frozenset[str]:
 
 def policy(allow: tuple[str, ...] = (), deny: tuple[str, ...] = (), exact: Optional[str] = None,
            fs_root: Optional[str] = None, environ: Optional[Mapping[str, str]] = None,
-           cwd: Optional[str] = None) -> Policy:
+           cwd: Optional[str] = None, pledge: bool = False) -> Policy:
     """The program's policy from the CLI flags and the environment (which only narrows)."""
     env = os.environ if environ is None else environ
     held = parse_caps(exact, "--caps") if exact is not None else DEFAULT_CAPS
@@ -61,7 +62,7 @@ def policy(allow: tuple[str, ...] = (), deny: tuple[str, ...] = (), exact: Optio
         held -= {"fs:ro"}
     if env.get("ILUSM_CAPS") is not None:
         held = narrow(held, parse_caps(env["ILUSM_CAPS"], "ILUSM_CAPS"))
-    return Policy(frozenset(held | {"io"}), _root(fs_root, env, cwd))
+    return Policy(frozenset(held | {"io"}), _root(fs_root, env, cwd), pledge)
 
 
 def narrow(held: frozenset[str], wanted: frozenset[str]) -> frozenset[str]:

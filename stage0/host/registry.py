@@ -37,9 +37,13 @@ class HostContext(Protocol):
     handles: Any          # sockets, listeners and processes it opened (stage0/host/handles.py)
     kern: str             # what the kernel enforces since a pledge ("" before any; stage0/host/sbx.py)
     ceiling: Optional[frozenset[str]]  # the set the last pledge left (None: never pledged)
+    cap_log: Optional[dict[str, tuple[str, str]]]  # --trace-caps: capability -> (builtin, site); None: off
 
     def call(self, f: Any, args: list[Any]) -> Any:
         """Call an ilusm function (or a builtin) from the host."""
+
+    def current_site(self) -> str:
+        """`file:line` of the ilusm code running now (for --trace-caps)."""
 
 
 def grant(caps: frozenset[str] | set[str]) -> frozenset[str]:
@@ -77,9 +81,21 @@ def checked(name: str, cap: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     def entry(ctx: HostContext, *args: Any) -> Any:
         if cap not in ctx.caps:
             raise RuntimeErr(message)
+        if ctx.cap_log is not None and cap not in ctx.cap_log:
+            first_use(ctx, cap, name)
         return fn(ctx, *args)
 
     return entry
+
+
+def first_use(ctx: HostContext, cap: str, name: str) -> None:
+    """`--trace-caps`: note a capability's first use (the builtin and the ilusm site) in
+    ctx.cap_log, and say so on standard error."""
+    site = ctx.current_site()
+    assert ctx.cap_log is not None
+    ctx.cap_log[cap] = (name, site)
+    ctx.err_out.write(f"ilusm: capability '{cap}' first used by {name} at {site}\n")
+    ctx.err_out.flush()
 
 
 def error_value(message: str) -> dict[str, Any]:

@@ -117,6 +117,7 @@ class VM:
         self.handles = Handles()  # sockets and processes the program opened
         self.kern = ""            # what the kernel enforces since sbx.pledge (stage0/host/sbx.py)
         self.ceiling: Optional[frozenset[str]] = None  # the set the last pledge left
+        self.cap_log: Optional[dict[str, tuple[str, str]]] = None  # --trace-caps (registry.first_use)
         self.frames: list[list[Any]] = []
         self.reentry = 0  # host calls into ilusm now active (see MAX_HOST_REENTRY)
         self.jit = jit  # a stage0.jit.runtime.Jit, told of every loop back edge; None: off
@@ -448,6 +449,13 @@ class VM:
             frames = list(self.frames)
             e.pending = lambda: [self.frame_site(fr) for fr in frames]
         del self.frames[base:]
+
+    def current_site(self) -> str:
+        """`file:line` of the innermost ilusm frame (for --trace-caps)."""
+        if not self.frames:
+            return "?"
+        _, file, line = self.frame_site(self.frames[-1])
+        return f"{file}:{line}"
 
     def frame_site(self, fr: list[Any]) -> tuple[str, str, int]:
         """(function name, file, line) of a frame at its current instruction."""

@@ -16,7 +16,7 @@ ENGINES = ("ref", "fast", "vm", "evl")
 
 def execute(image: Image, args: list[str], max_depth: int, trace: bool = False,
             out: Optional[TextIO] = None, engine: str = "fast", origin: Optional[Path] = None,
-            policy: Optional[Policy] = None) -> int:
+            policy: Optional[Policy] = None, cap_log: Optional[dict[str, tuple[str, str]]] = None) -> int:
     """Run an image's entry module; returns the exit status.
 
     engine "ref" is the reference interpreter, "fast" the fast host tier
@@ -29,7 +29,8 @@ def execute(image: Image, args: list[str], max_depth: int, trace: bool = False,
     trace then names files as compile errors do (see `placer`).
     policy is the capability set and file root the program gets (stage0/host/caps.py;
     None: every default capability, no file sandbox). The evaluator is a toolchain that
-    reads the program's modules itself, so it runs unconfined.
+    reads the program's modules itself, so it runs unconfined. cap_log, when given, collects
+    each capability's first use (`--trace-caps`, `ilusm audit --run`).
     """
     from stage0.interp.vm import VM
     from stage0.values import limit_address_space
@@ -50,6 +51,7 @@ def execute(image: Image, args: list[str], max_depth: int, trace: bool = False,
             from stage0.toolchain.selfvm import SelfHostedVM
 
             vm = SelfHostedVM(image, args=args, out=out, max_depth=max_depth, policy=grant)
+            prepare(vm.host, grant, cap_log)
             vm.run_main()
         elif engine == "evl" and not trace:
             from stage0.toolchain.selfvm import evaluate
@@ -63,6 +65,7 @@ def execute(image: Image, args: list[str], max_depth: int, trace: bool = False,
             jit = None if trace else jit_from_env()
             vm = cls(image, args=args, max_depth=max_depth, trace=sys.stderr if trace else None, out=out,
                      jit=jit, caps=grant.caps, fs_root=grant.fs_root)
+            prepare(vm, grant, cap_log)
             vm.run_main()
     except RuntimeErr as e:
         if origin is not None:
@@ -73,6 +76,16 @@ def execute(image: Image, args: list[str], max_depth: int, trace: bool = False,
             vm.handles.close_all()
         (out or sys.stdout).flush()
     return 0
+
+
+def prepare(ctx: Any, grant: Policy, cap_log: Optional[dict[str, tuple[str, str]]]) -> None:
+    """Before the program starts: the capability log, and `--pledge`'s kernel layer."""
+    ctx.cap_log = cap_log
+    if grant.pledge:
+        from stage0.host.caps import base_caps
+        from stage0.host.sbx import pledge
+
+        pledge(ctx, sorted(base_caps(ctx.caps)))
 
 
 def placer(origin: Path) -> Callable[[str], str]:
