@@ -33,6 +33,8 @@ from stage0.host.syscalls import X86_64
 ALLOW = 0x7FFF0000
 KILL = 0x80000000            # SECCOMP_RET_KILL_PROCESS: "as though by SIGSYS", uncatchable
 ERRNO_ENOSYS = 0x00050000 | 38
+ERRNO_EACCES = 0x00050000 | 13
+AF_UNIX = 1
 AUDIT_ARCH_X86_64 = 0xC000003E
 CLONE_THREAD = 0x00010000
 OPEN_WRITE_FLAGS = 0x643     # O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND
@@ -55,7 +57,14 @@ GROUPS: dict[str, tuple[str, ...]] = {
               "prlimit64", "getrlimit", "getrusage", "set_robust_list", "rseq", "getuid", "geteuid", "getgid",
               "getegid", "poll", "ppoll", "select", "pselect6", "epoll_create1", "epoll_ctl", "epoll_wait",
               "epoll_pwait", "pipe2", "tgkill", "lstat", "stat", "readlink", "readlinkat", "access", "faccessat",
-              "faccessat2", "getdents64", "membarrier", "eventfd2"),
+              "faccessat2", "getdents64", "membarrier", "eventfd2",
+              # what common child programs (cat, ls, sh, python) need besides: reading hints, fs facts,
+              # zero-copy reads and extended-attribute reads (ls -l), time and process facts
+              "fadvise64", "statfs", "fstatfs", "copy_file_range", "sendfile", "splice", "getxattr",
+              "lgetxattr", "fgetxattr", "listxattr", "llistxattr", "flistxattr", "getpgrp", "getsid", "getgroups",
+              "getresuid", "getresgid", "times", "getitimer", "setitimer", "alarm", "rt_sigsuspend",
+              "rt_sigtimedwait", "rt_sigpending", "getcpu", "sched_getparam", "sched_getscheduler", "getpriority",
+              "prctl", "capget"),  # no_new_privs is set first, so neither can gain a privilege
     "fs": ("pwrite64", "ftruncate", "fsync", "fdatasync", "rename", "renameat", "renameat2", "unlink", "unlinkat",
            "mkdir", "mkdirat", "rmdir", "umask", "fchmod", "chmod", "fchmodat", "utimensat", "fallocate",
            "symlink", "symlinkat", "link", "linkat"),
@@ -88,6 +97,9 @@ def filter_program(caps: frozenset[str], child: bool = False) -> list[tuple[int,
     else:  # threads only: clone3 hides its flags behind a pointer, so glibc is told to use clone
         prog += [(JEQ, 0, 4, X86_64["clone"]), (LD_ABS, 0, 0, arg(0)), (JSET, 0, 1, CLONE_THREAD),
                  (RET, 0, 0, ALLOW), (RET, 0, 0, KILL), (JEQ, 0, 1, X86_64["clone3"]), (RET, 0, 0, ERRNO_ENOSYS)]
+    if "net" not in caps:  # a local socket (name-service lookups: ls -l, id) fails softly; others kill
+        prog += [(JEQ, 0, 4, X86_64["socket"]), (LD_ABS, 0, 0, arg(0)), (JEQ, 0, 1, AF_UNIX),
+                 (RET, 0, 0, ERRNO_EACCES), (RET, 0, 0, KILL)]
     write_ok = "fs" in caps
     prog += [(JEQ, 0, 4, X86_64["openat"]), (LD_ABS, 0, 0, arg(2)), (JSET, 0, 1, OPEN_WRITE_FLAGS),
              (RET, 0, 0, ALLOW if write_ok else KILL), (RET, 0, 0, ALLOW)]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sys
 from types import FrameType
-from typing import Any, Optional, TextIO
+from typing import Any, Callable, Optional, TextIO
 
 from stage0.errors import OUT_OF_MEMORY, RuntimeErr, arity_message
 from stage0.hints import undefined_name
@@ -31,6 +31,7 @@ from stage0.isa import OPC
 from stage0.values import (
     Builtin,
     Closure,
+    GuestFn,
     Unset,
     add,
     arith,
@@ -118,6 +119,8 @@ class VM:
         self.kern = ""            # what the kernel enforces since sbx.pledge (stage0/host/sbx.py)
         self.ceiling: Optional[frozenset[str]] = None  # the set the last pledge left
         self.cap_log: Optional[dict[str, tuple[str, str]]] = None  # --trace-caps (registry.first_use)
+        # When this VM runs the self-hosted VM: how a builtin calls back one of its guest's functions.
+        self.guest_call: Optional[Callable[[GuestFn, list[Any]], Any]] = None
         self.frames: list[list[Any]] = []
         self.reentry = 0  # host calls into ilusm now active (see MAX_HOST_REENTRY)
         self.jit = jit  # a stage0.jit.runtime.Jit, told of every loop back edge; None: off
@@ -156,6 +159,8 @@ class VM:
                 raise arity_error(f.name, f.arity, len(args))
             return f.fn(self, *args)
         if type(f) is not Closure:
+            if type(f) is GuestFn and self.guest_call is not None:
+                return self.guest_call(f, args)
             raise RuntimeErr(f"cannot call {type_name(f)}")
         p = f.proto
         if p.arity != len(args):
