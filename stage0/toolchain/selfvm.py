@@ -49,10 +49,10 @@ class SelfHostedVM:
         self.host = FastVM(vm or vm_image(str(lib_root() / VM_MODULE)), args=args, max_depth=host_depth, out=out,
                            jit=toolchain_jit(), caps=grant.caps, fs_root=grant.fs_root)
         self.handles = self.host.handles
+        self.api: dict[str, Any] = self.host.run_main()
+        self.state: Any = self.host.call(self.api["boot"], [bytearray(ilbc.write(image, verify=False)), max_depth])
         # a builtin the guest calls (sbx.run) may call a guest function back: the VM's own call_value
         self.host.guest_call = lambda f, args: self.host.call(self.api["call_value"], [self.state, f, list(args)])
-        self.api: dict[str, Any] = self.host.run_main()
-        self.state = self.host.call(self.api["boot"], [bytearray(ilbc.write(image, verify=False)), max_depth])
 
     def run_main(self) -> dict[str, Any]:
         """Run the entry module; returns its exported object."""
