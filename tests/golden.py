@@ -1,7 +1,9 @@
-"""Golden disassembly: tests/golden/*.ilu compiled by the seed compiler, dumped by `ilusm dis`.
+"""Golden files: tests/golden/*.ilu compiled by the seed compiler and dumped by `ilusm dis`
+(`.dis`), and tests/golden/audit/*.ilu reported by `ilusm audit` (`.audit`, and `.json` for
+`--json`).
 
 `python tests/golden.py --promote` (or `make golden-promote`) rewrites the
-.dis files after an intended change; review the diff before committing.
+golden files after an intended change; review the diff before committing.
 """
 from __future__ import annotations
 
@@ -22,16 +24,47 @@ def render(path: Path) -> str:
     return disassemble(ilbc.read(ilbc.write(image)), sources)
 
 
+def render_audit(path: Path, as_json: bool) -> str:
+    """`ilusm audit` of one golden program (seed-compiled), as text or JSON; paths relative to
+    its folder, as a user running it there would see them."""
+    import os
+
+    from stage0.image import ilbc
+    from stage0.seedc.driver import compile_with_sources
+    from stage0.toolchain.audit import audit, report_json, report_text
+
+    old = os.getcwd()
+    os.chdir(path.parent)
+    try:
+        image, _ = compile_with_sources(path.name)
+        data = audit(ilbc.read(ilbc.write(image)))
+    finally:
+        os.chdir(old)
+    return (report_json if as_json else report_text)(data, path.name)
+
+
 def cases() -> list[Path]:
-    """Every golden program."""
+    """Every golden program of the disassembly."""
     return sorted(HERE.glob("*.ilu"))
 
 
+def audit_cases() -> list[Path]:
+    """Every golden program of the audit."""
+    return sorted((HERE / "audit").glob("*.ilu"))
+
+
+def outputs() -> list[tuple[Path, str]]:
+    """(golden file, what it should hold) for every golden file."""
+    found = [(p.with_suffix(".dis"), render(p)) for p in cases()]
+    for p in audit_cases():
+        found += [(p.with_suffix(".audit"), render_audit(p, False)), (p.with_suffix(".json"), render_audit(p, True))]
+    return found
+
+
 def main() -> int:
-    """With --promote, rewrite every .dis; otherwise report stale ones."""
+    """With --promote, rewrite every golden file; otherwise report stale ones."""
     stale = 0
-    for path in cases():
-        want, got = path.with_suffix(".dis"), render(path)
+    for want, got in outputs():
         if "--promote" in sys.argv:
             want.write_text(got, encoding="utf-8")
         elif not want.exists() or want.read_text(encoding="utf-8") != got:

@@ -63,9 +63,12 @@ def _reason(e: BaseException) -> str:
     """An OS error's reason without Python's decoration."""
     if isinstance(e, socket.timeout):
         return "timed out"
+    reason = getattr(e, "reason", None)  # urllib wraps the OS error
+    if isinstance(reason, BaseException) and reason is not e:
+        return _reason(reason)
     if isinstance(e, OSError) and e.strerror:
         return e.strerror
-    return str(getattr(e, "reason", e))
+    return str(reason if reason is not None else e)
 
 
 # ---- TCP ---------------------------------------------------------------------------

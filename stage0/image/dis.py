@@ -21,16 +21,18 @@ _FUNC_AT = {op.code: op.role_at("func") for op in isa.TABLE if "func" in op.role
 
 def disassemble(image: Image, sources: dict[str, str] | None = None) -> str:
     """The whole image: one block per module, one paragraph per function."""
-    owners = _owners(image)
+    owner_of = owners(image)
     out: list[str] = []
     for m, mod in enumerate(image.modules):
         entry = "  [entry]" if m == image.entry else ""
-        out.append(f"module {_name(image, mod.name)}  ({_name(image, mod.file)}){entry}")
-        for f, owner in enumerate(owners):
+        declared = "".join(f"  {word}: {', '.join(_name(image, c) for c in caps)}"
+                           for word, caps in (("requires", mod.requires), ("uses", mod.uses)) if caps)
+        out.append(f"module {_name(image, mod.name)}  ({_name(image, mod.file)}){entry}{declared}")
+        for f, owner in enumerate(owner_of):
             if owner == m:
                 out += ["", _func_text(image, f, _name(image, mod.file), sources)]
         out.append("")
-    orphans = [f for f, owner in enumerate(owners) if owner is None]
+    orphans = [f for f, owner in enumerate(owner_of) if owner is None]
     if orphans:
         out.append("functions outside every module")
         for f in orphans:
@@ -41,23 +43,23 @@ def disassemble(image: Image, sources: dict[str, str] | None = None) -> str:
 
 def disassemble_func(image: Image, index: int, sources: dict[str, str] | None = None) -> str:
     """One function of the image: its header line and its instructions."""
-    owner = _owners(image)[index]
+    owner = owners(image)[index]
     file = "?" if owner is None else _name(image, image.modules[owner].file)
     return _func_text(image, index, file, sources) + "\n"
 
 
-def _owners(image: Image) -> list[int | None]:
+def owners(image: Image) -> list[int | None]:
     """For each function, the first module (in table order) whose main reaches it."""
-    owners: list[int | None] = [None] * len(image.funcs)
+    found: list[int | None] = [None] * len(image.funcs)
     for m, mod in enumerate(image.modules):
         work = [mod.main]
         while work:
             f = work.pop()
-            if not 0 <= f < len(owners) or owners[f] is not None:
+            if not 0 <= f < len(found) or found[f] is not None:
                 continue
-            owners[f] = m
+            found[f] = m
             work += [args[_FUNC_AT[code]] for _, code, args in decode(image.funcs[f].code) if code in _FUNC_AT]
-    return owners
+    return found
 
 
 def _func_text(image: Image, index: int, file: str, sources: dict[str, str] | None) -> str:

@@ -19,6 +19,7 @@ from stage0 import isa
 from stage0.host import all_builtins
 from stage0.host.caps import base_caps
 from stage0.host.registry import DEFAULT_CAPS
+from stage0.image.dis import owners
 from stage0.image.model import Image
 from stage0.image.verify import code_flow
 
@@ -47,23 +48,6 @@ class ModuleAudit:
     static: list[Use] = field(default_factory=list)
 
 
-def _owners(image: Image) -> list[int]:
-    """The module index each function belongs to: reached from that module's main through the
-    functions its code makes (a `func` operand)."""
-    owner = [-1] * len(image.funcs)
-    for mi, mod in enumerate(image.modules):
-        todo = [mod.main]
-        while todo:
-            fi = todo.pop()
-            if owner[fi] != -1:
-                continue
-            owner[fi] = mi
-            for _, op, operands in code_flow(image.funcs[fi], image).instrs:
-                roles = isa.BY_CODE[op].roles
-                todo.extend(v for r, v in zip(roles, operands) if r == "func")
-    return owner
-
-
 def _line(image: Image, fi: int, offset: int) -> int:
     """The source line of the instruction at offset in function fi."""
     line = 0
@@ -83,10 +67,8 @@ def static_uses(image: Image) -> list[list[Use]]:
     """Per module, the capabilities its code needs, first site each, in code order."""
     builtins = all_builtins()
     found: list[dict[str, Use]] = [{} for _ in image.modules]
-    owners = _owners(image)
-    for fi, f in enumerate(image.funcs):
-        mi = owners[fi]
-        if mi < 0:
+    for fi, (f, mi) in enumerate(zip(image.funcs, owners(image))):
+        if mi is None:
             continue
         file = image.names[image.modules[mi].file]
         for off, op, operands in code_flow(f, image).instrs:
@@ -145,9 +127,10 @@ def _summary(image: Image, mods: list[ModuleAudit], problems: list[str], warning
             for cap in m.requires:
                 if not _satisfied(cap, manifest):
                     problems.append(f"{m.key} requires {cap}, which the program's manifest does not grant")
+    shown = sorted(mods, key=lambda m: not m.entry)  # the entry first, then the image's (key) order
     return {
         "modules": [{"key": m.key, "entry": m.entry, "requires": m.requires, "uses": m.uses,
-                     "static": [vars(u) for u in m.static]} for m in mods],
+                     "static": [vars(u) for u in m.static]} for m in shown],
         "manifest": None if manifest is None else sorted({"io", *manifest}),
         "needed": needed,
         "default": sorted(base_caps(DEFAULT_CAPS)),
