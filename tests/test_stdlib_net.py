@@ -19,6 +19,7 @@ from typing import Iterator
 import pytest
 
 from stage0.cli.commands import run_file
+from stage0.host.caps import Policy
 
 
 class Echo(BaseHTTPRequestHandler):
@@ -59,14 +60,14 @@ def port() -> Iterator[int]:
     server.server_close()
 
 
-def run(tmp_path: Path, text: str, port: int, engine: str) -> tuple[int, str, str]:
-    """Run text as a program in tmp_path with the port as its argument."""
+def run(tmp_path: Path, text: str, port: int, engine: str, grant: Policy | None = None) -> tuple[int, str, str]:
+    """Run text as a program in tmp_path with the port as its argument (holding grant, when given)."""
     (tmp_path / "p.ilu").write_text(text)
     out, err = io.StringIO(), io.StringIO()
     old = os.getcwd()
     os.chdir(tmp_path)
     try:
-        status = run_file("p.ilu", [str(port)], out, err, compiler="seed", engine=engine)
+        status = run_file("p.ilu", [str(port)], out, err, compiler="seed", engine=engine, grant=grant)
     finally:
         os.chdir(old)
     return status, out.getvalue(), err.getvalue()
@@ -127,14 +128,6 @@ def test_refused_connections_are_errors(tmp_path: Path, port: int, engine: str) 
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_http_needs_the_net_capability(tmp_path: Path, port: int, engine: str) -> None:
-    from stage0.host.caps import Policy
-
-    (tmp_path / "p.ilu").write_text('prn(try(\\() __http_get("http://127.0.0.1:1/", {})).err)\n')
-    out, err = io.StringIO(), io.StringIO()
-    old = os.getcwd()
-    os.chdir(tmp_path)
-    try:
-        run_file("p.ilu", [], out, err, compiler="seed", engine=engine, grant=Policy(frozenset({"io"})))
-    finally:
-        os.chdir(old)
-    assert out.getvalue() == "capability 'net' is not granted (needed by __http_get)\n"
+    text = 'prn(try(\\() __http_get("http://127.0.0.1:1/", {})).err)\n'
+    _, out, _ = run(tmp_path, text, port, engine, Policy(frozenset({"io"})))
+    assert out == "capability 'net' is not granted (needed by __http_get)\n"
