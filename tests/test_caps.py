@@ -24,7 +24,7 @@ from stage0.seedc.driver import compile_file
 # Builtins that touch nothing outside the program: no capability, no wrapper.
 PURE = {
     "len", "str", "int", "num", "typ", "try", "err", "asr", "keys", "push", "pop", "has",
-    "__sys_relpath", "__sys_args", "__sys_exit", "__sys_pid", "__sys_platform",
+    "__sys_relpath", "__sys_args", "__sys_exit", "__sys_pid", "__sys_platform", "__sys_self_cmd",
     *(n for n in all_builtins() if n.startswith(("__host_", "__vm_"))),
     *(n for n in all_builtins() if n.startswith(("__cry_", "__json_", "__rex_"))),
     *(n for n in all_builtins() if n.startswith("__sbx_")),      # they only ever narrow

@@ -223,8 +223,10 @@ def test_module_above_the_working_folder(tmp_path: Path, monkeypatch: pytest.Mon
     write(tmp_path / "bad.ilu", "u() = (\n")
     monkeypatch.chdir(tmp_path / "a")
     real = (tmp_path).resolve()
-    assert ilusm("p.ilu")[2].splitlines()[2] == f"  at u ({real / 'up.ilu'}:1)"
-    assert ilusm("q.ilu")[2].startswith(f"{real / 'bad.ilu'}:1:7: ")
+    assert ilusm("run", "--fs-root", "..", "p.ilu")[2].splitlines()[2] == f"  at u ({real / 'up.ilu'}:1)"
+    assert ilusm("run", "--fs-root", "..", "q.ilu")[2].startswith(f"{real / 'bad.ilu'}:1:7: ")
+    # without --fs-root the module lies outside the program's file root: a compile error
+    assert "module '../up.ilu' is outside the sandbox" in ilusm("p.ilu")[2]
 
 
 def test_trace_runs_on_the_reference_interpreter(tmp_path: Path) -> None:

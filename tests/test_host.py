@@ -39,6 +39,7 @@ class FakeVM:
         self.kern = ""
         self.ceiling: frozenset[str] | None = None
         self.cap_log: dict[str, tuple[str, str]] | None = None
+        self.guest_call = None
 
     def current_site(self) -> str:
         return "?"

@@ -5,7 +5,9 @@ integers stay exact, floats use the shortest text that reads back the same,
 non-ASCII text is kept. What JSON cannot hold (a function, a buf, NaN or an
 infinity, a cycle) is an error object. Decoding returns `{val, err}`, so a
 decoded `{"err": 1}` is never mistaken for a failure; `NaN` and `Infinity`
-are rejected, and nesting too deep for the host is an error, not a crash.
+are rejected. Nesting deeper than MAX_DEPTH is an error both ways, on every
+engine alike (Python's own limit would depend on how deep the caller's
+stack already is).
 
 Regular expressions are Python's `re` syntax; a bad pattern is misuse and raises.
 """
@@ -22,6 +24,10 @@ from stage0.host.registry import HostContext, builtin, error_value
 from stage0.values import type_name
 
 
+MAX_DEPTH = 500  # arrays and objects inside one another, in JSON text and in encoded values
+TOO_DEEP = "nested too deeply"
+
+
 class _Unencodable(Exception):
     """A value JSON cannot hold."""
 
@@ -29,9 +35,9 @@ class _Unencodable(Exception):
 def _check(v: Any, active: set[int]) -> None:
     """Raise _Unencodable for what JSON cannot hold, walking containers with an explicit stack
     (deep lists must not exhaust the host's recursion)."""
-    stack: list[tuple[Any, bool]] = [(v, False)]
+    stack: list[tuple[Any, bool, int]] = [(v, False, 0)]
     while stack:
-        x, leaving = stack.pop()
+        x, leaving, depth = stack.pop()
         if leaving:
             active.discard(id(x))
             continue
@@ -41,9 +47,11 @@ def _check(v: Any, active: set[int]) -> None:
         if t in (list, dict):
             if id(x) in active:
                 raise _Unencodable("cannot encode a cycle as JSON")
+            if depth >= MAX_DEPTH:
+                raise _Unencodable(f"cannot encode as JSON: {TOO_DEEP}")
             active.add(id(x))
-            stack.append((x, True))
-            stack.extend((y, False) for y in (x.values() if t is dict else x))
+            stack.append((x, True, depth))
+            stack.extend((y, False, depth + 1) for y in (x.values() if t is dict else x))
         elif t not in (str, int, float, bool, type(None)):
             raise _Unencodable(f"cannot encode a {type_name(x)} as JSON")
 
@@ -56,8 +64,8 @@ def encode(v: Any, indent: Any = None) -> str | dict[str, Any]:
         return json.dumps(v, ensure_ascii=False, allow_nan=False, indent=indent, separators=seps)
     except _Unencodable as e:
         return error_value(str(e))
-    except RecursionError:
-        return error_value("cannot encode as JSON: nested too deeply")
+    except RecursionError:  # the caller's own stack was nearly full
+        return error_value(f"cannot encode as JSON: {TOO_DEEP}")
 
 
 @builtin("__json_encode", 1)
@@ -80,14 +88,41 @@ def _no_constant(name: str) -> Any:
 def json_decode(ctx: HostContext, s: Any) -> dict[str, Any]:
     """`{val, err}`: the value of JSON text, or nil and the reason it is not JSON."""
     text = want("__json_decode", s, "str")
+    if _too_deep(text):
+        return {"val": None, "err": f"invalid JSON: {TOO_DEEP}"}
     try:
         return {"val": json.loads(text, parse_constant=_no_constant), "err": None}
     except json.JSONDecodeError as e:
         return {"val": None, "err": f"invalid JSON: {e.msg} at line {e.lineno} column {e.colno}"}
     except ValueError as e:
         return {"val": None, "err": f"invalid JSON: {e}"}
-    except RecursionError:
-        return {"val": None, "err": "invalid JSON: nested too deeply"}
+    except RecursionError:  # the caller's own stack was nearly full
+        return {"val": None, "err": f"invalid JSON: {TOO_DEEP}"}
+
+
+def _too_deep(text: str) -> bool:
+    """Whether brackets outside strings nest deeper than MAX_DEPTH (a quick count first: most
+    text has too few brackets to need the scan)."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return False
+    depth, in_str, escaped = 0, False, False
+    for c in text:
+        if in_str:
+            if escaped:
+                escaped = False
+            elif c == "\\":
+                escaped = True
+            elif c == '"':
+                in_str = False
+        elif c == '"':
+            in_str = True
+        elif c in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return True
+        elif c in "]}":
+            depth -= 1
+    return False
 
 
 # ---- regular expressions ------------------------------------------------------------

@@ -87,6 +87,12 @@ def vm_fail(ctx: HostContext, message: Any, sites: Any) -> None:
     raise e
 
 
+@builtin("__vm_callback", 1)
+def vm_callback(ctx: HostContext, g: Any) -> None:
+    """How a builtin calls back a function value of a VM written in ilusm (a GuestFn): g(f, args)."""
+    ctx.guest_call = lambda f, args: ctx.call(g, [f, list(args)])
+
+
 @builtin("__host_caps", 0)
 def host_caps(ctx: HostContext) -> list[str]:
     """Every capability name the host knows (registry.CAPS), for the compilers' `# @requires` check."""

@@ -38,6 +38,7 @@ class HostContext(Protocol):
     kern: str             # what the kernel enforces since a pledge ("" before any; stage0/host/sbx.py)
     ceiling: Optional[frozenset[str]]  # the set the last pledge left (None: never pledged)
     cap_log: Optional[dict[str, tuple[str, str]]]  # --trace-caps: capability -> (builtin, site); None: off
+    guest_call: Optional[Callable[[Any, list[Any]], Any]]  # calls a GuestFn back (see meta.vm_callback)
 
     def call(self, f: Any, args: list[Any]) -> Any:
         """Call an ilusm function (or a builtin) from the host."""
