@@ -23,7 +23,6 @@ from stage0.host.core import want, want_int
 from stage0.host.registry import HostContext, builtin, error_value
 from stage0.values import type_name
 
-
 MAX_DEPTH = 500  # arrays and objects inside one another, in JSON text and in encoded values
 TOO_DEEP = "nested too deeply"
 
