@@ -52,9 +52,18 @@ def run_image(image: Image, engine: str, origin: Path, max_depth: int) -> Result
     return status, out.getvalue(), err.getvalue()
 
 
+# What the evaluator does not do, by design (documented where the feature is): it keeps no
+# compiled prototypes, so rfl.upvals and rfl.src have nothing to read (docs/stdlib.md, rfl).
+NOT_ON_EVL = {"stdlib_rfl/introspect.ilu": "__rfl_upvals: this engine cannot look inside its functions"}
+
+
 @pytest.mark.parametrize("path", FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_spec_program_same_on_evl(path: Path) -> None:
     ref, evl = run(path, ("ref", "evl"))
+    expected = NOT_ON_EVL.get(f"{path.parent.name}/{path.name}")
+    if expected is not None:
+        assert evl[0] == 70 and expected in evl[2], evl
+        return
     assert evl == ref
 
 

@@ -40,6 +40,7 @@ class FakeVM:
         self.ceiling: frozenset[str] | None = None
         self.cap_log: dict[str, tuple[str, str]] | None = None
         self.guest_call = None
+        self.guest_reflect = None
 
     def current_site(self) -> str:
         return "?"

@@ -87,10 +87,13 @@ def vm_fail(ctx: HostContext, message: Any, sites: Any) -> None:
     raise e
 
 
-@builtin("__vm_callback", 1)
-def vm_callback(ctx: HostContext, g: Any) -> None:
-    """How a builtin calls back a function value of a VM written in ilusm (a GuestFn): g(f, args)."""
-    ctx.guest_call = lambda f, args: ctx.call(g, [f, list(args)])
+@builtin("__vm_callback", 2)
+def vm_callback(ctx: HostContext, call: Any, reflect: Any) -> None:
+    """Register how builtins reach the functions of a VM written in ilusm (GuestFn values):
+    call(f, args) calls one back (sbx.run, rfl.apply); reflect(f) (or nil) gives
+    {name, arity, upvals, file, line} of one (rfl)."""
+    ctx.guest_call = lambda f, args: ctx.call(call, [f, list(args)])
+    ctx.guest_reflect = None if reflect is None else (lambda f: ctx.call(reflect, [f]))
 
 
 @builtin("__host_caps", 0)

@@ -39,6 +39,7 @@ class HostContext(Protocol):
     ceiling: Optional[frozenset[str]]  # the set the last pledge left (None: never pledged)
     cap_log: Optional[dict[str, tuple[str, str]]]  # --trace-caps: capability -> (builtin, site); None: off
     guest_call: Optional[Callable[[Any, list[Any]], Any]]  # calls a GuestFn back (see meta.vm_callback)
+    guest_reflect: Optional[Callable[[Any], Any]]  # what a GuestFn says of itself (rfl.py)
 
     def call(self, f: Any, args: list[Any]) -> Any:
         """Call an ilusm function (or a builtin) from the host."""

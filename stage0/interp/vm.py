@@ -119,8 +119,10 @@ class VM:
         self.kern = ""            # what the kernel enforces since sbx.pledge (stage0/host/sbx.py)
         self.ceiling: Optional[frozenset[str]] = None  # the set the last pledge left
         self.cap_log: Optional[dict[str, tuple[str, str]]] = None  # --trace-caps (registry.first_use)
-        # When this VM runs the self-hosted VM: how a builtin calls back one of its guest's functions.
+        # When this VM runs a VM written in ilusm: how a builtin calls back one of its guest's functions
+        # (both are set by that VM through __vm_callback).
         self.guest_call: Optional[Callable[[GuestFn, list[Any]], Any]] = None
+        self.guest_reflect: Optional[Callable[[GuestFn], Any]] = None  # and what one says of itself (rfl)
         self.frames: list[list[Any]] = []
         self.reentry = 0  # host calls into ilusm now active (see MAX_HOST_REENTRY)
         self.jit = jit  # a stage0.jit.runtime.Jit, told of every loop back edge; None: off

@@ -51,8 +51,6 @@ class SelfHostedVM:
         self.handles = self.host.handles
         self.api: dict[str, Any] = self.host.run_main()
         self.state: Any = self.host.call(self.api["boot"], [bytearray(ilbc.write(image, verify=False)), max_depth])
-        # a builtin the guest calls (sbx.run) may call a guest function back: the VM's own call_value
-        self.host.guest_call = lambda f, args: self.host.call(self.api["call_value"], [self.state, f, list(args)])
 
     def run_main(self) -> dict[str, Any]:
         """Run the entry module; returns its exported object."""
