@@ -43,6 +43,7 @@ EXPECTED = {
     "__sys_append_file": "fs", "__sys_file_meta": "fs:ro",
     **{n: "net" for n in all_builtins() if n.startswith(("__sys_tcp_", "__http_"))},
     "__sys_spawn": "proc", "__sys_wait": "proc", "__sys_kill": "proc", "__sys_mono": "time",
+    **{n: "ffi" for n in all_builtins() if n.startswith("__ffi_")},
     "__sys_get_env": "env", "__sys_set_env": "env",
     "__sys_get_time": "time", "__sys_sleep": "time",
     "__sys_run_command": "proc",

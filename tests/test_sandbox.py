@@ -197,3 +197,31 @@ def test_syscall_table_matches_this_kernels_header() -> None:
     found = gen_syscalls.numbers(header)
     assert {n: v for n, v in X86_64.items() if n in found} == {n: found[n] for n in X86_64 if n in found}
     assert all(name in X86_64 for group in sandbox.GROUPS.values() for name in group if name in found)
+
+
+def test_ffi_gets_past_layer_2_but_not_the_kernel(tmp_path: Path, kernel_ok: None) -> None:
+    """Native code is outside layer 2 by design; after a pledge without net, libc's socket() kills."""
+    (tmp_path / "p.ilu").write_text(textwrap.dedent("""\
+        use ffi
+        c = ffi.open(nil)
+        socket = ffi.func(c, "socket", "i32", ["i32", "i32", "i32"])
+        prn(socket(2, 1, 0) >= 0)
+        prn(__sbx_pledge(["ffi"]).caps)
+        prn(socket(2, 1, 0))
+        prn("not reached")
+        """))
+    r = ilusm(["run", "--allow", "ffi", "p.ilu"], tmp_path)
+    assert r.returncode == -signal.SIGSYS, (r.returncode, r.stdout, r.stderr)
+    assert r.stdout == 'tru\n["ffi", "io"]\n'
+
+
+def test_ffi_write_after_a_read_only_pledge_kills(tmp_path: Path, kernel_ok: None) -> None:
+    (tmp_path / "p.ilu").write_text(textwrap.dedent("""\
+        use ffi
+        open = ffi.func(ffi.open(nil), "open", "i32", ["ptr", "i32", "i32"])
+        __sbx_pledge(["fs:ro", "ffi"])
+        prn(open("planted.txt", 65, 420))
+        """))
+    r = ilusm(["run", "--allow", "ffi", "p.ilu"], tmp_path)
+    assert r.returncode == -signal.SIGSYS, (r.returncode, r.stdout, r.stderr)
+    assert not (tmp_path / "planted.txt").exists()

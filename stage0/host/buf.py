@@ -7,8 +7,9 @@ error; a failed file call returns `{err: "message"}`.
 """
 from __future__ import annotations
 
+import contextlib
 import struct
-from typing import Any
+from typing import Any, Iterator
 
 from stage0.errors import RuntimeErr
 from stage0.host.core import utf8, want, want_int
@@ -70,17 +71,28 @@ def set_(ctx: HostContext, b: Any, i: Any, v: Any) -> None:
     set_index(_buf("__buf_set", b), i, v)
 
 
+@contextlib.contextmanager
+def _growable() -> Iterator[None]:
+    """Growing a buf that ffi.alloc pinned (C may hold its address) is a runtime error."""
+    try:
+        yield
+    except BufferError:
+        raise RuntimeErr("buf is pinned by ffi: its size cannot change") from None
+
+
 @builtin("__buf_push", 2)
 def push(ctx: HostContext, b: Any, v: Any) -> bytearray:
     """Append one byte; return the buf."""
-    _buf("__buf_push", b).append(_byte(v))
+    with _growable():
+        _buf("__buf_push", b).append(_byte(v))
     return b
 
 
 @builtin("__buf_put_bytes", 2)
 def put_bytes(ctx: HostContext, b: Any, other: Any) -> bytearray:
     """Append another buf's bytes; return the buf."""
-    _buf("__buf_put_bytes", b).extend(_buf("__buf_put_bytes", other))
+    with _growable():
+        _buf("__buf_put_bytes", b).extend(_buf("__buf_put_bytes", other))
     return b
 
 
@@ -122,7 +134,8 @@ def _unpack(width: str, b: Any, offset: Any) -> Any:
 
 def _put(width: str, b: Any, v: Any) -> bytearray:
     """Append v at the given width; return the buf."""
-    _buf(f"__buf_put_{width}", b).extend(_pack(width, v))
+    with _growable():
+        _buf(f"__buf_put_{width}", b).extend(_pack(width, v))
     return b
 
 
