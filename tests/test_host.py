@@ -22,7 +22,7 @@ from stage0.values import Builtin, type_name
 
 SECTION8 = {"prn", "len", "str", "int", "num", "typ", "try", "err", "asr", "keys", "push", "pop", "has"}
 DOMAINS = ("__sys_", "__buf_", "__txt_", "__num_", "__cry_", "__host_", "__vm_", "__mch_", "__jit_", "__http_",
-           "__json_", "__rex_", "__sbx_", "__rfl_", "__ffi_")
+           "__json_", "__rex_", "__sbx_", "__rfl_", "__ffi_", "__ilu_")
 
 
 class FakeVM:

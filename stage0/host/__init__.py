@@ -17,6 +17,6 @@ from stage0.values import Builtin
 
 def all_builtins() -> dict[str, Builtin]:
     """Every builtin, after importing each domain module once."""
-    from stage0.host import buf, core, cry, ffi, jit, jsn, mch, meta, net, num, proc, rfl, sbx, sys, txt  # noqa: F401  (registration)
+    from stage0.host import buf, core, cry, ffi, ilu, jit, jsn, mch, meta, net, num, proc, rfl, sbx, sys, txt  # noqa: F401  (registration)
 
     return REGISTRY
