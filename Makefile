@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: bootstrap test bench fuzz lint regen golden-promote clean
+.PHONY: bootstrap test bench fuzz lint regen golden-promote clean embed
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ fuzz: $(STAMP)
 	ILUSM_FUZZ_EXAMPLES=50000 $(BIN)/python -m pytest -q tests/test_ilbc.py tests/test_image_fuzz.py -k fuzz
 	ILUSM_FUZZ_EXAMPLES=5000 $(BIN)/python -m pytest -q tests/test_differential.py tests/test_verify_kinds.py
 	ILUSM_SOAK=1 $(BIN)/python -m pytest -q tests/test_jit.py -k memory_stays_bounded
+
+# build/libilusm.so (ilusm inside a C program: include/ilusm.h, docs/embedding.md) and its example.
+embed: $(STAMP)
+	$(BIN)/python tools/build_embed.py --example
 
 lint: $(STAMP)
 	$(BIN)/ruff check stage0 tests tools bootstrap.py bench
