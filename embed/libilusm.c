@@ -99,29 +99,27 @@ ilusm *ilusm_new(const char *caps) {
     return vm;
 }
 
-ilusm_status ilusm_eval(ilusm *vm, const char *src, char **result_json) {
-    fflush(stdout);
+/* session.method(a) or session.method(a, b) under the GIL, as the C API returns it. */
+static ilusm_status call_session(ilusm *vm, const char *method, const char *a, const char *b, char **out) {
+    fflush(stdout);  /* the host's output first, then the script's */
     PyGILState_STATE gil = PyGILState_Ensure();
-    ilusm_status s = take_result(PyObject_CallMethod(vm->session, "eval", "s", src), result_json);
+    PyObject *r = b == NULL ? PyObject_CallMethod(vm->session, method, "s", a)
+                            : PyObject_CallMethod(vm->session, method, "ss", a, b);
+    ilusm_status s = take_result(r, out);
     PyGILState_Release(gil);
     return s;
+}
+
+ilusm_status ilusm_eval(ilusm *vm, const char *src, char **result_json) {
+    return call_session(vm, "eval", src, NULL, result_json);
 }
 
 ilusm_status ilusm_run_file(ilusm *vm, const char *path, char **result_json) {
-    fflush(stdout);
-    PyGILState_STATE gil = PyGILState_Ensure();
-    ilusm_status s = take_result(PyObject_CallMethod(vm->session, "run_file", "s", path), result_json);
-    PyGILState_Release(gil);
-    return s;
+    return call_session(vm, "run_file", path, NULL, result_json);
 }
 
 ilusm_status ilusm_call(ilusm *vm, const char *fn, const char *args_json, char **result_json) {
-    fflush(stdout);
-    PyGILState_STATE gil = PyGILState_Ensure();
-    ilusm_status s = take_result(PyObject_CallMethod(vm->session, "call", "ss", fn, args_json ? args_json : "[]"),
-                                 result_json);
-    PyGILState_Release(gil);
-    return s;
+    return call_session(vm, "call", fn, args_json ? args_json : "[]", result_json);
 }
 
 int ilusm_register(ilusm *vm, const char *name, int arity, ilusm_host_fn fn, void *ud) {
