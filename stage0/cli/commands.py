@@ -56,6 +56,7 @@ Examples:
   ilusm run --caps io,fs:ro p.ilu  run holding only these capabilities
   ilusm run --allow ffi p.ilu      grant more than the default set
   ilusm audit p.ilu                which capabilities each module declares and uses
+  ilusm test                       run the tests under the working folder
 """
 
 MAX_DEPTH_LIMIT = 10_000_000
@@ -352,6 +353,28 @@ def audit(file: str, args: tuple[str, ...], as_json: bool, run_it: bool, compile
         return 1 if data["problems"] else 0
 
     sys.exit(in_big_stack(go))
+
+
+@cli.command(name="test")
+@click.argument("paths", nargs=-1)
+@click.option("-k", "pattern", metavar="TEXT", default=None, help="Run only the tests whose name holds TEXT.")
+@click.option("--engine", type=click.Choice(ENGINES[:3]), default="fast", show_default=True,
+              help="The engine the tests run on.")
+@compiler_option
+def test_cmd(paths: tuple[str, ...], pattern: Optional[str], engine: str, compiler: str) -> None:
+    """Run a project's tests under PATHS (default: the working folder).
+
+    Annotated programs (`# expect: ...` comments, as in tests/spec) run as `ilusm run` would;
+    in files named test_*.ilu or *_test.ilu each function named test_* is a test that passes
+    when it returns (use asr). Exit status 1 when a test fails or none is found.
+    """
+    from stage0.toolchain.testrun import run_tests
+
+    roots = [Path(p) for p in paths] or [Path(".")]
+    missing = [str(p) for p in roots if not p.exists()]
+    if missing:
+        raise click.UsageError(f"no such file or folder: {missing[0]}")
+    sys.exit(run_tests(roots, engine, compiler, pattern, click.echo))
 
 
 @cli.group()
