@@ -57,6 +57,7 @@ Examples:
   ilusm run --allow ffi p.ilu      grant more than the default set
   ilusm audit p.ilu                which capabilities each module declares and uses
   ilusm test                       run the tests under the working folder
+  ilusm doc txt.spl                the documentation of a module or a function
 """
 
 MAX_DEPTH_LIMIT = 10_000_000
@@ -375,6 +376,23 @@ def test_cmd(paths: tuple[str, ...], pattern: Optional[str], engine: str, compil
     if missing:
         raise click.UsageError(f"no such file or folder: {missing[0]}")
     sys.exit(run_tests(roots, engine, compiler, pattern, click.echo))
+
+
+@cli.command(name="doc")
+@click.argument("target")
+def doc_cmd(target: str) -> None:
+    """Show the documentation of MODULE or MODULE.NAME (a library module, or a .ilu file).
+
+    It is the module's first comment block and, for each public function and value, its
+    signature and the `#` comment above it.
+    """
+    from stage0.toolchain.doc import render
+
+    def go() -> int:
+        click.echo(render(target), nl=False)
+        return 0
+
+    sys.exit(in_big_stack(go))
 
 
 @cli.group()
