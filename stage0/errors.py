@@ -8,7 +8,7 @@ failed write to standard output (a full disk, a closed descriptor).
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 EXIT_OK = 0
 EXIT_IMAGE = 1
@@ -83,30 +83,31 @@ def is_wide(c: str) -> bool:
 
 
 class RuntimeErr(IlusmError):
-    """An ilusm runtime error; `trace` lists (name, file, line), outermost first."""
+    """An ilusm runtime error; `trace` lists (name, file, line), outermost first, each with the
+    frame's locals text as a fourth item when the VM shows locals (`ilusm run --locals`)."""
 
     exit_code = EXIT_RUNTIME
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-        self._trace: list[tuple[str, str, int]] | None = None
+        self._trace: list[tuple[Any, ...]] | None = None
         # How to build the trace when someone asks: most errors are caught by
         # `try` and never shown, and building one costs O(depth).
-        self.pending: Callable[[], list[tuple[str, str, int]]] | None = None
+        self.pending: Callable[[], list[tuple[Any, ...]]] | None = None
         # How a recorded module name is shown (the CLI sets it: the path from
         # the working folder, as in compile errors); None shows it as recorded.
         self.place: Callable[[str], str] | None = None
 
     @property
-    def trace(self) -> list[tuple[str, str, int]] | None:
+    def trace(self) -> list[tuple[Any, ...]] | None:
         """The trace, built on first use."""
         if self._trace is None and self.pending is not None:
             self._trace, self.pending = self.pending(), None
         return self._trace
 
     @trace.setter
-    def trace(self, value: list[tuple[str, str, int]] | None) -> None:
+    def trace(self, value: list[tuple[Any, ...]] | None) -> None:
         self._trace, self.pending = value, None
 
     def traced(self) -> bool:
@@ -114,29 +115,31 @@ class RuntimeErr(IlusmError):
         return self._trace is not None or self.pending is not None
 
     def render(self) -> str:
-        """`error: MESSAGE` then one `  at NAME (FILE:LINE)` line per call, runs collapsed."""
-        lines = [f"error: {self.message}"]
+        """`error: MESSAGE` then one `  at NAME (FILE:LINE)` line per call, runs collapsed; a site
+        that carries its frame's locals (`ilusm run --locals`) adds them on an indented line."""
         place = self.place or str
-        lines += collapse_runs([f"  at {name} ({place(file)}:{line})" for name, file, line in self.trace or []])
-        return "\n".join(lines)
+        sites = [(f"  at {s[0]} ({place(s[1])}:{s[2]})", s[3] if len(s) > 3 else "") for s in self.trace or []]
+        return "\n".join([f"error: {self.message}"] + collapse_runs(sites))
 
 
 # A run of identical trace lines longer than this prints this many, then one summary line.
 RUN_SHOWN = 3
 
 
-def collapse_runs(lines: list[str]) -> list[str]:
-    """lines with each run of more than RUN_SHOWN equal lines cut to RUN_SHOWN and a count.
+def collapse_runs(sites: list[tuple[str, str]]) -> list[str]:
+    """The lines of (trace line, locals) sites, each run of more than RUN_SHOWN equal trace lines
+    cut to RUN_SHOWN and a count; a site's locals, when it has them, follow its line.
 
     A stack overflow would otherwise print one line per frame (10,000 by default).
     """
     out: list[str] = []
     i = 0
-    while i < len(lines):
+    while i < len(sites):
         j = i
-        while j < len(lines) and lines[j] == lines[i]:
+        while j < len(sites) and sites[j][0] == sites[i][0]:
             j += 1
-        out += lines[i:min(j, i + RUN_SHOWN)]
+        for line, local in sites[i:min(j, i + RUN_SHOWN)]:
+            out += [line, f"      {local}"] if local else [line]
         if j - i > RUN_SHOWN:
             out.append(f"  ... the line above repeated {j - i - RUN_SHOWN} more times")
         i = j

@@ -660,3 +660,29 @@ def _pairs_by_key(o: dict[str, Any]) -> Iterator[tuple[str, Any]]:
 def iter_range(lo: Any, hi: Any) -> Iterator[int]:
     """An iterator over the integers lo..hi, without a list."""
     return iter(make_range(lo, hi))
+
+
+# ---- locals in traces (`ilusm run --locals`) --------------------------------------
+
+LOCAL_WIDTH = 60   # the longest text of one value in a trace's locals line; longer is cut with "..."
+LOCAL_ITEMS = 50   # a list or object with more elements is shown by its size only
+
+
+def locals_text(pairs: list[tuple[str, Any]]) -> str:
+    """`n = 5, xs = [1, 2]`: a frame's named locals (cells opened, unset ones skipped), each
+    value as the language prints it, cut to LOCAL_WIDTH. Every engine builds its trace's
+    locals lines with this."""
+    parts = []
+    for name, v in pairs:
+        if type(v) is Cell:
+            v = v.v
+        if not name or v is UNSET:
+            continue
+        if type(v) in (list, dict) and len(v) > LOCAL_ITEMS:
+            text = f"<{type_name(v)} of {len(v)}>"
+        else:
+            text = show(v)
+            if len(text) > LOCAL_WIDTH:
+                text = text[:LOCAL_WIDTH - 3] + "..."
+        parts.append(f"{name} = {text}")
+    return ", ".join(parts)

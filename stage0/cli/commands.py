@@ -193,13 +193,16 @@ def cli() -> None:
               help="Have the kernel hold the program to its capabilities from the start (Linux: Landlock and "
                    "seccomp; a forbidden system call kills it with SIGSYS).")
 @click.option("--trace-caps", is_flag=True, help="Report each capability's first use, and where, on stderr.")
+@click.option("--locals", "show_locals", is_flag=True,
+              help="An uncaught error's trace shows each frame's local variables (also ILUSM_TRACE_LOCALS=1).")
 @click.option("--dump-tokens", is_flag=True, help="Print the tokens and stop.")
 @click.option("--dump-ast", is_flag=True, help="Print the syntax tree and stop.")
 @click.option("--dump-ilbc", is_flag=True, help="Print the disassembled image and stop.")
 @click.option("--dump-py", is_flag=True, help="Print the Python code the fast tier makes of each function and stop.")
 def run(file: Optional[str], args: tuple[str, ...], code: Optional[str], compiler: str, max_depth: Optional[int],
         trace: bool, engine: Optional[str], allow: tuple[str, ...], deny: tuple[str, ...], exact: Optional[str],
-        fs_root: Optional[str], policy_file: Optional[str], pledge: bool, trace_caps: bool, dump_tokens: bool,
+        fs_root: Optional[str], policy_file: Optional[str], pledge: bool, trace_caps: bool, show_locals: bool,
+        dump_tokens: bool,
         dump_ast: bool, dump_ilbc: bool, dump_py: bool) -> None:
     """Run FILE (.ilu source or .ilbc image) with ARGS; FILE `-` reads the program from standard input.
 
@@ -214,6 +217,8 @@ def run(file: Optional[str], args: tuple[str, ...], code: Optional[str], compile
         if file is None:
             raise UsageError("no file given (see --help)")
         grant = policy(allow, deny, exact, fs_root, pledge=pledge)
+        if show_locals:
+            os.environ["ILUSM_TRACE_LOCALS"] = "1"
         if policy_file is not None:
             from stage0.toolchain import policyfile
 

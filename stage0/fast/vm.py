@@ -75,6 +75,7 @@ from stage0.values import (
     iter_items,
     iter_pairs,
     iter_range,
+    locals_text,
     make_obj,
     make_range,
     neg,
@@ -404,7 +405,7 @@ class FastVM(VM):
         trace = self.trace_of(sys._getframe(1), None)
         return f"{trace[-1][1]}:{trace[-1][2]}" if trace else "?"
 
-    def trace_later(self, here: FrameType, tb: Optional[TracebackType]) -> Callable[[], list[tuple[str, str, int]]]:
+    def trace_later(self, here: FrameType, tb: Optional[TracebackType]) -> Callable[[], list[tuple[Any, ...]]]:
         """A builder of the trace of an error caught in frame `here` (see RuntimeErr.pending).
 
         The frames outside `here` keep the lines they had: an error that is
@@ -412,7 +413,7 @@ class FastVM(VM):
         """
         return lambda: self.trace_of(here.f_back, tb)
 
-    def trace_of(self, outer: Optional[FrameType], tb: Optional[TracebackType]) -> list[tuple[str, str, int]]:
+    def trace_of(self, outer: Optional[FrameType], tb: Optional[TracebackType]) -> list[tuple[Any, ...]]:
         """(name, file, line) of every active ilusm frame, outermost first, from the Python stack."""
         sites: list[tuple[FrameType, Optional[int]]] = []
         fr = outer
@@ -423,7 +424,7 @@ class FastVM(VM):
         while tb is not None:
             sites.append((tb.tb_frame, tb.tb_lineno))
             tb = tb.tb_next
-        trace: list[tuple[str, str, int]] = []
+        trace: list[tuple[Any, ...]] = []
         for frame, lineno in sites:
             if frame.f_code in _REF_LOOPS:
                 trace.extend(self.frame_site(fr) for fr in frame.f_locals["frames"])
@@ -436,7 +437,11 @@ class FastVM(VM):
             if line == SKIP:
                 continue
             clo = frame.f_locals.get("clo")
-            trace.append((proto.name, clo.module.file if clo is not None else "?", line))
+            site: tuple[Any, ...] = (proto.name, clo.module.file if clo is not None else "?", line)
+            if self.show_locals:
+                slots = frame.f_locals
+                site += (locals_text([(n, slots.get(f"l{i}", UNSET)) for i, n in enumerate(proto.local_names)]),)
+            trace.append(site)
         return trace
 
 

@@ -20,7 +20,7 @@ from stage0.errors import RuntimeErr, arity_message
 from stage0.hints import undefined_name
 from stage0.host.core import want, want_int
 from stage0.host.registry import REGISTRY, HostContext, builtin
-from stage0.values import GuestFn, get_field, make_range, set_field, to_str
+from stage0.values import GuestFn, get_field, locals_text, make_range, set_field, to_str
 
 
 @builtin("__host_builtin", 1)
@@ -83,7 +83,7 @@ def vm_arity(ctx: HostContext, name: Any, want_n: Any, got: Any) -> str:
 def vm_fail(ctx: HostContext, message: Any, sites: Any) -> None:
     """Raise the runtime error `message` with the trace `sites`: [[name, file, line]], outermost first."""
     e = RuntimeErr(to_str(message))
-    e.trace = [(str(n), str(f), int(ln)) for n, f, ln in want("__vm_fail", sites, "lst")]
+    e.trace = [(str(s[0]), str(s[1]), int(s[2]), *(str(x) for x in s[3:4])) for s in want("__vm_fail", sites, "lst")]
     raise e
 
 
@@ -102,3 +102,15 @@ def host_caps(ctx: HostContext) -> list[str]:
     from stage0.host.registry import CAPS
 
     return list(CAPS)
+
+
+@builtin("__vm_trace_locals", 0)
+def vm_trace_locals(ctx: HostContext) -> bool:
+    """Whether traces show each frame's locals (`ilusm run --locals`)."""
+    return bool(getattr(ctx, "show_locals", False))
+
+
+@builtin("__vm_locals_text", 1)
+def vm_locals_text(ctx: HostContext, pairs: Any) -> str:
+    """The locals line of a trace for [[name, value], ...], as every engine writes it (values.locals_text)."""
+    return locals_text([(str(n), v) for n, v in want("__vm_locals_text", pairs, "lst")])

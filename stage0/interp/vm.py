@@ -39,6 +39,7 @@ from stage0.values import (
     eq,
     get_field,
     get_index,
+    locals_text,
     show,
     truthy,
     type_name,
@@ -123,6 +124,7 @@ class VM:
         # (both are set by that VM through __vm_callback).
         self.guest_call: Optional[Callable[[GuestFn, list[Any]], Any]] = None
         self.guest_reflect: Optional[Callable[[GuestFn], Any]] = None  # and what one says of itself (rfl)
+        self.show_locals = False  # traces carry each frame's locals (`ilusm run --locals`)
         self.frames: list[list[Any]] = []
         self.reentry = 0  # host calls into ilusm now active (see MAX_HOST_REENTRY)
         self.jit = jit  # a stage0.jit.runtime.Jit, told of every loop back edge; None: off
@@ -464,11 +466,14 @@ class VM:
         _, file, line = self.frame_site(self.frames[-1])
         return f"{file}:{line}"
 
-    def frame_site(self, fr: list[Any]) -> tuple[str, str, int]:
-        """(function name, file, line) of a frame at its current instruction."""
-        clo, _, _, pc = fr
+    def frame_site(self, fr: list[Any]) -> tuple[Any, ...]:
+        """(function name, file, line) of a frame at its current instruction, and its locals
+        text when the VM shows locals."""
+        clo, slots, _, pc = fr
         lines = clo.proto.lines
         line = lines[max(pc - 1, 0)] if lines else 0
+        if self.show_locals:
+            return clo.proto.name, clo.module.file, line, locals_text(list(zip(clo.proto.local_names, slots)))
         return clo.proto.name, clo.module.file, line
 
     def trace_step(self, fr: list[Any], pc: int, stack: list[Any]) -> bool:

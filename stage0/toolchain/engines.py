@@ -79,8 +79,12 @@ def execute(image: Image, args: list[str], max_depth: int, trace: bool = False,
 
 
 def prepare(ctx: Any, grant: Policy, cap_log: Optional[dict[str, tuple[str, str]]]) -> None:
-    """Before the program starts: the capability log, and `--pledge`'s kernel layer."""
+    """Before the program starts: the capability log, locals in traces (`--locals`, or
+    ILUSM_TRACE_LOCALS=1), and `--pledge`'s kernel layer."""
+    import os
+
     ctx.cap_log = cap_log
+    ctx.show_locals = ctx.show_locals or os.environ.get("ILUSM_TRACE_LOCALS", "") not in ("", "0")
     if grant.pledge:
         from stage0.host.caps import base_caps
         from stage0.host.sbx import pledge
