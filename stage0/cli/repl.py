@@ -7,9 +7,12 @@ with a one-line `if` (which `| ...` lines may continue) goes on until a blank
 line. A `def` constant stays constant in later entries. When an entry ends in
 an expression its value is printed and kept in `_`.
 
-On a terminal, lines are edited with readline (arrows, in-session history),
-errors are printed and the session goes on; Ctrl-C abandons the entry being
-typed or stops the one running; end the session with Ctrl-D. With piped
+On a terminal, lines are edited with readline (arrows, history kept across
+sessions in the user's data folder, Tab completing names and module members),
+a container result is followed by its type and size, errors are printed and
+the session goes on; Ctrl-C abandons the entry being typed or stops the one
+running; end the session with Ctrl-D or `:quit`. Commands start with `:`
+(COMMANDS lists them; `:help` prints it). With piped
 input there are no prompts and, as with `python < script`, the first entry
 that fails ends the session with its status (65 compile error, 70 runtime
 error); Ctrl-C still only stops the running entry.
@@ -35,6 +38,16 @@ from stage0.interp.loader import ModuleRT
 from stage0.seedc.scope import walk_stmts
 
 PROMPT, MORE = "ilusm> ", "  ...> "
+# The REPL's commands and what they do (`:help` prints this).
+COMMANDS = {
+    ":help": "this list",
+    ":dis EXPR": "the bytecode of an entry",
+    ":ast EXPR": "the syntax tree of an entry",
+    ":time EXPR": "run an entry and say how long it took",
+    ":load FILE": "run a file's code in this session (its definitions stay)",
+    ":reset": "forget every definition and loaded module",
+    ":quit": "end the session (as Ctrl-D does)",
+}
 _IF = re.compile(r"if\b")
 
 
@@ -128,7 +141,7 @@ class Repl:
             self._history()
 
     def _history(self) -> None:
-        """Line editing and history, when readline is available.
+        """Line editing, history across sessions and Tab completion, when readline is available.
 
         `input()` edits with readline once the module is imported; it adds
         each line to the in-session history itself.
@@ -137,14 +150,32 @@ class Repl:
             import readline
         except ImportError:
             return
-        hist = Path.home() / ".ilusm_history"
+        hist = history_path()
         try:
             readline.read_history_file(hist)
         except OSError:
             pass
+        readline.set_completer(self.complete)
+        readline.set_completer_delims(" \t\n()[]{},:=+-*/%<>!|")
+        readline.parse_and_bind("tab: complete")
         import atexit
 
         atexit.register(lambda: _save_history(readline, hist))
+
+    def complete(self, text: str, state: int) -> str | None:
+        """readline's completer: globals, builtins and reserved words; after `name.`, the
+        members of the object (a module) that name holds."""
+        from stage0.host import all_builtins
+        from stage0.values import RESERVED
+
+        if "." in text:
+            head, _, part = text.rpartition(".")
+            obj = self.globals.get(head)
+            names = [f"{head}.{k}" for k in obj if k.startswith(part)] if type(obj) is dict else []
+        else:
+            pool = set(self.globals) | set(all_builtins()) | set(RESERVED)
+            names = sorted(n for n in pool if n.startswith(text) and (text.startswith("_") or not n.startswith("_")))
+        return names[state] if state < len(names) else None
 
     def read_line(self, prompt: str) -> str:
         """One line without its newline; EOFError at end of input. Prompts only on a terminal."""
@@ -172,7 +203,6 @@ class Repl:
     def eval(self, text: str) -> int:
         """Compile and run one entry, printing its value; errors propagate to `guarded`."""
         from stage0.interp.vm import VM
-        from stage0.values import show
 
         self.globals.pop("_", None)
         image, prog = self.compile(text)
@@ -189,8 +219,18 @@ class Repl:
             # A constant is fixed once its `def` has run (a failed `def` may be typed again).
             self.consts |= {s.name for s in walk_stmts(prog.stmts) if isinstance(s, A.Def) and s.name in self.globals}
         if self.globals.get("_") is not None:
-            print(show(self.globals["_"]))
+            print(self.shown(self.globals["_"]))
         return 0
+
+    def shown(self, v: Any) -> str:
+        """A result as the language prints it; on a terminal a container also says its type and size."""
+        from stage0.values import show, type_name
+
+        text = show(v)
+        if self.interactive and type(v) in (list, dict, bytearray):
+            unit = "byte" if type(v) is bytearray else "item"
+            text += f"    ({type_name(v)}, {len(v)} {unit}{'' if len(v) == 1 else 's'})"
+        return text
 
     def compile(self, text: str) -> tuple[Image, A.Program]:
         """The checked image of an entry and the entry's syntax tree."""
@@ -229,16 +269,75 @@ class Repl:
             if text is None:
                 self.say("")
                 return 0
+            if text.strip().startswith(":"):
+                if self.command(text.strip()) == "quit":
+                    return 0
+                continue
             if text.strip():
                 status = in_big_stack(partial(self.eval, text))
                 # Ctrl-C stops the running entry, not the session.
                 if status not in (0, EXIT_INTERRUPTED) and not self.interactive:
                     return status
 
+    def command(self, line: str) -> str:
+        """Run a `:` command; "quit" ends the session."""
+        from stage0.cli.proc import in_big_stack
+
+        word, _, arg = line.partition(" ")
+        if word == ":quit":
+            return "quit"
+        if word == ":help":
+            print("\n".join(f"  {k:<12} {v}" for k, v in COMMANDS.items()))
+        elif word == ":reset":
+            self.globals.clear()
+            self.consts.clear()
+            self.loaded.clear()
+            print("(the session is empty)")
+        elif word in (":dis", ":ast", ":time", ":load") and arg.strip():
+            in_big_stack(partial(self.run_command, word, arg.strip()))
+        else:
+            print(f"unknown command {line!r} (:help lists them)")
+        return ""
+
+    def run_command(self, word: str, arg: str) -> int:
+        """`:dis`, `:ast`, `:time` or `:load` (errors reach `guarded`, as an entry's do)."""
+        import time
+
+        if word == ":dis":
+            from stage0.image.dis import disassemble
+
+            print(disassemble(self.compile(arg)[0]), end="")
+        elif word == ":ast":
+            print(A.dump(self.compile(arg)[1]))
+        elif word == ":time":
+            start = time.perf_counter()
+            self.eval(arg)
+            print(f"({(time.perf_counter() - start) * 1000:.3f} ms)")
+        else:
+            from stage0.paths import read_source
+
+            self.eval(read_source(Path(arg)))
+        return 0
+
     def say(self, text: str) -> None:
         """A message for the person at the terminal; none with piped input."""
         if self.interactive:
             print(text)
+
+
+def history_path() -> Path:
+    """Where the history lives: $ILUSM_HISTORY, else ilusm/history in the user's data folder
+    ($XDG_DATA_HOME, by default ~/.local/share); the folder is made when missing."""
+    explicit = os.environ.get("ILUSM_HISTORY")
+    if explicit:
+        return Path(explicit)
+    data = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    folder = data / "ilusm"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        pass
+    return folder / "history"
 
 
 def _save_history(readline: Any, path: Path) -> None:
