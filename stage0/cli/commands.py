@@ -400,6 +400,14 @@ def doc_cmd(target: str) -> None:
     sys.exit(in_big_stack(go))
 
 
+@cli.command()
+def lsp() -> None:
+    """Run the language server on standard input and output (for editors; see docs/editors.md)."""
+    from stage0.cli.lsp import serve
+
+    serve()
+
+
 @cli.group()
 def jit() -> None:
     """The tracing JIT: its native-code disk cache.
