@@ -259,4 +259,5 @@ def serve() -> None:
     import sys
 
     # the raw byte streams: the CLI wraps sys.stdout for ilusm programs' output
-    server.start_io(sys.stdin.buffer, sys.__stdout__.buffer)
+    out: Any = sys.__stdout__
+    server.start_io(sys.stdin.buffer, out.buffer)
