@@ -50,6 +50,7 @@ regen: $(STAMP)
 	$(BIN)/python tools/gen_opcodes.py
 	$(BIN)/python tools/gen_kernel.py
 	$(BIN)/python tools/gen_nodes.py
+	$(BIN)/python tools/gen_editors.py
 
 golden-promote: $(STAMP)
 	$(BIN)/python tests/golden.py --promote

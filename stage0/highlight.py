@@ -18,7 +18,7 @@ from stage0.values import RESERVED
 
 CONSTANTS = ("tru", "fls", "nil")
 BUILTINS = ("prn", "len", "str", "int", "num", "typ", "try", "err", "asr", "keys", "push", "pop", "has")
-_OPERATORS = sorted(OPS2 | {c for c in OPS1 if c not in "()[]{},:"}, key=len, reverse=True)
+_OPERATORS = sorted(OPS2 | {c for c in OPS1 if c not in "()[]{},:"}, key=lambda o: (-len(o), o))
 
 
 class IlusmLexer(RegexLexer):
