@@ -27,7 +27,7 @@ test: $(STAMP)
 	$(BIN)/ilusm test tests/spec
 
 bench: $(STAMP)
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py --svg docs/bench.svg
 	$(BIN)/python bench/floor.py
 	$(BIN)/python bench/jit.py
 

@@ -65,6 +65,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--no-evl", action="store_true", help="skip the tree-walking evaluator")
+    ap.add_argument("--svg", type=Path, default=None, help="also draw the table as an SVG picture (bench/plot.py)")
     ap.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
     opts = ap.parse_args()
     sys.setrecursionlimit(100_000)
@@ -72,6 +73,7 @@ def main() -> int:
     print(f"{'benchmark':<12} {'ref (s)':>9} {'ratio':>7} {'fast (s)':>9} {'ratio':>7} {'vm (s)':>9} {'ratio':>7}"
           f" {'evl (s)':>9} {'ratio':>7} {'python (s)':>11} {'ref/fast':>9} {'vm/fast':>8} {'evl/fast':>9}")
     bad = 0
+    rows: dict[str, dict[str, float]] = {}
     for name in names:
         ti, out_i = min(time_ilusm(HERE / f"{name}.ilu") for _ in range(opts.repeat))
         tf, out_f = min(time_ilusm(HERE / f"{name}.ilu", FastVM) for _ in range(opts.repeat))
@@ -79,11 +81,17 @@ def main() -> int:
         te, out_e = (float("nan"), out_i) if opts.no_evl else min(time_evl(HERE / f"{name}.ilu")
                                                                    for _ in range(opts.repeat))
         tp, out_p = min(time_python(HERE / f"{name}.py") for _ in range(opts.repeat))
+        rows[name] = {"ref": ti, "fast": tf, "vm": tv, "evl": te, "python": tp}
         flag = "" if out_i == out_p == out_f == out_v == out_e else "  OUTPUT DIFFERS"
         bad += bool(flag)
         print(f"{name:<12} {ti:>9.3f} {ti / tp:>7.1f} {tf:>9.3f} {tf / tp:>7.1f} {tv:>9.3f} {tv / tp:>7.1f}"
               f" {te:>9.3f} {te / tp:>7.1f} {tp:>11.3f} {ti / tf:>9.1f} {tv / tf:>8.1f} {te / tf:>9.1f}{flag}",
               flush=True)
+    if opts.svg is not None:
+        from plot import plot
+
+        plot(rows, opts.svg)
+        print(f"wrote {opts.svg}")
     return 1 if bad else 0
 
 
