@@ -119,11 +119,22 @@ def in_folder(path: Path, work: Callable[[], Any]) -> Any:
 
 
 def run_program(path: Path, engine: str, compiler: str) -> Outcome:
-    """An annotated program, run as `ilusm run` would."""
-    from stage0.cli.commands import run_file
+    """An annotated program, run as `ilusm run` would (default capabilities, files beneath its folder)."""
+    from stage0.cli.proc import guarded, in_big_stack
+    from stage0.host.caps import policy
+    from stage0.interp.vm import DEFAULT_MAX_DEPTH
+    from stage0.toolchain.engines import execute
+    from stage0.toolchain.programs import load_program, origin_of
 
     out, err = io.StringIO(), io.StringIO()
-    status = in_folder(path, lambda: run_file(path.name, [], out, err, compiler=compiler, engine=engine))
+
+    def go() -> int:
+        grant = policy()
+        image, _ = load_program(path.name, compiler, grant.fs_root)
+        return execute(image, [], DEFAULT_MAX_DEPTH, out=out, engine=engine, origin=origin_of(path.name),
+                       policy=grant)
+
+    status = in_folder(path, lambda: in_big_stack(lambda: guarded(go, err)))
     return Outcome(str(path), verdict(path, expectations(path), status, out.getvalue(), err.getvalue()))
 
 
