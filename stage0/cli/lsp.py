@@ -192,7 +192,11 @@ def _builtin(word: str) -> Optional[Found]:
 # ---- the server ----------------------------------------------------------------------------
 
 def serve() -> None:
-    """Run the language server on standard input and output until the client ends it."""
+    """Run the language server on standard input and output until the client ends it.
+
+    Longer than most functions here: pygls registers features as decorated functions, one
+    short one per LSP request, and they share the server and `doc_of`; each only turns a `Doc`
+    answer into protocol types."""
     from lsprotocol import types as T
     from pygls.lsp.server import LanguageServer
 

@@ -31,6 +31,8 @@ def execute(image: Image, args: list[str], max_depth: int, trace: bool = False,
     None: every default capability, no file sandbox). The evaluator is a toolchain that
     reads the program's modules itself, so it runs unconfined. cap_log, when given, collects
     each capability's first use (`--trace-caps`, `ilusm audit --run`).
+    (Past 60 lines because each engine is one branch that builds its VM and runs it; the shared
+    set-up and clean-up stay in one place around them.)
     """
     from stage0.interp.vm import VM
     from stage0.values import limit_address_space
