@@ -116,10 +116,25 @@ class RuntimeErr(IlusmError):
 
     def render(self) -> str:
         """`error: MESSAGE` then one `  at NAME (FILE:LINE)` line per call, runs collapsed; a site
-        that carries its frame's locals (`ilusm run --locals`) adds them on an indented line."""
+        that carries its frame's locals (`ilusm run --locals`) adds them on an indented line, and
+        frames tail calls removed are counted on a line of their own (`  ... 2 tail calls ...`)."""
         place = self.place or str
-        sites = [(f"  at {s[0]} ({place(s[1])}:{s[2]})", s[3] if len(s) > 3 else "") for s in self.trace or []]
+        sites: list[tuple[str, str]] = []
+        for s in self.trace or []:
+            if isinstance(s, TailCalls):
+                sites.append((s.line(), ""))
+            else:
+                sites.append((f"  at {s[0]} ({place(s[1])}:{s[2]})", s[3] if len(s) > 3 else ""))
         return "\n".join([f"error: {self.message}"] + collapse_runs(sites))
+
+
+class TailCalls(int):
+    """A trace entry between two sites: the number of frames tail calls removed there (each
+    engine counts them; Lua shows the same gap as `(...tail calls...)`)."""
+
+    def line(self) -> str:
+        """`  ... 3 tail calls ...`."""
+        return f"  ... {int(self)} tail call{'' if self == 1 else 's'} ..."
 
 
 # A run of identical trace lines longer than this prints this many, then one summary line.
@@ -128,20 +143,30 @@ RUN_SHOWN = 3
 
 def collapse_runs(sites: list[tuple[str, str]]) -> list[str]:
     """The lines of (trace line, locals) sites, each run of more than RUN_SHOWN equal trace lines
-    cut to RUN_SHOWN and a count; a site's locals, when it has them, follow its line.
+    cut to RUN_SHOWN and a count; a site's locals, when it has them, follow its line. A tail-call
+    line goes with the site after it, so a recursion through tail calls collapses too.
 
     A stack overflow would otherwise print one line per frame (10,000 by default).
     """
+    units: list[list[tuple[str, str]]] = []
+    for site in sites:
+        if units and units[-1][-1][0].startswith("  ..."):
+            units[-1].append(site)
+        else:
+            units.append([site])
     out: list[str] = []
     i = 0
-    while i < len(sites):
+    while i < len(units):
+        key = [line for line, _ in units[i]]
         j = i
-        while j < len(sites) and sites[j][0] == sites[i][0]:
+        while j < len(units) and [line for line, _ in units[j]] == key:
             j += 1
-        for line, local in sites[i:min(j, i + RUN_SHOWN)]:
-            out += [line, f"      {local}"] if local else [line]
+        for unit in units[i:min(j, i + RUN_SHOWN)]:
+            for line, local in unit:
+                out += [line, f"      {local}"] if local else [line]
         if j - i > RUN_SHOWN:
-            out.append(f"  ... the line above repeated {j - i - RUN_SHOWN} more times")
+            what = "the line above" if len(key) == 1 else f"the {len(key)} lines above"
+            out.append(f"  ... {what} repeated {j - i - RUN_SHOWN} more times")
         i = j
     return out
 

@@ -26,6 +26,7 @@ _WRITES = {op.code: 1 + op.role_at("slot") for op in isa.TABLE if op.writes_slot
 _CLOSES = {op.code: 1 + op.role_at("func") for op in isa.TABLE if "func" in op.roles}
 
 SKIP = -1           # a generated line that stands for no ilusm frame
+TRAMP = -2          # a trampoline line: the frame it runs was entered by `n_` tail calls
 DUP_LIMIT = 24      # merge blocks this small are duplicated instead of joined
 MAX_INDENT = 95     # Python refuses more than 100 levels of indentation
 MAX_NEST = 1000     # give up on structure this deep before `elif` flattening

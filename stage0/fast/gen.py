@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any, Optional, Protocol
 
 from stage0 import isa
-from stage0.fast.flow import MAX_INDENT, MAX_NEST, NAMES, SKIP, Flow, Unstructured
+from stage0.fast.flow import TRAMP, MAX_INDENT, MAX_NEST, NAMES, SKIP, Flow, Unstructured
 from stage0.fast.hooks import JitHooks
 from stage0.interp.loader import Proto
 from stage0.values import eq, truthy
@@ -144,6 +144,8 @@ class Translator:
             for c in counters:
                 self.names.setdefault(c, 0)
         out.append([1, "if d > MAX: raise RuntimeErr('stack overflow')", SKIP])
+        if self.self_tail:
+            out.append([1, "t_ = 0", SKIP])  # self tail calls so far (a trace shows them)
         ind = 1
         if mode == "struct" and self.self_tail:
             out.append([1, "while True:", SKIP])  # a self tail call is `continue`
@@ -665,6 +667,7 @@ class BlockGen:
             # calling itself: the new frame is this one with new arguments (and maybe another closure)
             self.emit(f"if {f}.proto is {self.need(f'P{tr.serial}', tr.proto)}:", SKIP, ind=1)
             self.emit(f"clo = {f}", SKIP, ind=2)
+            self.emit("t_ += 1", SKIP, ind=2)
             if a:
                 self.emit(f"{', '.join(f'l{i}' for i in range(a))} = {args[2:]}", SKIP, ind=2)
             if tr.mode != "struct":
@@ -672,11 +675,14 @@ class BlockGen:
                     self.emit(text, SKIP, ind=2)
             self.emit("continue", SKIP, ind=2)
         self.emit(f"if {f}.proto.arity != {a}: raise arity_error({f}.proto.name, {f}.proto.arity, {a})", ind=1)
+        # frames removed by tail calls so far, this one and its own self tail calls (traces show them)
+        gone = "1 + t_" if tr.self_tail else "1"
         if self.tr.tail:
-            self.emit(f"return Tail((TB[{f}.proto], ({f}, d{args})))", SKIP, ind=1)
+            self.emit(f"return Tail((TB[{f}.proto], ({f}, d{args}), {gone}))", SKIP, ind=1)
         else:
-            self.emit(f"r_ = TB[{f}.proto]({f}, d{args})", SKIP, ind=1)
-            self.emit("while r_.__class__ is Tail: r_ = r_[0](*r_[1])", SKIP, ind=1)
+            self.emit(f"n_ = {gone}", SKIP, ind=1)
+            self.emit(f"r_ = TB[{f}.proto]({f}, d{args})", TRAMP, ind=1)
+            self.emit("while r_.__class__ is Tail: n_ += r_[2]; r_ = r_[0](*r_[1])", TRAMP, ind=1)
             self.emit("return r_", SKIP, ind=1)
         self._builtin_call(f, args, a, k)
         self.stack.append(Entry(f"s{k}"))

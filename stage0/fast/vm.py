@@ -54,13 +54,13 @@ import warnings
 from types import CodeType, FrameType, TracebackType
 from typing import Any, Callable, Optional, TextIO
 
-from stage0.errors import OUT_OF_MEMORY, RuntimeErr
-from stage0.fast.flow import OPS, SKIP, Flow, Unstructured
+from stage0.errors import OUT_OF_MEMORY, RuntimeErr, TailCalls
+from stage0.fast.flow import OPS, SKIP, TRAMP, Flow, Unstructured
 from stage0.fast.gen import Env, Line, Translator
 from stage0.host.registry import DEFAULT_CAPS
 from stage0.image.model import Image
 from stage0.interp.loader import Proto
-from stage0.interp.vm import DEFAULT_MAX_DEPTH, MAX_HOST_REENTRY, STOPPED, VM, arity_error
+from stage0.interp.vm import DEFAULT_MAX_DEPTH, MAX_HOST_REENTRY, STOPPED, VM, arity_error, frame_sites
 from stage0.values import (
     UNSET,
     Builtin,
@@ -89,7 +89,8 @@ from stage0.values import (
 
 
 class Tail(tuple):  # type: ignore[type-arg]
-    """A pending tail call `(function, args)`, returned to the nearest trampoline."""
+    """A pending tail call `(function, args, frames it removes)`, returned to the nearest trampoline
+    (the count is one, plus the self tail calls of the frame that returns it: traces show them)."""
 
     __slots__ = ()
 
@@ -311,7 +312,7 @@ class FastVM(VM):
         `ref_offset` lets a builtin's call back (FastVM.call) find the depth.
         """
         saved = self.frames, self.max_depth, self.ref_offset
-        frames = [[clo, list(args) + clo.proto.pad, [], 0]]
+        frames = [[clo, list(args) + clo.proto.pad, [], 0, 0]]
         self.frames, self.max_depth, self.ref_offset = frames, self.ns["MAX"] - (d - 1), d - 1
         try:
             return self.run(0)
@@ -328,7 +329,7 @@ class FastVM(VM):
         depth is counted as in run_interpreted, and an error's trace shows this frame.
         """
         saved = self.frames, self.max_depth, self.ref_offset, self.stop
-        fr = [clo, locs, list(stack), pc]
+        fr = [clo, locs, list(stack), pc, 0]
         frames = [fr]
         self.frames, self.max_depth, self.ref_offset = frames, self.ns["MAX"] - (d - 1), d - 1
         self.stop = [fr, stops, False]
@@ -424,18 +425,26 @@ class FastVM(VM):
         while tb is not None:
             sites.append((tb.tb_frame, tb.tb_lineno))
             tb = tb.tb_next
-        trace: list[tuple[Any, ...]] = []
+        trace: list[Any] = []
+        tails = 0  # tail calls a trampoline followed into the next frame
         for frame, lineno in sites:
             if frame.f_code in _REF_LOOPS:
-                trace.extend(self.frame_site(fr) for fr in frame.f_locals["frames"])
+                trace.extend(frame_sites(self.frame_site, frame.f_locals["frames"], tails))
+                tails = 0
                 continue
             info = self.codemap.get(frame.f_code)
             if info is None or lineno is None:
                 continue
             proto, linemap = info
             line = linemap[lineno] if 0 <= lineno < len(linemap) else SKIP
-            if line == SKIP:
+            if line == TRAMP:
+                tails = frame.f_locals.get("n_", 0)
+            if line < 0:
                 continue
+            tails += frame.f_locals.get("t_", 0)
+            if tails:
+                trace.append(TailCalls(tails))
+                tails = 0
             clo = frame.f_locals.get("clo")
             site: tuple[Any, ...] = (proto.name, clo.module.file if clo is not None else "?", line)
             if self.show_locals:
@@ -463,7 +472,7 @@ def _render(lines: list[Line], proto: Proto) -> tuple[str, list[int]]:
     plines = proto.lines
     for ind, t, tag in lines:
         text.append("    " * ind + t)
-        linemap.append(plines[tag] if tag != SKIP and plines else SKIP)
+        linemap.append(plines[tag] if tag >= 0 and plines else tag if tag < 0 else SKIP)
     return "\n".join(text) + "\n", linemap
 
 

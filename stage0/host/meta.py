@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stage0.errors import RuntimeErr, arity_message
+from stage0.errors import RuntimeErr, TailCalls, arity_message
 from stage0.hints import undefined_name
 from stage0.host.core import want, want_int
 from stage0.host.registry import REGISTRY, HostContext, builtin
@@ -81,9 +81,11 @@ def vm_arity(ctx: HostContext, name: Any, want_n: Any, got: Any) -> str:
 
 @builtin("__vm_fail", 2)
 def vm_fail(ctx: HostContext, message: Any, sites: Any) -> None:
-    """Raise the runtime error `message` with the trace `sites`: [[name, file, line]], outermost first."""
+    """Raise the runtime error `message` with the trace `sites`, outermost first: [name, file, line]
+    (and the locals text) per frame, a number N between them where N tail calls removed frames."""
     e = RuntimeErr(to_str(message))
-    e.trace = [(str(s[0]), str(s[1]), int(s[2]), *(str(x) for x in s[3:4])) for s in want("__vm_fail", sites, "lst")]
+    e.trace = [TailCalls(int(s)) if isinstance(s, (int, float)) else (str(s[0]), str(s[1]), int(s[2]), *(str(x) for x in s[3:4]))
+               for s in want("__vm_fail", sites, "lst")]
     raise e
 
 

@@ -17,7 +17,7 @@ import sys
 from types import FrameType
 from typing import Any, Callable, Optional, TextIO
 
-from stage0.errors import OUT_OF_MEMORY, RuntimeErr, arity_message
+from stage0.errors import OUT_OF_MEMORY, RuntimeErr, TailCalls, arity_message
 from stage0.hints import undefined_name
 from stage0.host import all_builtins
 from stage0.host.caps import narrow
@@ -89,6 +89,19 @@ STOPPED = object()  # what `run` gives when the frame being resumed reached a st
 def arity_error(name: str, want: int, got: int) -> RuntimeErr:
     """`add expects 2 arguments, got 3` (errors.arity_message)."""
     return RuntimeErr(arity_message(name, want, got))
+
+
+def frame_sites(site: Callable[[list[Any]], tuple[Any, ...]], frames: list[list[Any]],
+                tails: int = 0) -> list[Any]:
+    """The trace entries of frames, outermost first: each frame's site, after a TailCalls
+    entry when tail calls removed frames below it (tails more for the first frame)."""
+    out: list[Any] = []
+    for fr in frames:
+        if fr[4] + tails:
+            out.append(TailCalls(fr[4] + tails))
+        out.append(site(fr))
+        tails = 0
+    return out
 
 
 def not_granted(key: str, cap: str) -> str:
@@ -172,7 +185,7 @@ class VM:
         if len(self.frames) >= self.max_depth or self.reentry >= MAX_HOST_REENTRY:
             raise RuntimeErr("stack overflow")
         base = len(self.frames)
-        self.frames.append([f, list(args) + p.pad, [], 0])
+        self.frames.append([f, list(args) + p.pad, [], 0, 0])
         old = self.raise_recursion_limit() if self.reentry == 0 else 0
         self.reentry += 1
         try:
@@ -222,7 +235,7 @@ class VM:
         # Python locals; splitting it into helpers would add a call per instruction.
         frames = self.frames
         fr = frames[-1]
-        clo, locs, stack, pc = fr
+        clo, locs, stack, pc, _ = fr
         code = clo.proto.code
         g = clo.module.globals
         push, pop = stack.append, stack.pop
@@ -307,12 +320,12 @@ class VM:
                             if len(frames) >= self.max_depth:
                                 raise RuntimeErr("stack overflow")
                             fr[3] = pc
-                            fr = [f, nl, [], 0]
+                            fr = [f, nl, [], 0, 0]
                             frames.append(fr)
-                        else:
-                            fr = [f, nl, [], 0]
+                        else:  # the new frame counts the frames tail calls removed (traces show them)
+                            fr = [f, nl, [], 0, fr[4] + 1]
                             frames[-1] = fr
-                        clo, locs, stack, pc = fr
+                        clo, locs, stack, pc, _ = fr
                         push, pop = stack.append, stack.pop
                         code = p.code
                         g = f.module.globals
@@ -331,7 +344,7 @@ class VM:
                     if len(frames) == base:
                         return v
                     fr = frames[-1]
-                    clo, locs, stack, pc = fr
+                    clo, locs, stack, pc, _ = fr
                     push, pop = stack.append, stack.pop
                     code = clo.proto.code
                     g = clo.module.globals
@@ -456,7 +469,7 @@ class VM:
             # Copy only the frame list now; the sites are read if the error is ever shown
             # (the frames above base are discarded, those below stop when it escapes).
             frames = list(self.frames)
-            e.pending = lambda: [self.frame_site(fr) for fr in frames]
+            e.pending = lambda: frame_sites(self.frame_site, frames)
         del self.frames[base:]
 
     def current_site(self) -> str:
@@ -469,7 +482,7 @@ class VM:
     def frame_site(self, fr: list[Any]) -> tuple[Any, ...]:
         """(function name, file, line) of a frame at its current instruction, and its locals
         text when the VM shows locals."""
-        clo, slots, _, pc = fr
+        clo, slots, _, pc, _ = fr
         lines = clo.proto.lines
         line = lines[max(pc - 1, 0)] if lines else 0
         if self.show_locals:

@@ -56,11 +56,13 @@ def execute(image: Image, args: list[str], max_depth: int, trace: bool = False,
             prepare(vm.host, grant, cap_log)
             vm.run_main()
         elif engine == "evl" and not trace:
-            from stage0.toolchain.selfvm import evaluate
+            from stage0.toolchain.selfvm import Evaluator
 
             if origin is None or origin.suffix != ".ilu" or not origin.is_file():
                 raise UsageError("--engine evl evaluates a source file (.ilu): not an image, -e or standard input")
-            evaluate(origin, args, out, max_depth)
+            ev = Evaluator(args, out, max_depth)
+            prepare(ev.host, Policy(), cap_log)  # unconfined (see above), but with locals in traces
+            ev.run_file(origin)
         else:
             from stage0.jit.runtime import jit_from_env
 

@@ -82,7 +82,3 @@ class Evaluator:
         evl reports no compile errors."""
         self.host.call(self.api["run_file"], [str(source), self.max_depth])
 
-
-def evaluate(source: Path, args: list[str], out: Optional[TextIO], max_depth: int) -> None:
-    """Run the program in the source file on the tree-walking evaluator, itself on the fast tier."""
-    Evaluator(args, out, max_depth).run_file(source)
