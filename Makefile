@@ -18,13 +18,14 @@ bootstrap: $(STAMP)
 
 # pytest (spread over the cores by pytest-xdist: about 6 instead of 9 minutes on 2),
 # then the fixed-point checks (stage3 runs stage2 first, then the self-hosted VM), then the shared conformance
-# programs and our spec suite through the installed `ilusm` command, and the spec suite once more
-# through `ilusm test`, the runner users get.
+# programs and our spec suite through the installed `ilusm` command, the spec suite once more
+# through `ilusm test`, the runner users get, and lib/ checked to be in `ilusm fmt`'s layout.
 test: $(STAMP)
 	$(BIN)/python -m pytest -n auto
 	$(BIN)/python bootstrap.py stage3
 	$(BIN)/python ../shared/tools/conform.py --timeout 30 --cmd "$(CURDIR)/$(BIN)/ilusm run" ../shared/conformance/core tests/spec
 	$(BIN)/ilusm test tests/spec
+	$(BIN)/ilusm fmt --check lib/
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py --svg docs/bench.svg

@@ -8,7 +8,7 @@ failed write to standard output (a full disk, a closed descriptor).
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Union
 
 EXIT_OK = 0
 EXIT_IMAGE = 1
@@ -82,6 +82,10 @@ def is_wide(c: str) -> bool:
     return any(lo <= n <= hi for lo, hi in WIDE_RANGES)
 
 
+# One entry of a trace: a site (name, file, line[, locals text]) or a count of tail calls (TailCalls).
+Entry = Union[tuple[Any, ...], "TailCalls"]
+
+
 class RuntimeErr(IlusmError):
     """An ilusm runtime error; `trace` lists (name, file, line), outermost first, each with the
     frame's locals text as a fourth item when the VM shows locals (`ilusm run --locals`)."""
@@ -91,23 +95,23 @@ class RuntimeErr(IlusmError):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-        self._trace: list[tuple[Any, ...]] | None = None
+        self._trace: list[Entry] | None = None
         # How to build the trace when someone asks: most errors are caught by
         # `try` and never shown, and building one costs O(depth).
-        self.pending: Callable[[], list[tuple[Any, ...]]] | None = None
+        self.pending: Callable[[], list[Entry]] | None = None
         # How a recorded module name is shown (the CLI sets it: the path from
         # the working folder, as in compile errors); None shows it as recorded.
         self.place: Callable[[str], str] | None = None
 
     @property
-    def trace(self) -> list[tuple[Any, ...]] | None:
+    def trace(self) -> list[Entry] | None:
         """The trace, built on first use."""
         if self._trace is None and self.pending is not None:
             self._trace, self.pending = self.pending(), None
         return self._trace
 
     @trace.setter
-    def trace(self, value: list[tuple[Any, ...]] | None) -> None:
+    def trace(self, value: list[Entry] | None) -> None:
         self._trace, self.pending = value, None
 
     def traced(self) -> bool:

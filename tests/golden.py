@@ -1,6 +1,6 @@
 """Golden files: tests/golden/*.ilu compiled by the seed compiler and dumped by `ilusm dis`
-(`.dis`), and tests/golden/audit/*.ilu reported by `ilusm audit` (`.audit`, and `.json` for
-`--json`).
+(`.dis`), tests/golden/audit/*.ilu reported by `ilusm audit` (`.audit`, and `.json` for
+`--json`), and tests/golden/fmt/*.ilu laid out by `ilusm fmt` (`.fmt`).
 
 `python tests/golden.py --promote` (or `make golden-promote`) rewrites the
 golden files after an intended change; review the diff before committing.
@@ -43,6 +43,13 @@ def render_audit(path: Path, as_json: bool) -> str:
     return (report_json if as_json else report_text)(data, path.name)
 
 
+def render_fmt(path: Path) -> str:
+    """`ilusm fmt` of one golden program: its canonical layout."""
+    from stage0.toolchain.fmt import layout
+
+    return layout(path.read_text(encoding="utf-8"), path.name)
+
+
 def cases() -> list[Path]:
     """Every golden program of the disassembly."""
     return sorted(HERE.glob("*.ilu"))
@@ -53,11 +60,17 @@ def audit_cases() -> list[Path]:
     return sorted((HERE / "audit").glob("*.ilu"))
 
 
+def fmt_cases() -> list[Path]:
+    """Every golden program of the formatter."""
+    return sorted((HERE / "fmt").glob("*.ilu"))
+
+
 def outputs() -> list[tuple[Path, str]]:
     """(golden file, what it should hold) for every golden file."""
     found = [(p.with_suffix(".dis"), render(p)) for p in cases()]
     for p in audit_cases():
         found += [(p.with_suffix(".audit"), render_audit(p, False)), (p.with_suffix(".json"), render_audit(p, True))]
+    found += [(p.with_suffix(".fmt"), render_fmt(p)) for p in fmt_cases()]
     return found
 
 

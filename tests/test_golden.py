@@ -1,11 +1,11 @@
-"""Compiler output for the golden programs matches the reviewed .dis files, and `ilusm audit`
-the reviewed .audit and .json reports."""
+"""Compiler output for the golden programs matches the reviewed .dis files, `ilusm audit` the
+reviewed .audit and .json reports, and `ilusm fmt` the reviewed .fmt layouts."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from golden import audit_cases, cases, render, render_audit
+from golden import audit_cases, cases, fmt_cases, render, render_audit, render_fmt
 
 
 @pytest.mark.parametrize("path", cases(), ids=lambda p: p.stem)
@@ -24,3 +24,10 @@ def test_golden_audit(path: Path, as_json: bool) -> None:
 
 def test_audit_cases_exist() -> None:
     assert len(audit_cases()) >= 3
+
+
+@pytest.mark.parametrize("path", fmt_cases(), ids=lambda p: p.stem)
+def test_golden_fmt(path: Path) -> None:
+    want = path.with_suffix(".fmt").read_text(encoding="utf-8")
+    assert render_fmt(path) == want, f"{path.name}: layout changed; review and run make golden-promote"
+    assert render_fmt(path.with_suffix(".fmt")) == want, f"{path.name}: the layout is not a fixed point"

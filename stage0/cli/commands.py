@@ -58,6 +58,7 @@ Examples:
   ilusm audit p.ilu                which capabilities each module declares and uses
   ilusm test                       run the tests under the working folder
   ilusm doc txt.spl                the documentation of a module or a function
+  ilusm fmt --check lib/           is every file in the canonical layout?
 """
 
 MAX_DEPTH_LIMIT = 10_000_000
@@ -398,6 +399,31 @@ def doc_cmd(target: str) -> None:
         return 0
 
     sys.exit(in_big_stack(go))
+
+
+@cli.command(name="fmt")
+@click.option("--check", is_flag=True, help="Write nothing; name each file that would change and exit 1 if any would.")
+@click.option("--diff", "show_diff", is_flag=True, help="Write nothing; print a unified diff of each change.")
+@click.argument("paths", nargs=-1, required=True)
+def fmt_cmd(check: bool, show_diff: bool, paths: tuple[str, ...]) -> None:
+    """Lay out ilusm source in its one canonical layout, in place.
+
+    PATHS are .ilu files or folders (every .ilu below them); `-` reads standard input and writes the
+    result to standard output. Comments and blank lines between statements are kept, number and
+    string literals keep their spelling, and a file is written only when its new text parses to the
+    same tree. Files whose first line says `# GENERATED` are left to their generator.
+    """
+    from stage0.toolchain import fmt
+
+    if "-" in paths:
+        if len(paths) > 1:
+            raise click.UsageError("`-` (standard input) cannot be mixed with files")
+        sys.exit(in_big_stack(lambda: fmt.filter_stdin(sys.stdin.read, click.echo)))
+    roots = [Path(p) for p in paths]
+    missing = [str(p) for p in roots if not p.exists()]
+    if missing:
+        raise click.UsageError(f"no such file or folder: {missing[0]}")
+    sys.exit(in_big_stack(lambda: fmt.run(roots, check, show_diff, click.echo)))
 
 
 @cli.command()

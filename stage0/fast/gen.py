@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any, Optional, Protocol
 
 from stage0 import isa
-from stage0.fast.flow import TRAMP, MAX_INDENT, MAX_NEST, NAMES, SKIP, Flow, Unstructured
+from stage0.fast.flow import MAX_INDENT, MAX_NEST, NAMES, SKIP, TRAMP, Flow, Unstructured
 from stage0.fast.hooks import JitHooks
 from stage0.interp.loader import Proto
 from stage0.values import eq, truthy

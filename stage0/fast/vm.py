@@ -54,7 +54,7 @@ import warnings
 from types import CodeType, FrameType, TracebackType
 from typing import Any, Callable, Optional, TextIO
 
-from stage0.errors import OUT_OF_MEMORY, RuntimeErr, TailCalls
+from stage0.errors import OUT_OF_MEMORY, Entry, RuntimeErr, TailCalls
 from stage0.fast.flow import OPS, SKIP, TRAMP, Flow, Unstructured
 from stage0.fast.gen import Env, Line, Translator
 from stage0.host.registry import DEFAULT_CAPS
@@ -403,10 +403,10 @@ class FastVM(VM):
 
     def current_site(self) -> str:
         """`file:line` of the innermost ilusm frame, read from the Python stack (for --trace-caps)."""
-        trace = self.trace_of(sys._getframe(1), None)
-        return f"{trace[-1][1]}:{trace[-1][2]}" if trace else "?"
+        sites = [s for s in self.trace_of(sys._getframe(1), None) if isinstance(s, tuple)]
+        return f"{sites[-1][1]}:{sites[-1][2]}" if sites else "?"
 
-    def trace_later(self, here: FrameType, tb: Optional[TracebackType]) -> Callable[[], list[tuple[Any, ...]]]:
+    def trace_later(self, here: FrameType, tb: Optional[TracebackType]) -> Callable[[], list[Entry]]:
         """A builder of the trace of an error caught in frame `here` (see RuntimeErr.pending).
 
         The frames outside `here` keep the lines they had: an error that is
@@ -414,7 +414,7 @@ class FastVM(VM):
         """
         return lambda: self.trace_of(here.f_back, tb)
 
-    def trace_of(self, outer: Optional[FrameType], tb: Optional[TracebackType]) -> list[tuple[Any, ...]]:
+    def trace_of(self, outer: Optional[FrameType], tb: Optional[TracebackType]) -> list[Entry]:
         """(name, file, line) of every active ilusm frame, outermost first, from the Python stack."""
         sites: list[tuple[FrameType, Optional[int]]] = []
         fr = outer

@@ -84,7 +84,8 @@ def vm_fail(ctx: HostContext, message: Any, sites: Any) -> None:
     """Raise the runtime error `message` with the trace `sites`, outermost first: [name, file, line]
     (and the locals text) per frame, a number N between them where N tail calls removed frames."""
     e = RuntimeErr(to_str(message))
-    e.trace = [TailCalls(int(s)) if isinstance(s, (int, float)) else (str(s[0]), str(s[1]), int(s[2]), *(str(x) for x in s[3:4]))
+    e.trace = [TailCalls(int(s)) if isinstance(s, (int, float))
+               else (str(s[0]), str(s[1]), int(s[2]), *(str(x) for x in s[3:4]))
                for s in want("__vm_fail", sites, "lst")]
     raise e
 

@@ -476,8 +476,8 @@ class VM:
         """`file:line` of the innermost ilusm frame (for --trace-caps)."""
         if not self.frames:
             return "?"
-        _, file, line = self.frame_site(self.frames[-1])
-        return f"{file}:{line}"
+        site = self.frame_site(self.frames[-1])  # (name, file, line[, locals])
+        return f"{site[1]}:{site[2]}"
 
     def frame_site(self, fr: list[Any]) -> tuple[Any, ...]:
         """(function name, file, line) of a frame at its current instruction, and its locals
