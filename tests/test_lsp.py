@@ -127,3 +127,20 @@ def test_symbols_definition_hover_completion(session: Any) -> None:
                                         "contentChanges": [{"text": SOURCE + "tw"}]})
     items = [i["label"] for i in c.request("textDocument/completion", at(uri, 8, 2))["items"]]
     assert items == ["twice"]
+
+
+def test_formatting_is_ilusm_fmt(session: Any) -> None:
+    c, uri, _ = session
+    messy = "x=1+2 # why\nif x>2 :   prn 'big'\n\n\n# end"
+    c.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": 2},
+                                        "contentChanges": [{"text": messy}]})
+    fmt = {"textDocument": {"uri": uri}, "options": {"tabSize": 4, "insertSpaces": True}}
+    [edit] = c.request("textDocument/formatting", fmt)
+    assert edit["range"] == {"start": {"line": 0, "character": 0}, "end": {"line": 4, "character": 5}}
+    assert edit["newText"] == "x = 1 + 2  # why\nif x > 2: prn 'big'\n\n# end\n"
+    c.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": 3},
+                                        "contentChanges": [{"text": edit["newText"]}]})
+    assert c.request("textDocument/formatting", fmt) == []
+    c.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": 4},
+                                        "contentChanges": [{"text": "x = (\n"}]})
+    assert c.request("textDocument/formatting", fmt) is None  # it does not parse: left alone

@@ -5,6 +5,7 @@ What it offers, computed from the open text on every change:
   compile errors, a `use` that finds nothing), with the range of the word
   at the error;
 - document symbols: the module's functions, values and `use`s;
+- formatting: the whole document in `ilusm fmt`'s layout (left alone while it does not parse);
 - go to definition: a function or global of the file, a `use`d module or
   file, a module member (`txt.spl`);
 - hover: a function's signature and the `#` comment above it (a library
@@ -191,6 +192,23 @@ def _builtin(word: str) -> Optional[Found]:
 
 # ---- the server ----------------------------------------------------------------------------
 
+def formatted(source: str, path: str) -> Optional[str]:
+    """The document in `ilusm fmt`'s layout, or None when it does not parse (its diagnostics say why)."""
+    from stage0.errors import IlusmError
+    from stage0.toolchain.fmt import layout
+
+    try:
+        return layout(source, path)
+    except IlusmError:
+        return None
+
+
+def end_of(text: str) -> tuple[int, int]:
+    """The LSP position (line, UTF-16 column) just past the last character of text."""
+    last = text.rsplit("\n", 1)[-1]
+    return text.count("\n"), len(last.encode("utf-16-le")) // 2
+
+
 def serve() -> None:
     """Run the language server on standard input and output until the client ends it.
 
@@ -259,6 +277,15 @@ def serve() -> None:
         found = doc_of(params.text_document.uri).completions(params.position.line, params.position.character)
         return T.CompletionList(is_incomplete=False,
                                 items=[T.CompletionItem(label=n, kind=kinds[k]) for n, k in found])
+
+    @server.feature(T.TEXT_DOCUMENT_FORMATTING)
+    def formatting(ls: Any, params: T.DocumentFormattingParams) -> Optional[list[T.TextEdit]]:
+        d = server.workspace.get_text_document(params.text_document.uri)
+        new = formatted(d.source, d.path)
+        if new is None or new == d.source:
+            return None if new is None else []
+        return [T.TextEdit(range=T.Range(start=T.Position(line=0, character=0), end=T.Position(*end_of(d.source))),
+                           new_text=new)]
 
     import sys
 
