@@ -54,3 +54,16 @@ def test_a_module_that_does_not_load_is_a_failure(tmp_path: Path) -> None:
     r = ilusm_test([], tmp_path)
     assert r.returncode == 1 and "FAIL test_broken.ilu\nthe module did not load:" in r.stdout
     assert "syntax error" in r.stdout
+
+
+def test_fs_root_lets_tests_use_the_project_s_modules(tmp_path: Path) -> None:
+    """By default a test is confined to its own folder, as `ilusm run` would confine it there;
+    `--fs-root .` opens the project to it, so tests/ can `use "../mod.ilu"`."""
+    (tmp_path / "mathx.ilu").write_text("sq(x) = x * x\n")
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_mathx.ilu").write_text('use "../mathx.ilu"\ntest_sq() = asr(sq(4) == 16)\n')
+    r = ilusm_test([], tmp_path)
+    assert r.returncode == 1 and "module '../mathx.ilu' is outside the sandbox" in r.stdout
+    r = ilusm_test(["--fs-root", "."], tmp_path)
+    assert (r.returncode, r.stdout.splitlines()[-1]) == (0, "1 passed, 0 failed")
+    assert ilusm_test(["--fs-root", "nowhere"], tmp_path).returncode == 2

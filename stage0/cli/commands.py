@@ -367,21 +367,26 @@ def audit(file: str, args: tuple[str, ...], as_json: bool, run_it: bool, compile
 @click.option("-k", "pattern", metavar="TEXT", default=None, help="Run only the tests whose name holds TEXT.")
 @click.option("--engine", type=click.Choice(ENGINES[:3]), default="fast", show_default=True,
               help="The engine the tests run on.")
+@click.option("--fs-root", metavar="DIR", default=None,
+              help="Confine each test's files and modules to DIR (`.`: the project) instead of its own folder.")
 @compiler_option
-def test_cmd(paths: tuple[str, ...], pattern: Optional[str], engine: str, compiler: str) -> None:
+def test_cmd(paths: tuple[str, ...], pattern: Optional[str], engine: str, fs_root: Optional[str],
+             compiler: str) -> None:
     """Run a project's tests under PATHS (default: the working folder).
 
-    Annotated programs (`# expect: ...` comments, as in tests/spec) run as `ilusm run` would;
-    in files named test_*.ilu or *_test.ilu each function named test_* is a test that passes
-    when it returns (use asr). Exit status 1 when a test fails or none is found.
+    Annotated programs (`# expect: ...` comments, as in tests/spec) run as `ilusm run` would,
+    from their own folder; in files named test_*.ilu or *_test.ilu each function named test_* is
+    a test that passes when it returns (use asr). Tests that `use "../module.ilu"` need
+    `--fs-root .` (run from the project's folder). Exit status 1 when a test fails or none is found.
     """
     from stage0.toolchain.testrun import run_tests
 
     roots = [Path(p) for p in paths] or [Path(".")]
-    missing = [str(p) for p in roots if not p.exists()]
+    missing = [str(p) for p in roots + ([Path(fs_root)] if fs_root else []) if not p.exists()]
     if missing:
         raise click.UsageError(f"no such file or folder: {missing[0]}")
-    sys.exit(run_tests(roots, engine, compiler, pattern, click.echo))
+    root = None if fs_root is None else str(Path(fs_root).resolve())
+    sys.exit(run_tests(roots, engine, compiler, pattern, click.echo, root))
 
 
 @cli.command(name="doc")

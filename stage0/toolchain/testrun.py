@@ -118,8 +118,9 @@ def in_folder(path: Path, work: Callable[[], Any]) -> Any:
         os.chdir(old)
 
 
-def run_program(path: Path, engine: str, compiler: str) -> Outcome:
-    """An annotated program, run as `ilusm run` would (default capabilities, files beneath its folder)."""
+def run_program(path: Path, engine: str, compiler: str, fs_root: Optional[str] = None) -> Outcome:
+    """An annotated program, run as `ilusm run` would (default capabilities, files beneath its
+    folder, or beneath fs_root when given)."""
     from stage0.cli.proc import guarded, in_big_stack
     from stage0.host.caps import policy
     from stage0.interp.vm import DEFAULT_MAX_DEPTH
@@ -129,7 +130,7 @@ def run_program(path: Path, engine: str, compiler: str) -> Outcome:
     out, err = io.StringIO(), io.StringIO()
 
     def go() -> int:
-        grant = policy()
+        grant = policy(fs_root=fs_root)
         image, _ = load_program(path.name, compiler, grant.fs_root)
         return execute(image, [], DEFAULT_MAX_DEPTH, out=out, engine=engine, origin=origin_of(path.name),
                        policy=grant)
@@ -138,7 +139,8 @@ def run_program(path: Path, engine: str, compiler: str) -> Outcome:
     return Outcome(str(path), verdict(path, expectations(path), status, out.getvalue(), err.getvalue()))
 
 
-def run_module(path: Path, engine: str, compiler: str, pattern: Optional[str] = None) -> list[Outcome]:
+def run_module(path: Path, engine: str, compiler: str, pattern: Optional[str] = None,
+               fs_root: Optional[str] = None) -> list[Outcome]:
     """Each `test_*` function of a test module (those whose name holds pattern); a module that
     fails to load is one failure."""
     from stage0.cli.proc import guarded, in_big_stack
@@ -147,7 +149,7 @@ def run_module(path: Path, engine: str, compiler: str, pattern: Optional[str] = 
     err = io.StringIO()
 
     def go() -> int:
-        exports = _load(path, engine, compiler)
+        exports = _load(path, engine, compiler, fs_root)
         for name, f in exports.items():
             full = f"{path}::{name}"
             if name.startswith("test_") and (not pattern or pattern in full):
@@ -160,12 +162,13 @@ def run_module(path: Path, engine: str, compiler: str, pattern: Optional[str] = 
     return found
 
 
-def _load(path: Path, engine: str, compiler: str) -> dict[str, Any]:
-    """Run a test module's body on an engine; its exports, with the VM under `__vm__`."""
+def _load(path: Path, engine: str, compiler: str, fs_root: Optional[str]) -> dict[str, Any]:
+    """Run a test module's body on an engine (files beneath its folder, or fs_root); its exports,
+    with the VM under `__vm__`."""
     from stage0.host.caps import policy
     from stage0.toolchain.programs import load_program
 
-    grant = policy()
+    grant = policy(fs_root=fs_root)
     image, _ = load_program(path.name, compiler, grant.fs_root)
     if engine == "vm":
         from stage0.toolchain.selfvm import SelfHostedVM
@@ -191,17 +194,18 @@ def _one(vm: Any, f: Any, name: str) -> Outcome:
 
 
 def run_tests(paths: list[Path], engine: str, compiler: str, pattern: Optional[str],
-              say: Callable[[str], None]) -> int:
-    """Run what discover finds (filtered by pattern); the exit status (1 when a test failed or none ran).
+              say: Callable[[str], None], fs_root: Optional[str] = None) -> int:
+    """Run what discover finds (filtered by pattern), each test's files confined to its folder or to
+    fs_root; the exit status (1 when a test failed or none ran).
     Every test runs in this process, so a pledge in one narrows its own VM only: the kernel layer,
     which would bind the whole process for good, is off (ILUSM_SANDBOX_KERNEL)."""
     os.environ["ILUSM_SANDBOX_KERNEL"] = "off"
     outcomes: list[Outcome] = []
     for path in discover(paths):
         if expectations(path).empty:
-            outcomes += run_module(path, engine, compiler, pattern)
+            outcomes += run_module(path, engine, compiler, pattern, fs_root)
         elif not pattern or pattern in str(path):
-            outcomes.append(run_program(path, engine, compiler))
+            outcomes.append(run_program(path, engine, compiler, fs_root))
     failed = [o for o in outcomes if o.why]
     for o in failed:
         say(f"FAIL {o.name}\n{o.why}\n")
