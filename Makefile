@@ -16,16 +16,17 @@ $(STAMP): pyproject.toml
 bootstrap: $(STAMP)
 	$(BIN)/python bootstrap.py all
 
-# pytest (spread over the cores by pytest-xdist: about 6 instead of 9 minutes on 2),
-# then the fixed-point checks (stage3 runs stage2 first, then the self-hosted VM), then the shared conformance
-# programs and our spec suite through the installed `ilusm` command, the spec suite once more
-# through `ilusm test`, the runner users get, and lib/ checked to be in `ilusm fmt`'s layout.
+# pytest (spread over the cores by pytest-xdist, a test file to a worker, so a file's expensive fixtures
+# are built once), then two lanes side by side, one a core: the shared conformance programs and our spec suite
+# through the installed `ilusm` command; and the fixed-point checks (stage3 runs stage2 first, then the
+# self-hosted VM), the spec suite once more through `ilusm test`, the runner users get, and lib/ checked
+# to be in `ilusm fmt`'s layout. Either lane failing fails the target.
 test: $(STAMP)
-	$(BIN)/python -m pytest -n auto
-	$(BIN)/python bootstrap.py stage3
-	$(BIN)/python ../shared/tools/conform.py --timeout 30 --cmd "$(CURDIR)/$(BIN)/ilusm run" ../shared/conformance/core tests/spec
-	$(BIN)/ilusm test tests/spec
-	$(BIN)/ilusm fmt --check lib/
+	$(BIN)/python -m pytest -n auto --dist loadfile
+	$(BIN)/python ../shared/tools/conform.py --timeout 30 --cmd "$(CURDIR)/$(BIN)/ilusm run" \
+		../shared/conformance/core tests/spec & conform=$$!; \
+	$(BIN)/python bootstrap.py stage3 && $(BIN)/ilusm test tests/spec && $(BIN)/ilusm fmt --check lib/; \
+	lane=$$?; wait $$conform && exit $$lane
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py --svg docs/bench.svg
@@ -36,6 +37,7 @@ bench: $(STAMP)
 fuzz: $(STAMP)
 	ILUSM_FUZZ_EXAMPLES=50000 $(BIN)/python -m pytest -q tests/test_ilbc.py tests/test_image_fuzz.py -k fuzz
 	ILUSM_FUZZ_EXAMPLES=5000 $(BIN)/python -m pytest -q tests/test_differential.py tests/test_verify_kinds.py
+	ILUSM_FULL=1 $(BIN)/python -m pytest -q tests/test_fast.py -k fallback_emission
 	ILUSM_SOAK=1 $(BIN)/python -m pytest -q tests/test_jit.py -k memory_stays_bounded
 
 # build/libilusm.so (ilusm inside a C program: include/ilusm.h, docs/embedding.md) and its example.

@@ -34,18 +34,16 @@ def copy_tree(dest: Path, reverse: bool) -> None:
 
 
 def test_fixed_point_is_reproducible(tmp_path: Path) -> None:
-    images = []
-    for i, (tz, lang, seed) in enumerate([("UTC", "C.UTF-8", "0"), ("America/Lima", "fr_FR.UTF-8", "987")]):
-        where = tmp_path / f"tree{i}" / ("x" * (i + 1))
-        copy_tree(where, reverse=bool(i))
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "ILUSM_LIB", "ILUSM_PATH")}
-        env.update(TZ=tz, LANG=lang, LC_ALL=lang, PYTHONHASHSEED=seed)
-        p = subprocess.run([sys.executable, "bootstrap.py", "stage2"], cwd=where, env=env,
-                           capture_output=True, text=True)
-        assert p.returncode == 0, p.stdout + p.stderr
-        assert "fixed point reached" in p.stdout
-        images.append((where / "build" / "stage2.ilbc").read_bytes())
-    assert images[0] == images[1] == (ROOT / "ilusm.ilbc").read_bytes()
+    """Another folder (deeper, files copied in reverse order), time zone, locale and hash seed give
+    the committed image's bytes; `make test`'s `bootstrap.py stage3` covers the usual environment."""
+    where = tmp_path / "tree" / "xx"
+    copy_tree(where, reverse=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "ILUSM_LIB", "ILUSM_PATH")}
+    env.update(TZ="America/Lima", LANG="fr_FR.UTF-8", LC_ALL="fr_FR.UTF-8", PYTHONHASHSEED="987")
+    p = subprocess.run([sys.executable, "bootstrap.py", "stage2"], cwd=where, env=env, capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "fixed point reached" in p.stdout
+    assert (where / "build" / "stage2.ilbc").read_bytes() == (ROOT / "ilusm.ilbc").read_bytes()
 
 
 def test_diff_names_the_function_and_instruction(tmp_path: Path) -> None:

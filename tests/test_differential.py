@@ -28,7 +28,7 @@ from stage0.toolchain.engines import execute
 from stage0.toolchain.selfhost import default_toolchain
 
 # `make fuzz` raises the count (ILUSM_FUZZ_EXAMPLES) for a long soak.
-EXAMPLES = int(os.environ.get("ILUSM_FUZZ_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("ILUSM_FUZZ_EXAMPLES", "80"))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 PRELUDE = ("a = 3\nb = 2.5\nc = \"s\"\nxs = [1, 2, 3]\no = {k: 1, \"X\": [2]}\n"

@@ -344,7 +344,7 @@ def program(draw: Draw) -> str:
     return "\n".join(lines) + "\n"
 
 
-@settings(max_examples=200, derandomize=True, deadline=None,
+@settings(max_examples=120, derandomize=True, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
 @given(program())
 def test_random_programs_same_on_both_engines(text: str) -> None:
@@ -740,15 +740,22 @@ def run_vm(cls: type[VM], image: Image, caps: frozenset[str] = DEFAULT_CAPS) -> 
     return status, out.getvalue(), err.getvalue()
 
 
-@pytest.mark.parametrize("cls", [DispatchVM, FlatVM, InterpretVM, MixedVM],
-                         ids=["dispatch", "flat", "interpret", "mixed"])
+FALLBACKS = [DispatchVM, FlatVM, InterpretVM, MixedVM]
+
+
+@pytest.mark.parametrize("cls", FALLBACKS, ids=["dispatch", "flat", "interpret", "mixed"])
 def test_fallback_emission_on_spec_programs(cls: type[VM]) -> None:
-    """The fallback emitters (normally used for odd control flow only) run every spec program
-    exactly as the reference does."""
+    """The fallback emitters (normally used for odd control flow only) run the spec programs
+    exactly as the reference does: each program on two of the four (every program on all four
+    under ILUSM_FULL=1, which `make fuzz` sets)."""
     from stage0.errors import CompileError
 
     bad = []
-    for path in FILES:
+    k = FALLBACKS.index(cls)
+    full = os.environ.get("ILUSM_FULL") == "1"
+    for i, path in enumerate(FILES):
+        if not full and i % 2 != k % 2:
+            continue
         try:
             image = ilbc.read(ilbc.write(compile_file(path)))
         except CompileError:

@@ -33,6 +33,7 @@ from stage0.paths import MAIN_MODULE
 from stage0.seedc import driver
 from stage0.seedc.emit import FnBuilder
 
+
 ROOT = Path(__file__).resolve().parent.parent
 LIB = ROOT / "lib"
 DRIVER = ROOT / "tests" / "selfhost" / "back_driver.ilu"
@@ -88,9 +89,9 @@ def extra_paths(tmp: Path) -> list[Path]:
     return [tmp / n for n in EXTRA if n not in skip] + [tmp / MISSING]
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A temp folder with the extra programs; ILUSM_LIB and ILUSM_PATH set for both compilers."""
+@pytest.fixture(scope="session")
+def sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A temp folder with the extra programs (written once per worker)."""
     tmp = tmp_path_factory.mktemp("selfhost_src")
     for name, text in EXTRA.items():
         p = tmp / name
@@ -99,22 +100,40 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             p.write_bytes(text)
         else:
             p.write_text(text, encoding="utf-8")
-    with mock.patch.dict(os.environ, {"ILUSM_LIB": str(LIB), "ILUSM_PATH": str(tmp / "pathdir")}):
-        yield tmp
+    return tmp
+
+
+def compilers_env(tmp: Path) -> Any:
+    """ILUSM_LIB and ILUSM_PATH as both compilers need them for the extra programs."""
+    return mock.patch.dict(os.environ, {"ILUSM_LIB": str(LIB), "ILUSM_PATH": str(tmp / "pathdir")})
 
 
 @pytest.fixture(scope="module")
+def env(sources: Path) -> Iterator[Path]:
+    """The extra programs' folder, with the compilers' environment set."""
+    with compilers_env(sources):
+        yield sources
+
+
+@pytest.fixture(scope="session")
 def driver_image() -> Image:
     """The test driver and the self-hosted back end, compiled by the seed compiler."""
     return ilbc.read(ilbc.write(driver.compile_file(DRIVER)))
 
 
-@pytest.fixture(scope="module")
-def batch(env: Path, driver_image: Image, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """One VM run compiling every program and lib/, first parsing with __dev_parse, then with prs.
+@pytest.fixture(scope="session")
+def batch(sources: Path, driver_image: Image, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One VM run compiling every program and lib/, first parsing with __dev_parse, then with prs
+    (two minutes: `make test` gives each test file to one worker, pytest --dist loadfile).
 
     Job outputs by "PARSER:PATH" ("PARSER:lib" for the tree).
     """
+    with compilers_env(sources):
+        return _batch(sources, driver_image, tmp_path_factory)
+
+
+def _batch(env: Path, driver_image: Image, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The body of the batch fixture."""
     out = tmp_path_factory.mktemp("selfhost_out")
     paths = [str(p) for p in PROGRAMS + extra_paths(env)]
     args, jobs = [str(out)], []
