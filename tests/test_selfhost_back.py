@@ -33,7 +33,6 @@ from stage0.paths import MAIN_MODULE
 from stage0.seedc import driver
 from stage0.seedc.emit import FnBuilder
 
-
 ROOT = Path(__file__).resolve().parent.parent
 LIB = ROOT / "lib"
 DRIVER = ROOT / "tests" / "selfhost" / "back_driver.ilu"
