@@ -34,6 +34,7 @@ from stage0.errors import RuntimeErr
 from stage0.fast.vm import FastVM
 from stage0.host.mch import native_name
 from stage0.interp.vm import VM
+from stage0.jit.record import PURE_BUILTINS
 from stage0.jit.runtime import Jit
 from stage0.paths import ROOT
 from stage0.seedc.driver import compile_file
@@ -90,6 +91,8 @@ EDGES = {"int": ["0", "1", "-1", "9223372036854775807", "-9223372036854775808", 
          "bool": ["tru", "fls"], "nil": ["nil"]}
 BINARY = ["+", "-", "*", "/", "%", "<", ">", "<=", ">=", "==", "!="]
 UNARY = ["-", "not "]
+# The pure numeric builtins a trace computes itself (stage0/jit/record.py PURE_BUILTINS).
+BUILTINS = sorted(PURE_BUILTINS)
 
 
 def matrix_program(ops: list[str]) -> str:
@@ -97,7 +100,7 @@ def matrix_program(ops: list[str]) -> str:
     lines = ["show(r) = if typ(r) == \"num\" and __num_isflt(r): \"f\" + str(r) | typ(r) + \" \" + str(r)"]
     for k, op in enumerate(ops):
         for a, b in itertools.product(EDGES, repeat=2):
-            body = f"x {op} y" if op not in UNARY else f"{op}x"
+            body = f"{op}x" if op in UNARY else f"{op}(x)" if op in BUILTINS else f"x {op} y"
             lines.append(f"op{k}_{a}_{b}(x, y) =\n    r = nil\n    i <- 1..3: r = {body}\n    r")
             lines.append(f"x <- [{', '.join(EDGES[a])}]:\n    y <- [{', '.join(EDGES[b])}]:\n"
                          f"        t = try(\\() op{k}_{a}_{b}(x, y))\n        prn (if t.err: t.err | show(t.val))")
@@ -105,7 +108,8 @@ def matrix_program(ops: list[str]) -> str:
 
 
 @pytest.mark.parametrize("engine", list(ENGINES))
-@pytest.mark.parametrize("ops", [BINARY[:5], BINARY[5:], UNARY], ids=["arith", "compare", "unary"])
+@pytest.mark.parametrize("ops", [BINARY[:5], BINARY[5:], UNARY, BUILTINS],
+                         ids=["arith", "compare", "unary", "builtins"])
 def test_edge_value_matrix(engine: str, ops: list[str]) -> None:
     source = matrix_program(ops)
     want = run_with("ref", source, None)

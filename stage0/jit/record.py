@@ -38,7 +38,7 @@ I64_MIN, I64_MAX = -(1 << 63), (1 << 63) - 1
 RANGE_ITER = type(iter(range(0)))
 LIST_ITER: type = type(iter([]))
 # Host builtins a trace may call: pure functions of numbers (their IR is in jit.ilu).
-PURE_BUILTINS = frozenset({"__num_sqrt"})
+PURE_BUILTINS = frozenset({"__num_sqrt", "__num_floor", "__num_ceil", "__num_round"})
 
 
 
