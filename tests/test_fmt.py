@@ -121,3 +121,10 @@ def test_a_layout_that_changes_the_tree_is_refused(monkeypatch: pytest.MonkeyPat
     with pytest.raises(fmt.LayoutBug, match="different tree"):
         fmt.format_file(path)
     assert path.read_text() == "x = 1\n"
+
+
+def test_a_byte_order_mark_and_crlf_line_ends_are_kept() -> None:
+    assert fmt.layout("\ufeffx=1\r\nprn  x\r\n", "b.ilu") == "\ufeffx = 1\r\nprn x\r\n"
+    assert fmt.layout("x=1\n", "b.ilu") == "x = 1\n"
+    assert fmt.layout("", "b.ilu") == ""
+    assert fmt.layout("# only\n\n\n# comments\n", "b.ilu") == "# only\n\n# comments\n"

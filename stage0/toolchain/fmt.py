@@ -62,18 +62,22 @@ def _lay() -> tuple[Any, dict[str, Any]]:
 
 
 def layout(src: str, name: str) -> str:
-    """src in the canonical layout. A program that does not parse raises its CompileError (from the
-    seed parser, which reports exactly what the self-hosted one does); a layout that would change
-    the tree raises LayoutBug."""
+    """src in the canonical layout, keeping a leading byte-order mark and `\r\n` line ends (they
+    belong to the file, not the program). A program that does not parse raises its CompileError
+    (from the seed parser, which reports exactly what the self-hosted one does); a layout that
+    would change the tree raises LayoutBug."""
+    from stage0.paths import BOM
     from stage0.seedc.parser import parse
 
-    parse(src, name)
+    mark = BOM if src.startswith(BOM) else ""
+    body = src[len(mark):]
+    parse(body, name)
     vm, lay = _lay()
-    out: str = vm.call(lay["format"], [src, name])
-    if not vm.call(lay["same"], [src, out]):
+    out: str = vm.call(lay["format"], [body, name])
+    if not vm.call(lay["same"], [body, out]):
         raise LayoutBug(f"{name}: the formatted text would parse to a different tree; the file is left as it is "
                         "(a bug in ilusm fmt: please report it with the file)")
-    return out
+    return mark + (out.replace("\n", "\r\n") if "\r\n" in body else out)
 
 
 def files(paths: Iterable[Path]) -> list[Path]:
