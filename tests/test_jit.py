@@ -183,6 +183,30 @@ def test_list_reads_run_in_traces() -> None:
     assert st["traces"] >= 5 and st["exits"]["guard"] >= 3, st  # the float, the big int, the index
 
 
+def test_list_writes_run_in_traces() -> None:
+    st = jit_stats(ROOT / "tests" / "spec" / "jit" / "list_writes.ilu")
+    assert st["traces"] >= 5 and st["exits"]["guard"] >= 1, st  # the overflow, at least
+    assert st["aborts"].get("a list write of a value that is not a number"), st
+
+
+def test_list_writes_keep_reference_counts() -> None:
+    """A native write gives the list a new object and takes its reference from the old one: the
+    old elements lose exactly one reference each, the new ones have only the list's."""
+    image = compile_file(ROOT / "w.ilu", source="put(xs, v) =\n    i <- 0..len(xs) - 1: xs[i] = v + i\n    xs\n")
+    jit = Jit({"threshold": 1})
+    vm = FastVM(image, out=io.StringIO(), jit=jit)
+    put = vm.run_main()["put"]
+    olds = [1000.5 + i for i in range(50)]  # objects of their own, also held here
+    xs = list(olds)
+    before = [sys.getrefcount(o) for o in olds]
+    vm.call(put, [xs, 100_000])
+    assert jit.stats["traces"] >= 1, jit.stats
+    assert [sys.getrefcount(o) for o in olds] == [b - 1 for b in before]
+    assert xs == [100_000 + i for i in range(50)]
+    made_here = [int(str(100_000 + i)) for i in range(50)]  # the same numbers, made by Python
+    assert {sys.getrefcount(x) for x in xs} == {sys.getrefcount(x) for x in made_here}
+
+
 def test_branches_both_ways_become_side_paths() -> None:
     st = jit_stats(ROOT / "tests" / "spec" / "jit" / "branches.ilu")
     assert st["side_paths"] >= 5 and st["exits"]["side"] <= 2 * st["side_paths"] + 4, st

@@ -41,7 +41,9 @@ LIBM = ("sqrt", "fabs", "floor", "ceil", "trunc", "round", "rint", "fmod", "pow"
 
 # C-API functions traces that read Python objects call (they hold the GIL): registered with the
 # engine by name, like LIBM.
-HELPERS = ("PyLong_AsLongAndOverflow",)
+# The C API functions traces call (reading list elements, and writing them: a new element is a
+# new object; the one it replaces loses the list's reference).
+HELPERS = ("PyLong_AsLongAndOverflow", "PyLong_FromLongLong", "PyFloat_FromDouble", "Py_DecRef")
 
 _SIG = re.compile(r"^(i64|f64)\(((?:i64|f64)(?:,(?:i64|f64))*)?\)$")
 

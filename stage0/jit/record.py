@@ -327,6 +327,20 @@ class Recorder:
         self.stack.append(v)
         return nxt
 
+    def op_SET_IDX(self, pc: int, a: Any, b: Any, nxt: int) -> int:
+        """xs[i] = v of a number into a list. The dry run must not change the program's list, so
+        it writes nothing: a later read of the element records the old element's kind, and the
+        trace's guard on it decides at run time."""
+        v, i, xs = self.stack[-1], self.stack[-2], self.stack[-3]
+        if xs.__class__ is not list:
+            raise Abort("a write into something other than a list")
+        if v.__class__ is not int and v.__class__ is not float:
+            raise Abort("a list write of a value that is not a number")
+        self.note(pc, "SET_IDX", a, b, [xs, i, v], lists=True)
+        get_index(xs, i)  # an index the write would refuse aborts here, as a read would
+        del self.stack[-2:]
+        return nxt
+
     def op_SYSCALL(self, pc: int, a: Any, b: Any, nxt: int) -> int:
         if a not in PURE_BUILTINS:
             raise Abort(f"a call of {a}")
