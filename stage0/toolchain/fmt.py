@@ -88,9 +88,21 @@ def files(paths: Iterable[Path]) -> list[Path]:
     return out
 
 
+def read(path: Path) -> str:
+    """A source file's text as it is (a byte-order mark kept); an unreadable or non-UTF-8 file
+    is the compile error `ilusm run` reports for it."""
+    from stage0.paths import read_source
+
+    try:
+        return path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        read_source(path)  # raises that CompileError
+        raise
+
+
 def format_file(path: Path) -> Outcome:
     """The outcome of formatting one file (nothing is written)."""
-    before = path.read_text(encoding="utf-8")
+    before = read(path)
     if before.startswith(GENERATED):
         return Outcome(path, before, before, skipped="generated")
     return Outcome(path, before, layout(before, str(path)))
