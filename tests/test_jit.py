@@ -207,6 +207,35 @@ def test_list_writes_keep_reference_counts() -> None:
     assert {sys.getrefcount(x) for x in xs} == {sys.getrefcount(x) for x in made_here}
 
 
+def test_calls_are_inlined() -> None:
+    st = jit_stats(ROOT / "tests" / "spec" / "jit" / "calls.ilu")
+    assert st["traces"] >= 6 and not st["aborts"], st
+    assert st["exits"]["guard"] >= 2 and st["side_paths"] >= 1, st  # exits inside called functions
+    assert st["dropped"] >= 1, st  # the global rebound: the entry guard failed until the trace went
+
+
+# An error inside an inlined function, and a stack overflow that an inlined call must still meet
+# (the loop gets hot one frame short of the limit: its trace must not run the call natively).
+CALL_ERRORS = {"division": "ratio(x) = 100 / inner(x)\ninner(x) = x - 3\nsums(n) =\n    s = 0\n"
+                           "    i <- 0..n: s += ratio(i)\n    s\nprn sums(6)\n",
+               "depth": "sq(x) = x * x\nprobe(d) =\n    s = 0\n    i <- 1..3: s += if i > 1: sq(i) | 0\n"
+                        "    s + probe(d + 1)\nprn probe(0)\n"}
+
+
+@pytest.mark.parametrize("engine", list(ENGINES))
+@pytest.mark.parametrize("name", list(CALL_ERRORS))
+def test_inlined_calls_keep_errors_and_traces(engine: str, name: str, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / f"{name}.ilu"
+    path.write_text(CALL_ERRORS[name])
+    monkeypatch.setenv("ILUSM_JIT", "off")
+    want = run_spec(path, engine)
+    monkeypatch.setenv("ILUSM_JIT", "on")
+    monkeypatch.setenv("ILUSM_JIT_THRESHOLD", "1")
+    assert run_spec(path, engine) == want
+    assert want[0] == 70 and "\n  at " in want[2]
+
+
 def test_branches_both_ways_become_side_paths() -> None:
     st = jit_stats(ROOT / "tests" / "spec" / "jit" / "branches.ilu")
     assert st["side_paths"] >= 5 and st["exits"]["side"] <= 2 * st["side_paths"] + 4, st

@@ -298,7 +298,7 @@ class VM:
                     stack[-1] = o.get(a) if o.__class__ is dict else get_field(o, a)
                 elif op == JUMP:
                     if a < pc and jit is not None and not stack:
-                        r = jit.back_edge(clo.proto, a, pc - 1, locs)
+                        r = jit.back_edge(clo.proto, a, pc - 1, locs, g, self.max_depth - len(frames))
                         if r is not None:
                             pc = r[0]
                             stack += r[1]

@@ -1,15 +1,17 @@
 """Entry and exit glue: Python source generated per trace, as the fast tier generates code.
 
-`make_glue(desc, address)` gives `enter(locs)`. It checks the kind of every
-live-in local against the recording (the entry guard) and packs it into the
-trace's slot array, calls the native trace, and then runs the code of the
+`make_glue(desc, address, fns=...)` gives `enter(locs, g, room)`. It checks
+the kind of every live-in local against the recording (the entry guard) and
+packs it into the trace's slot array, checks that each global the trace
+inlines a function of still holds that function (`fns`, read from g) and that
+the frame stack has room for the inlined calls, calls the native trace, and then runs the code of the
 exit the trace returned: write back the locals that exit names, read its
 operand stack, and give `(pc, stack, exit id)`. When an entry guard fails it
 gives None and nothing has changed. The encodings are jit.ilu's: an int is
 an i64 word, a float its IEEE bits, a bool 0 or 1, nil nothing, a range
 iterator its next index (start, step and length in context words), a list
 its address, a list iterator its next index (the list's address in a
-context word). The addresses of the float and int types are context words
+context word), a function its place in `fns`. The addresses of the float and int types are context words
 too: run-time addresses never appear in the IR, so cached code stays valid.
 """
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any, Callable, Optional
 
 from stage0.jit.record import I64_MAX, I64_MIN, LIST_ITER, RANGE_ITER, range_fits
 
-Glue = Callable[[list[Any]], Optional[tuple[int, list[Any], int]]]
+Glue = Callable[[list[Any], dict[str, Any], int], Optional[tuple[int, list[Any], int]]]
 
 # How an entry guard tests a live-in of each kind (`v` is the local's value).
 _CHECK = {"int": "v.__class__ is not int or not MIN <= v <= MAX", "flt": "v.__class__ is not float",
@@ -31,13 +33,16 @@ def _read(kind: str, word: int) -> str:
     """The Python expression of a value of `kind` stored in slot word `word` (a list as its
     address: a local holds it, so it is alive)."""
     return {"int": f"I[{word}]", "flt": f"D[{word}]", "bool": f"I[{word}] != 0", "nil": "None",
-            "lst": f"OBJ(I[{word}])"}[kind]
+            "lst": f"OBJ(I[{word}])", "fn": f"FNS[I[{word}]]"}[kind]
 
 
 def _entry_lines(desc: dict[str, Any]) -> list[str]:
     """The entry guard and packing of each live-in, then the call."""
     ctx = {slot: base for slot, base in desc["layout"]["ranges"] + desc["layout"]["iters"]}
-    out = ["def enter(locs):"]
+    out = ["def enter(locs, g, room):"]
+    if desc["depth"]:
+        out.append(f"    if room < {desc['depth']}: return None")
+    out += [f"    if g.get({name!r}) is not FNS[{i}]: return None" for i, name in enumerate(desc["globals"])]
     for slot, kind in desc["live_in"]:
         out += [f"    v = locs[{slot}]", f"    if {_CHECK[kind]}: return None"]
         if kind in ("rng", "lit"):
@@ -67,6 +72,7 @@ def _exit_lines(k: int, x: dict[str, Any], stack_at: int) -> list[str]:
 
 
 _KINDS = frozenset(_CHECK)
+_STACK_KINDS = _KINDS | {"fn"}  # an exit may leave a function to be called on the stack
 _EXIT_KINDS = frozenset({"loop", "side", "guard", "budget"})
 
 
@@ -94,12 +100,17 @@ def valid_desc(desc: Any) -> bool:
             return False
     if not _pairs(desc.get("live_in")) or type(exits) is not list or len(exits) > 1 << 16:
         return False
+    names = desc.get("globals")
+    if type(names) is not list or not all(type(n) is str for n in names) or not _count(desc.get("depth")):
+        return False
     return all(type(x) is dict and _count(x.get("pc")) and x.get("kind") in _EXIT_KINDS and _pairs(x.get("locals"))
-               and type(x.get("stack")) is list and all(k in _KINDS for k in x["stack"]) for x in exits)
+               and type(x.get("stack")) is list and all(k in _STACK_KINDS for k in x["stack"]) for x in exits)
 
 
-def make_glue(desc: dict[str, Any], address: int, force: int = -1) -> tuple[Glue, Any]:
-    """The entry function of a compiled trace and its slot array (tests set the force word)."""
+def make_glue(desc: dict[str, Any], address: int, force: int = -1, fns: Any = ()) -> tuple[Glue, Any]:
+    """The entry function of a compiled trace and its slot array (tests set the force word); fns
+    are the functions of the globals the trace inlines calls of, by their place in
+    desc["globals"]."""
     layout = desc["layout"]
     words = layout["stack"] + max((len(x["stack"]) for x in desc["exits"]), default=0)
     slots = (ctypes.c_int64 * max(words, 1))()
@@ -111,7 +122,7 @@ def make_glue(desc: dict[str, Any], address: int, force: int = -1) -> tuple[Glue
         "I": slots, "D": (ctypes.c_double * len(slots)).from_buffer(slots), "MIN": I64_MIN, "MAX": I64_MAX,
         "RANGE_ITER": RANGE_ITER, "LIST_ITER": LIST_ITER, "ADDR": ctypes.addressof(slots),
         "FN": functype(ctypes.c_int64, ctypes.c_void_p)(address),
-        "OBJ": lambda a: ctypes.cast(a, ctypes.py_object).value,
+        "OBJ": lambda a: ctypes.cast(a, ctypes.py_object).value, "FNS": tuple(fns),
         "range_words": lambda it, base: range_words(slots, it, base),
         "list_words": lambda it, base: list_words(slots, it, base)}
     lines = _entry_lines(desc)

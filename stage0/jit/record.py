@@ -12,7 +12,8 @@ instruction's pc), so the trace compiler knows only the plain opcodes.
 The result is plain ilusm data for lib/backend/jit.ilu's `compile_trace`:
 
     {fn, nlocals, header, end, entry: [[slot, kind]...],
-     ops: [[pc, op, a, b, kinds, taken, operator, kind(, element)]...], ctx: [[slot, kind]...]}
+     ops: [[pc, op, a, b, kinds, taken, operator, kind(, element)]...], ctx: [[slot, kind]...],
+     globals: [name...]}
 
 An op's kinds are those of the stack operands it takes; `operator` is the
 infix operator of a binary operation (isa.OPERATOR); `kind` is that of the
@@ -22,9 +23,18 @@ kind of the element they read (int or flt), which the trace guards. `ctx`
 names the iterators whose context words the glue fills.
 
 Kinds: "int" (fits i64), "flt", "bool", "nil", "rng" (a range iterator),
-"lst" (a list, only indexed) and "lit" (a list's iterator). A recording
-that meets anything else stops with `Abort(reason)`; the reason is
-what `jit.stats()` shows.
+"lst" (a list, only indexed), "lit" (a list's iterator) and "fn" (a function
+read from a global, only called). A recording that meets anything else stops
+with `Abort(reason)`; the reason is what `jit.stats()` shows.
+
+Calls are inlined. A call of a global ilusm function is written as a CALL op
+(a: the first slot of the callee's locals, which follow the caller's; b:
+their number), STORE_LOCAL ops of the arguments into those slots and a POP of
+the function; then the callee's ops, its slots moved up by that base; then a
+RET op. The functions are read once from the globals named in `globals`, which
+the trace's entry guard checks. A called function must be pure: it may not
+write a list, loop or return from the loop, so an exit inside it can resume
+at its outermost CALL, which the interpreter then runs from the start.
 """
 from __future__ import annotations
 
@@ -32,14 +42,14 @@ from typing import Any, Callable, Optional
 
 from stage0 import isa
 from stage0.errors import RuntimeErr
-from stage0.values import Unset, add, arith, compare, eq, get_index, neg, truthy
+from stage0.values import Closure, Unset, add, arith, compare, eq, get_index, neg, truthy
 
 I64_MIN, I64_MAX = -(1 << 63), (1 << 63) - 1
 RANGE_ITER = type(iter(range(0)))
 LIST_ITER: type = type(iter([]))
 # Host builtins a trace may call: pure functions of numbers (their IR is in jit.ilu).
 PURE_BUILTINS = frozenset({"__num_sqrt", "__num_floor", "__num_ceil", "__num_round"})
-
+MAX_INLINE = 4  # calls nested inside one another that a trace inlines
 
 
 def semantics(sym: str) -> Callable[[Any, Any], Any]:
@@ -85,6 +95,16 @@ class RangeSim:
             raise Abort("range beyond 64-bit integers")
 
 
+class FnSim:
+    """A function read from a global, as the recording holds it: its place in the recording's
+    `globals` (which the trace's exits leave on the stack) and the closure itself."""
+
+    __slots__ = ("index", "clo")
+
+    def __init__(self, index: int, clo: Closure) -> None:
+        self.index, self.clo = index, clo
+
+
 class ListIterSim:
     """The iterator of `x <- xs` over a list as the trace sees it: the list and the next index."""
 
@@ -121,6 +141,8 @@ def kind_of(v: Any) -> str | None:
         return "lst"
     if c is ListIterSim or (c is LIST_ITER and len(v.__reduce__()) == 3):
         return "lit"
+    if c is FnSim:
+        return "fn"
     return None
 
 
@@ -138,31 +160,55 @@ def _parts(op: int, a: Any, b: Any) -> list[tuple[str, Any, Any]]:
 
 
 class Recorder:
-    """One dry run of a loop body; `run` gives the recording or raises Abort."""
+    """One dry run of a loop body; `run` gives the recording or raises Abort. `g` is the
+    function's module globals and `names` the globals an earlier recording of the trace read
+    (a side path keeps their places)."""
 
     def __init__(self, code: list[tuple[int, Any, Any]], nlocals: int, header: int, end: int,
-                 locs: list[Any], max_ops: int, stack: Optional[list[Any]] = None) -> None:
+                 locs: list[Any], max_ops: int, stack: Optional[list[Any]] = None,
+                 g: Optional[dict[str, Any]] = None, names: Optional[list[str]] = None) -> None:
         self.code, self.header, self.end, self.max_ops = code, header, end, max_ops
+        self.g: dict[str, Any] = {} if g is None else g
+        self.names: list[str] = list(names or [])
         self.locs: list[Any] = [_sim(v) for v in locs]
         self.entry = [[s, k] for s, v in enumerate(self.locs) if (k := kind_of(v)) is not None]
         self.ctx = [[s, k] for s, k in self.entry if k in ("rng", "lit")]
         self.nlocals = nlocals
-        self.stack: list[Any] = list(stack or [])
+        self.stack: list[Any] = [self.function(v) if v.__class__ is Closure else v for v in stack or []]
         self.ops: list[list[Any]] = []
+        self.base = 0  # where the running function's slots start: 0, or an inlined callee's
+        self.frames: list[tuple[list[tuple[int, Any, Any]], int, int]] = []  # callers: code, return pc, base
+
+    def function(self, clo: Closure) -> FnSim:
+        """A closure on a side path's stack, which an exit left there: one of the recording's."""
+        for i, name in enumerate(self.names):
+            if self.g.get(name) is clo:
+                return FnSim(i, clo)
+        raise Abort("a side exit leaves a function the recording did not read")
 
     def run(self, pc: Optional[int] = None) -> dict[str, Any]:
         """Record from the header (or from pc, where a trace left) until control comes back to it."""
         pc = self.header if pc is None else pc
         while True:
             op, a, b = self.code[pc]
-            nxt = pc + 1
+            nxt, depth = pc + 1, len(self.frames)
             for name, x, y in _parts(op, a, b):
                 if len(self.ops) >= self.max_ops:
                     raise Abort("trace too long")
+                if self.base and isa.BY_NAME[name].roles[:1] == ("slot",):
+                    x += self.base
                 nxt = self.step(pc, name, x, y, nxt)
+            if depth != len(self.frames):  # a call or a return: nxt is in the other function
+                pc = nxt
+                continue
+            if nxt <= pc and self.frames:
+                raise Abort("a loop in a called function")
+            if self.frames:
+                pc = nxt
+                continue
             if nxt == self.header:
                 return {"nlocals": self.nlocals, "header": self.header, "end": self.end,
-                        "entry": self.entry, "ops": self.ops, "ctx": self.ctx}
+                        "entry": self.entry, "ops": self.ops, "ctx": self.ctx, "globals": self.names}
             if nxt < pc:
                 raise Abort("inner loop")
             if not self.header <= nxt <= self.end:
@@ -170,15 +216,18 @@ class Recorder:
             pc = nxt
 
     def note(self, pc: int, name: str, a: Any, b: Any, args: list[Any], taken: bool = False,
-             value: Any = _NONE, lists: bool = False) -> None:
+             value: Any = _NONE, lists: bool = False, fns: bool = False) -> None:
         """Write one op down, with its stack operands' kinds and the kind of the value it reads.
-        Only an op that says so (lists: indexing, dropping, copying) may take a list."""
+        Only an op that says so may take a list (indexing, dropping, copying) or a function
+        (calling, dropping)."""
         kinds = [kind_of(v) for v in args]
         kind = None if value is _NONE else kind_of(value)
         if None in kinds or (value is not _NONE and kind is None):
             raise Abort(f"{name} on a value traces do not hold")
         if "lst" in kinds and not lists:
             raise Abort(f"{name} on a list")
+        if "fn" in kinds and not fns:
+            raise Abort(f"{name} on a function")
         self.ops.append([pc, name, a, b, kinds, taken, isa.OPERATOR.get(name), kind])
 
     def step(self, pc: int, name: str, a: Any, b: Any, nxt: int) -> int:
@@ -227,8 +276,9 @@ class Recorder:
         return nxt
 
     def op_STORE_LOCAL(self, pc: int, a: Any, b: Any, nxt: int) -> int:
+        """A local; an inlined callee's (never written back to the interpreter) may hold a list."""
         v = self.stack.pop()
-        self.note(pc, "STORE_LOCAL", a, b, [v])
+        self.note(pc, "STORE_LOCAL", a, b, [v], lists=a >= self.nlocals)
         self.locs[a] = v
         return nxt
 
@@ -334,12 +384,62 @@ class Recorder:
         v, i, xs = self.stack[-1], self.stack[-2], self.stack[-3]
         if xs.__class__ is not list:
             raise Abort("a write into something other than a list")
+        if self.frames:
+            raise Abort("a list write in a called function")
         if v.__class__ is not int and v.__class__ is not float:
             raise Abort("a list write of a value that is not a number")
         self.note(pc, "SET_IDX", a, b, [xs, i, v], lists=True)
         get_index(xs, i)  # an index the write would refuse aborts here, as a read would
         del self.stack[-2:]
         return nxt
+
+    def op_LOAD_GLOBAL(self, pc: int, a: Any, b: Any, nxt: int) -> int:
+        """A global that holds an ilusm function, to be called: the trace's entry checks it."""
+        v = self.g.get(a)
+        if v.__class__ is not Closure:
+            raise Abort(f"a global that is not an ilusm function ({a})")
+        if a not in self.names:
+            self.names.append(a)
+        f = FnSim(self.names.index(a), v)
+        self.note(pc, "LOAD_GLOBAL", a, f.index, [], value=f)
+        self.stack.append(f)
+        return nxt
+
+    def op_CALL(self, pc: int, a: Any, b: Any, nxt: int) -> int:
+        """Inline a call: the arguments go to the callee's slots, after the running function's."""
+        f = self.stack[-a - 1]
+        if f.__class__ is not FnSim:
+            raise Abort("a call of a value that is not a global function")
+        p = f.clo.proto
+        if p.arity != a:
+            raise Abort("a call with the wrong number of arguments")
+        if len(self.frames) >= MAX_INLINE:
+            raise Abort("calls nested too deeply")
+        base = len(self.locs)
+        self.note(pc, "CALL", base, p.nlocals, self.stack[-a - 1:], lists=True, fns=True)
+        args = self.stack[len(self.stack) - a:]
+        self.locs += args + p.pad
+        for i in reversed(range(a)):
+            self.op_STORE_LOCAL(pc, base + i, None, nxt)
+        self.note(pc, "POP", None, None, [self.stack.pop()], fns=True)
+        self.frames.append((self.code, nxt, self.base))
+        self.code, self.base = p.code, base
+        return 0
+
+    def op_CALL_TAIL(self, pc: int, a: Any, b: Any, nxt: int) -> int:
+        """A tail call inside an inlined function: a call, whose RET (the next op) returns at once."""
+        if not self.frames:
+            raise Abort("a tail call from the loop")
+        return self.op_CALL(pc, a, b, nxt)
+
+    def op_RET(self, pc: int, a: Any, b: Any, nxt: int) -> int:
+        """An inlined function returns: its slots are gone, its caller goes on."""
+        if not self.frames:
+            raise Abort("a return from inside the loop")
+        self.note(pc, "RET", self.base, len(self.locs) - self.base, [self.stack[-1]], lists=True)
+        del self.locs[self.base:]
+        self.code, ret, self.base = self.frames.pop()
+        return ret
 
     def op_SYSCALL(self, pc: int, a: Any, b: Any, nxt: int) -> int:
         if a not in PURE_BUILTINS:
@@ -356,11 +456,14 @@ class Recorder:
 
 def traceable(code: list[tuple[int, Any, Any]], header: int, end: int) -> bool:
     """Whether every instruction of the loop [header, end] is one the recorder handles (a pure
-    builtin for SYSCALL). A loop that fails this is never counted: no path through it could be
-    recorded without meeting such an instruction, or it is one the recorder would abort at."""
+    builtin for SYSCALL, a global that is not a host builtin). A loop that fails this is never
+    counted: no path through it could be recorded without meeting such an instruction, or it is
+    one the recorder would abort at."""
+    from stage0.host.registry import REGISTRY
+
     for op, a, b in code[header:end + 1]:
         for name, x, _ in _parts(op, a, b):
-            if name == "SYSCALL" and x not in PURE_BUILTINS:
+            if (name == "SYSCALL" and x not in PURE_BUILTINS) or (name == "LOAD_GLOBAL" and x in REGISTRY):
                 return False
             if name not in isa.OPERATOR and not hasattr(Recorder, "op_" + name):
                 return False
@@ -368,15 +471,19 @@ def traceable(code: list[tuple[int, Any, Any]], header: int, end: int) -> bool:
 
 
 def record(code: list[tuple[int, Any, Any]], nlocals: int, header: int, end: int, locs: list[Any],
-           max_ops: int) -> dict[str, Any]:
-    """The recording of the loop at `header` (closed by the jump at `end`) from locals `locs`."""
-    return Recorder(code, nlocals, header, end, locs, max_ops).run()
+           max_ops: int, g: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+    """The recording of the loop at `header` (closed by the jump at `end`) from locals `locs`; g
+    holds the globals of the function's module."""
+    return Recorder(code, nlocals, header, end, locs, max_ops, g=g).run()
 
 
 def record_side(code: list[tuple[int, Any, Any]], nlocals: int, header: int, end: int, locs: list[Any],
-                max_ops: int, pc: int, stack: list[Any]) -> list[list[Any]]:
+                max_ops: int, pc: int, stack: list[Any], g: Optional[dict[str, Any]] = None,
+                names: Optional[list[str]] = None) -> tuple[list[list[Any]], list[str]]:
     """The ops of a side path: from where a trace left (pc, with that operand stack) back to the
-    header. jit.ilu compiles it into the trace at that exit."""
-    if any(kind_of(v) is None for v in stack):
+    header, which jit.ilu compiles into the trace at that exit; and the globals the trace then
+    reads (the recording's `names`, and any the path adds)."""
+    if any(kind_of(v) is None and v.__class__ is not Closure for v in stack):
         raise Abort("a side exit leaves a value traces do not hold")
-    return Recorder(code, nlocals, header, end, locs, max_ops, stack).run(pc)["ops"]
+    rec = Recorder(code, nlocals, header, end, locs, max_ops, stack, g, names).run(pc)
+    return rec["ops"], rec["globals"]

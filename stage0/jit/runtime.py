@@ -1,7 +1,8 @@
 """The JIT's mechanism on the host: counters, the trace table, policy and statistics.
 
-An engine calls `Jit.back_edge(proto, header, end, locs)` each time a loop
-jumps back to its header. The first `threshold` times it only counts. Then
+An engine calls `Jit.back_edge(proto, header, end, locs, g, room)` each time
+a loop jumps back to its header (g: the function's module globals, which
+inlined calls read; room: the calls the frame stack has room for). The first `threshold` times it only counts. Then
 the recorder (record.py) runs one iteration dry, lib/backend/jit.ilu turns
 the recording into LLVM IR and an exit table, stage0/host/mch.py compiles
 the IR, glue.py generates the entry and exit code, and the trace hangs on
@@ -47,17 +48,20 @@ class Trace:
     counters."""
 
     __slots__ = ("key", "desc", "enter", "slots", "deopts", "entries", "optimised", "rec", "code", "sides", "bad",
-                 "leaving")
+                 "leaving", "fns", "g")
 
-    def __init__(self, key: str, desc: dict[str, Any], address: int, optimised: bool = False) -> None:
+    def __init__(self, key: str, desc: dict[str, Any], address: int, optimised: bool = False,
+                 g: Optional[dict[str, Any]] = None) -> None:
         self.key, self.desc = key, desc
-        self.enter, self.slots = make_glue(desc, address)
+        self.g = {} if g is None else g          # the module globals its inlined functions come from
+        self.fns = [self.g[name] for name in desc["globals"]]
+        self.enter, self.slots = make_glue(desc, address, fns=self.fns)
         self.deopts = self.entries = 0
         self.optimised = optimised
         self.rec: dict[str, Any] = {}            # the recording it was compiled from (Jit.build)
         self.code: list[Any] = []                # its function's code, for recording side paths
-        self.sides: dict[str, int] = {}          # side exits taken, by site
-        self.bad: set[str] = set()               # sites whose side path could not be added
+        self.sides: dict[str, int] = {}          # side exits taken, by site (without P or L)
+        self.bad: set[str] = set()               # sites (without P or L) whose side path could not be added
         self.leaving: set[str] = set()           # sites (without P or L) whose other way leaves the loop
 
 
@@ -66,7 +70,7 @@ class Trace:
 _ADDRESSES: dict[str, int] = {}
 # Bump when the recording, the slot layout or the exit protocol changes meaning: old cache
 # entries then stop matching.
-PROTOCOL = 1
+PROTOCOL = 2
 
 
 def trace_key(rec: dict[str, Any], machine: dict[str, str]) -> str:
@@ -184,13 +188,15 @@ class Jit:
 
     # ---- the engines' hook ----------------------------------------------------
 
-    def back_edge(self, proto: Any, header: int, end: int, locs: list[Any]) -> Optional[tuple[int, list[Any]]]:
+    def back_edge(self, proto: Any, header: int, end: int, locs: list[Any], g: Optional[dict[str, Any]] = None,
+                  room: int = 0) -> Optional[tuple[int, list[Any]]]:
         """A loop jumped back to `header` (from the jump at `end`): count, compile, or run the
-        trace. Gives (pc, stack) to resume at, or None to carry on at the header."""
+        trace. Gives (pc, stack) to resume at, or None to carry on at the header. g holds the
+        module's globals; room is how many calls deep the frame stack may still go."""
         key = (proto, header)
         t = self.traces.get(key)
         if t is not None:
-            return self.run(key, t, locs)
+            return self.run(key, t, locs, room)
         n = self.counts.get(key, 0) + 1
         self.counts[key] = n
         if n == 1 and not traceable(proto.code, header, end):
@@ -198,8 +204,8 @@ class Jit:
         if n < self.settings["threshold"] or key in self.black:
             return None
         self.counts[key] = 0
-        t = self.compile(key, proto, end, locs)
-        return None if t is None else self.run(key, t, locs)
+        t = self.compile(key, proto, end, locs, g)
+        return None if t is None else self.run(key, t, locs, room)
 
     def fast_loop(self, vm: Any, clo: Any, d: int, header: int, end: int, exit_pc: int,
                   locs: list[Any], direct: bool = False) -> "tuple[Any, ...] | bool | None":
@@ -221,14 +227,15 @@ class Jit:
                 if n < self.settings["threshold"]:
                     return None
                 self.counts[key] = 0
-            t = self.compile(key, clo.proto, end, locs)
+            t = self.compile(key, clo.proto, end, locs, clo.module.globals)
             if t is not None or key in self.black:
                 self.settle(clo.proto)
             if t is None:
                 return False if self.last_abort == LOOP_ENDED else None
         stops = frozenset((header, exit_pc))
+        room = vm.ns["MAX"] - d
         while t is not None:
-            r = self.run(key, t, locs)
+            r = self.run(key, t, locs, room)
             if r is None:
                 break
             pc, stack = r
@@ -242,11 +249,11 @@ class Jit:
             t = self.traces.get(key)
         return 0, locs
 
-    def run(self, key: tuple[Any, int], t: Trace, locs: list[Any]) -> Optional[tuple[int, list[Any]]]:
+    def run(self, key: tuple[Any, int], t: Trace, locs: list[Any], room: int) -> Optional[tuple[int, list[Any]]]:
         """Enter trace t until it leaves by an exit other than the budget; give where to resume."""
         stats = self.stats
         while True:
-            r = t.enter(locs)
+            r = t.enter(locs, t.g, room)
             t.entries += 1
             stats["entries"] += 1
             if r is None:
@@ -269,33 +276,32 @@ class Jit:
 
     def side_exit(self, key: tuple[Any, int], t: Trace, site: str, pc: int, stack: list[Any],
                   locs: list[Any]) -> None:
-        """A branch left the loop's trace the other way. The second time at one site, record the
-        path from there back to the header and recompile the trace with it in place of the exit,
-        so a loop whose branch goes both ways stays native."""
-        n = t.sides[site] = t.sides.get(site, 0) + 1
-        if n != SIDE_HOT or site in t.bad or len(t.rec["sides"]) >= MAX_SIDES:
+        """A branch left the loop's trace the other way. The second time at one op, record the
+        path from there back to the header and recompile the trace with it in place of the exit
+        (in the peel and in the loop: a site without its P or L names the op), so a loop whose
+        branch goes both ways stays native."""
+        at = site[1:]
+        n = t.sides[at] = t.sides.get(at, 0) + 1
+        if n != SIDE_HOT or at in t.bad or len(t.rec["sides"]) >= MAX_SIDES:
             return
         rec = t.rec
         try:
-            ops = record_side(t.code, rec["nlocals"], rec["header"], rec["end"], locs, self.settings["max_trace"],
-                              pc, stack)
+            ops, names = record_side(t.code, rec["nlocals"], rec["header"], rec["end"], locs,
+                                     self.settings["max_trace"], pc, stack, t.g, rec["globals"])
         except Abort as e:
             if e.reason == LOOP_ENDED:  # this way leaves the loop: its exits are loop exits
-                t.leaving.add(site[1:])
+                t.leaving.add(at)
             else:
-                t.bad.add(site)
+                t.bad.add(at)
                 self.abort(key, None, "side path: " + e.reason)
-            return
-        if not site.startswith("L"):  # the peel's exits stay exits
-            t.bad.add(site)
             return
         known = {slot for slot, _ in rec["entry"]}
         entry = rec["entry"] + [[s, k] for s, v in enumerate(locs)
                                 if s not in known and (k := kind_of(v)) is not None and k not in ("rng", "lit")]
         try:
-            t2 = self.build(dict(rec, sides=dict(rec["sides"], **{site: ops}), entry=entry))
+            t2 = self.build(dict(rec, sides=dict(rec["sides"], **{at: ops}), entry=entry, globals=names), t.g)
         except RuntimeErr as e:
-            t.bad.add(site)
+            t.bad.add(at)
             self.abort(key, None, "side path: " + e.message)
             return
         t2.code, t2.bad, t2.leaving = t.code, t.bad, t.leaving
@@ -324,7 +330,8 @@ class Jit:
 
     # ---- compiling ----------------------------------------------------------------
 
-    def compile(self, key: tuple[Any, int], proto: Any, end: int, locs: list[Any]) -> Optional[Trace]:
+    def compile(self, key: tuple[Any, int], proto: Any, end: int, locs: list[Any],
+                g: Optional[dict[str, Any]]) -> Optional[Trace]:
         """Record, compile and install a trace for the loop at key; None when that failed (the
         reason goes to the statistics)."""
         if not self.settings["type_spec"]:
@@ -335,7 +342,7 @@ class Jit:
             self.blacklist(key)
             return None
         try:
-            rec = record(proto.code, proto.nlocals, key[1], end, locs, self.settings["max_trace"])
+            rec = record(proto.code, proto.nlocals, key[1], end, locs, self.settings["max_trace"], g)
         except Abort as e:
             self.abort(key, proto, e.reason)
             return None
@@ -343,7 +350,7 @@ class Jit:
 
         rec.update(fn=proto.name, target=native_name() or "x86-64", debug=self.force_exit is not None, sides={})
         try:
-            t = self.build(rec)
+            t = self.build(rec, g)
             t.code = proto.code
         except RuntimeErr as e:
             self.abort(key, proto, e.message)
@@ -356,9 +363,10 @@ class Jit:
         self.stats["traces"] += 1
         return t
 
-    def build(self, rec: dict[str, Any]) -> Trace:
-        """The trace of a recording: from the disk cache when it holds the key (no jit.ilu, no
-        LLVM compile), else compiled by jit.ilu and LLVM, and then stored there."""
+    def build(self, rec: dict[str, Any], g: Optional[dict[str, Any]]) -> Trace:
+        """The trace of a recording (g: the globals it read): from the disk cache when it holds
+        the key (no jit.ilu, no LLVM compile), else compiled by jit.ilu and LLVM, and then stored
+        there."""
         from stage0.host.mch import fingerprint, load_object, native_function
 
         key = trace_key(rec, fingerprint())
@@ -368,14 +376,14 @@ class Jit:
             address = _ADDRESSES.get(header["fname"]) or load_object(obj, header["fname"])
             _ADDRESSES[header["fname"]] = address
             self.stats["cache_hits"] += 1
-            t = Trace(key, header["desc"], address, optimised=header["fname"].endswith("_o2"))
+            t = Trace(key, header["desc"], address, optimised=header["fname"].endswith("_o2"), g=g)
         else:
             vm, compile_trace = _trace_compiler(None if self.cache is None else self.cache.folder)
             desc = vm.call(compile_trace, [dict(rec, name="ilt_" + key[:16])])
             address, obj = native_function(desc["ir"], desc["fname"])
             if self.cache is not None:
                 self.cache.store(key, desc["fname"], desc, obj)
-            t = Trace(key, desc, address)
+            t = Trace(key, desc, address, g=g)
         t.rec = rec
         return t
 
@@ -389,7 +397,7 @@ class Jit:
             address, obj = native_function(t.desc["ir"], t.desc["fname"], optimise=True)
         except RuntimeErr:
             return  # the cheap version keeps running
-        t.enter, t.slots = make_glue(t.desc, address, t.slots[t.desc["layout"]["force"]])
+        t.enter, t.slots = make_glue(t.desc, address, t.slots[t.desc["layout"]["force"]], t.fns)
         self.stats["recompiled"] += 1
         if self.cache is not None:
             self.cache.store(t.key, t.desc["fname"] + "_o2", t.desc, obj)
