@@ -30,7 +30,7 @@ PURE = {
     *(n for n in all_builtins() if n.startswith("__sbx_")),      # they only ever narrow
     *(n for n in all_builtins() if n.startswith(("__ilu_", "__rfl_"))),   # compiling and looking grant nothing
     "__mch_targets", "__mch_host", "__mch_ir_obj",   # object code only: nothing runs
-    "__jit_config", "__jit_stats",                   # the JIT changes speed only
+    "__jit_config", "__jit_stats", "__jit_enter", "__jit_guest",  # the JIT changes speed only
     *(n for n in all_builtins() if n.startswith(("__buf_", "__txt_", "__num_"))
       and n not in ("__buf_read_file", "__buf_write_file")),
 }

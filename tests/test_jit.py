@@ -38,6 +38,7 @@ from stage0.jit.record import PURE_BUILTINS
 from stage0.jit.runtime import Jit
 from stage0.paths import ROOT
 from stage0.seedc.driver import compile_file
+from stage0.toolchain.selfvm import SelfHostedVM
 
 pytestmark = pytest.mark.skipif(native_name() != "x86-64", reason="traces run natively on x86-64 only")
 
@@ -58,11 +59,13 @@ def run_spec(path: Path, engine: str) -> tuple[int, str, str]:
     return status, out.getvalue(), err.getvalue()
 
 
-@pytest.mark.parametrize("engine", list(ENGINES))
+@pytest.mark.parametrize("engine", [*ENGINES, "vm"])
 def test_the_spec_suite_at_threshold_1(engine: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The self-hosted VM runs the JIT's own programs and the shared conformance sample: the
+    whole suite on it would take three minutes (it runs without the JIT elsewhere)."""
     monkeypatch.setenv("ILUSM_JIT_THRESHOLD", "1")
     bad = []
-    for path in SPEC:
+    for path in SPEC if engine != "vm" else JIT_SPEC + spec_files(ROOT.parent / "shared" / "conformance"):
         why = verdict(path, expectations(path), *run_spec(path, engine))
         if why:
             bad.append(f"{path}: {why}")
@@ -140,10 +143,11 @@ def test_floats_run_inline_on_the_fast_tier() -> None:
 # ---- exits --------------------------------------------------------------------------------
 
 def run_file_with(path: Path, engine: str, jit: Optional[Jit]) -> tuple[str, str]:
-    """A spec file on an engine with a JIT (or none); (stdout, error message)."""
+    """A spec file on an engine (or the self-hosted VM, "vm") with a JIT (or none); (stdout,
+    error message)."""
     out = io.StringIO()
     try:
-        ENGINES[engine](compile_file(path), out=out, jit=jit).run_main()
+        {**ENGINES, "vm": SelfHostedVM}[engine](compile_file(path), out=out, jit=jit).run_main()
     except RuntimeErr as e:
         return out.getvalue(), e.message
     return out.getvalue(), ""
@@ -160,6 +164,37 @@ def test_forcing_any_exit_changes_nothing(path: Path) -> None:
         if k >= most:
             break
     assert most > 0
+
+
+@pytest.mark.parametrize("name", ["calls.ilu", "kinds.ilu", "lists.ilu", "branches.ilu"])
+def test_the_self_hosted_vm_runs_the_same_traces(name: str) -> None:
+    """ilusm_vm.ilu's loops reach the JIT through __jit_enter: the same traces as the fast
+    tier's, inlined calls of its own functions included, and forcing exits changes nothing."""
+    path = ROOT / "tests" / "spec" / "jit" / name
+    want = run_file_with(path, "ref", None)
+    on_vm, on_fast = Jit({"threshold": 1}), Jit({"threshold": 1})
+    assert run_file_with(path, "vm", on_vm) == want == run_file_with(path, "fast", on_fast)
+    assert on_vm.stats["traces"] == on_fast.stats["traces"] >= 4, (on_vm.stats, on_fast.stats)
+    assert on_vm.stats["side_paths"] == on_fast.stats["side_paths"]
+    for k in range(3):
+        assert run_file_with(path, "vm", Jit({"threshold": 1}, force_exit=k)) == want, f"forcing exit {k}"
+
+
+BAD_PROTO = ("r = __jit_enter({code: [[0, 5, 0, 16]], nlocals: 1, name: \"x\", arity: 0, pad: [nil]}, 0, 0, [1], "
+             "{}, 5)\nprn r\n")
+
+
+@pytest.mark.parametrize("engine", ["vm", "fast"])
+def test_jit_enter_refuses_what_the_self_hosted_vm_did_not_make(engine: str, tmp_path: Path) -> None:
+    """Any program may call __jit_enter: a made-up function is an error (its slot 5 would be
+    outside the trace's slot array), and without a guest JIT it does nothing."""
+    path = tmp_path / "bad.ilu"
+    path.write_text(BAD_PROTO)
+    out, message = run_file_with(path, engine, Jit({"threshold": 1}))
+    if engine == "vm":
+        assert message == "__jit_enter expects a function of the self-hosted VM" and out == ""
+    else:
+        assert (out, message) == ("nil\n", "")
 
 
 def jit_stats(path: Path) -> dict[str, Any]:

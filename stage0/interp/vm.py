@@ -141,6 +141,7 @@ class VM:
         self.frames: list[list[Any]] = []
         self.reentry = 0  # host calls into ilusm now active (see MAX_HOST_REENTRY)
         self.jit = jit  # a stage0.jit.runtime.Jit, told of every loop back edge; None: off
+        self.guest_jit: Any = None  # the JIT of the guest program a self-hosted VM on this VM runs
         self.stop: Optional[list[Any]] = None  # [frame, stop pcs, armed]: see FastVM.resume_at
 
     # ---- entry points ----------------------------------------------------------

@@ -97,12 +97,19 @@ class RangeSim:
 
 class FnSim:
     """A function read from a global, as the recording holds it: its place in the recording's
-    `globals` (which the trace's exits leave on the stack) and the closure itself."""
+    `globals` (which the trace's exits leave on the stack), the function and its prototype."""
 
-    __slots__ = ("index", "clo")
+    __slots__ = ("index", "fn", "proto")
 
-    def __init__(self, index: int, clo: Closure) -> None:
-        self.index, self.clo = index, clo
+    def __init__(self, index: int, fn: Any, proto: Any) -> None:
+        self.index, self.fn, self.proto = index, fn, proto
+
+
+def closure_proto(v: Any) -> Any:
+    """The prototype (code, nlocals, arity, pad) of a function a trace may inline: a closure's;
+    None for any other value. (The JIT gives the recorder one that knows the self-hosted VM's
+    functions too: Jit.proto_of.)"""
+    return v.proto if v.__class__ is Closure else None
 
 
 class ListIterSim:
@@ -161,29 +168,38 @@ def _parts(op: int, a: Any, b: Any) -> list[tuple[str, Any, Any]]:
 
 class Recorder:
     """One dry run of a loop body; `run` gives the recording or raises Abort. `g` is the
-    function's module globals and `names` the globals an earlier recording of the trace read
-    (a side path keeps their places)."""
+    function's module globals, `names` the globals an earlier recording of the trace read (a
+    side path keeps their places) and `protos` gives the prototype of a function value, or
+    None for a value that is not one a trace may inline."""
 
     def __init__(self, code: list[tuple[int, Any, Any]], nlocals: int, header: int, end: int,
                  locs: list[Any], max_ops: int, stack: Optional[list[Any]] = None,
-                 g: Optional[dict[str, Any]] = None, names: Optional[list[str]] = None) -> None:
+                 g: Optional[dict[str, Any]] = None, names: Optional[list[str]] = None,
+                 protos: Callable[[Any], Any] = closure_proto) -> None:
         self.code, self.header, self.end, self.max_ops = code, header, end, max_ops
         self.g: dict[str, Any] = {} if g is None else g
         self.names: list[str] = list(names or [])
+        self.protos = protos
         self.locs: list[Any] = [_sim(v) for v in locs]
         self.entry = [[s, k] for s, v in enumerate(self.locs) if (k := kind_of(v)) is not None]
         self.ctx = [[s, k] for s, k in self.entry if k in ("rng", "lit")]
         self.nlocals = nlocals
-        self.stack: list[Any] = [self.function(v) if v.__class__ is Closure else v for v in stack or []]
+        self.stack: list[Any] = [self.function(v) for v in stack or []]
         self.ops: list[list[Any]] = []
         self.base = 0  # where the running function's slots start: 0, or an inlined callee's
         self.frames: list[tuple[list[tuple[int, Any, Any]], int, int]] = []  # callers: code, return pc, base
 
-    def function(self, clo: Closure) -> FnSim:
-        """A closure on a side path's stack, which an exit left there: one of the recording's."""
+    def function(self, v: Any) -> Any:
+        """A value on a side path's stack, which an exit left there: a function must be one the
+        recording read from a global."""
+        p = self.protos(v)
+        if p is None:
+            if kind_of(v) is None:
+                raise Abort("a side exit leaves a value traces do not hold")
+            return v
         for i, name in enumerate(self.names):
-            if self.g.get(name) is clo:
-                return FnSim(i, clo)
+            if self.g.get(name) is v:
+                return FnSim(i, v, p)
         raise Abort("a side exit leaves a function the recording did not read")
 
     def run(self, pc: Optional[int] = None) -> dict[str, Any]:
@@ -239,6 +255,8 @@ class Recorder:
             return handler(pc, a, b, nxt)  # type: ignore[no-any-return]
         except RuntimeErr as e:
             raise Abort(f"{name} raises: {e.message}") from None
+        except IndexError:  # only code the host never verified (a guest's: stage0/jit/guest.py)
+            raise Abort(f"{name} on an empty stack") from None
 
     # ---- the ops a trace covers, named after their opcodes ----------------------
 
@@ -396,11 +414,12 @@ class Recorder:
     def op_LOAD_GLOBAL(self, pc: int, a: Any, b: Any, nxt: int) -> int:
         """A global that holds an ilusm function, to be called: the trace's entry checks it."""
         v = self.g.get(a)
-        if v.__class__ is not Closure:
+        p = self.protos(v)
+        if p is None:
             raise Abort(f"a global that is not an ilusm function ({a})")
         if a not in self.names:
             self.names.append(a)
-        f = FnSim(self.names.index(a), v)
+        f = FnSim(self.names.index(a), v, p)
         self.note(pc, "LOAD_GLOBAL", a, f.index, [], value=f)
         self.stack.append(f)
         return nxt
@@ -410,7 +429,7 @@ class Recorder:
         f = self.stack[-a - 1]
         if f.__class__ is not FnSim:
             raise Abort("a call of a value that is not a global function")
-        p = f.clo.proto
+        p = f.proto
         if p.arity != a:
             raise Abort("a call with the wrong number of arguments")
         if len(self.frames) >= MAX_INLINE:
@@ -471,19 +490,19 @@ def traceable(code: list[tuple[int, Any, Any]], header: int, end: int) -> bool:
 
 
 def record(code: list[tuple[int, Any, Any]], nlocals: int, header: int, end: int, locs: list[Any],
-           max_ops: int, g: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+           max_ops: int, g: Optional[dict[str, Any]] = None,
+           protos: Callable[[Any], Any] = closure_proto) -> dict[str, Any]:
     """The recording of the loop at `header` (closed by the jump at `end`) from locals `locs`; g
-    holds the globals of the function's module."""
-    return Recorder(code, nlocals, header, end, locs, max_ops, g=g).run()
+    holds the globals of the function's module (Recorder says what protos does)."""
+    return Recorder(code, nlocals, header, end, locs, max_ops, g=g, protos=protos).run()
 
 
 def record_side(code: list[tuple[int, Any, Any]], nlocals: int, header: int, end: int, locs: list[Any],
                 max_ops: int, pc: int, stack: list[Any], g: Optional[dict[str, Any]] = None,
-                names: Optional[list[str]] = None) -> tuple[list[list[Any]], list[str]]:
+                names: Optional[list[str]] = None,
+                protos: Callable[[Any], Any] = closure_proto) -> tuple[list[list[Any]], list[str]]:
     """The ops of a side path: from where a trace left (pc, with that operand stack) back to the
     header, which jit.ilu compiles into the trace at that exit; and the globals the trace then
     reads (the recording's `names`, and any the path adds)."""
-    if any(kind_of(v) is None and v.__class__ is not Closure for v in stack):
-        raise Abort("a side exit leaves a value traces do not hold")
-    rec = Recorder(code, nlocals, header, end, locs, max_ops, stack, g, names).run(pc)
+    rec = Recorder(code, nlocals, header, end, locs, max_ops, stack, g, names, protos).run(pc)
     return rec["ops"], rec["globals"]

@@ -30,8 +30,10 @@ from typing import Any, Mapping, Optional
 from stage0.errors import RuntimeErr
 from stage0.jit.cache import Cache
 from stage0.jit.glue import make_glue, valid_desc
+from stage0.jit.guest import NOT_A_PROTO, GuestProto, guest_locals, host_locals
 from stage0.jit.knobs import DEFAULTS, empty_stats
-from stage0.jit.record import LOOP_ENDED, Abort, kind_of, record, record_side, traceable
+from stage0.jit.record import LOOP_ENDED, Abort, closure_proto, kind_of, record, record_side, traceable
+from stage0.values import GuestFn
 
 MAX_RECORDINGS = 3    # traces one header may have over a run, before it is blacklisted
 MAX_ABORTS = 3        # aborted recordings of one header, before it is blacklisted
@@ -151,6 +153,7 @@ class Jit:
         self.vms: list[Any] = []                      # the fast-tier VMs this JIT serves (bind)
         self.retranslated: dict[Any, int] = {}        # settle() calls per prototype
         self.stats: dict[str, Any] = empty_stats()
+        self.guests: dict[int, GuestProto] = {}       # the self-hosted VM's functions, by their id
 
     def configure(self, key: str, value: Any) -> None:
         """Set one knob (jit.set_threshold and the others)."""
@@ -195,17 +198,56 @@ class Jit:
         module's globals; room is how many calls deep the frame stack may still go."""
         key = (proto, header)
         t = self.traces.get(key)
-        if t is not None:
-            return self.run(key, t, locs, room)
+        if t is None:
+            if not self.hot(key, proto.code, end):
+                return None
+            t = self.compile(key, proto, end, locs, g)
+        return None if t is None else self.run(key, t, locs, room)
+
+    def guest_proto(self, p: dict[str, Any]) -> GuestProto:
+        """The JIT's view of the self-hosted VM's prototype p (made once, then kept)."""
+        proto = self.guests.get(id(p))
+        if proto is None:
+            proto = self.guests[id(p)] = GuestProto(p)
+        return proto
+
+    def proto_of(self, v: Any) -> Any:
+        """The prototype of a function a trace may inline: a closure's, or a self-hosted VM's
+        function's (its data is that VM's closure record); None for any other value."""
+        if v.__class__ is GuestFn:
+            d = v.data
+            p = d.get("proto") if d.__class__ is dict else None
+            return self.guest_proto(p) if p.__class__ is dict else None
+        return closure_proto(v)
+
+    def hot(self, key: tuple[Any, int], code: list[Any], end: int) -> bool:
+        """Count a back edge of a loop without a trace; whether it is time to record it."""
         n = self.counts.get(key, 0) + 1
         self.counts[key] = n
-        if n == 1 and not traceable(proto.code, header, end):
+        if n == 1 and not traceable(code, key[1], end):
             self.black.add(key)  # never counted again (not a blacklisting the statistics count)
         if n < self.settings["threshold"] or key in self.black:
-            return None
+            return False
         self.counts[key] = 0
-        t = self.compile(key, proto, end, locs, g)
-        return None if t is None else self.run(key, t, locs, room)
+        return True
+
+    def guest_edge(self, p: dict[str, Any], header: int, end: int, glocs: list[Any], g: dict[str, Any],
+                   room: int) -> Optional[tuple[int, list[Any]]]:
+        """The self-hosted VM's hook (`__jit_enter`): back_edge for a guest function p, whose
+        iterators become the host's while its trace runs (stage0/jit/guest.py)."""
+        proto = self.guest_proto(p)
+        if end >= len(proto.code) or len(glocs) != proto.nlocals:
+            raise RuntimeErr(NOT_A_PROTO)
+        key = (proto, header)
+        t = self.traces.get(key)
+        if t is None and not self.hot(key, proto.code, end):
+            return None
+        locs, iters = host_locals(glocs)
+        if t is None:
+            t = self.compile(key, proto, end, locs, g)
+        r = None if t is None else self.run(key, t, locs, room)
+        guest_locals(glocs, locs, iters)
+        return r
 
     def fast_loop(self, vm: Any, clo: Any, d: int, header: int, end: int, exit_pc: int,
                   locs: list[Any], direct: bool = False) -> "tuple[Any, ...] | bool | None":
@@ -287,7 +329,7 @@ class Jit:
         rec = t.rec
         try:
             ops, names = record_side(t.code, rec["nlocals"], rec["header"], rec["end"], locs,
-                                     self.settings["max_trace"], pc, stack, t.g, rec["globals"])
+                                     self.settings["max_trace"], pc, stack, t.g, rec["globals"], self.proto_of)
         except Abort as e:
             if e.reason == LOOP_ENDED:  # this way leaves the loop: its exits are loop exits
                 t.leaving.add(at)
@@ -342,7 +384,7 @@ class Jit:
             self.blacklist(key)
             return None
         try:
-            rec = record(proto.code, proto.nlocals, key[1], end, locs, self.settings["max_trace"], g)
+            rec = record(proto.code, proto.nlocals, key[1], end, locs, self.settings["max_trace"], g, self.proto_of)
         except Abort as e:
             self.abort(key, proto, e.reason)
             return None

@@ -23,8 +23,8 @@ def execute(image: Image, args: list[str], max_depth: int, trace: bool = False,
     (stage0/fast/vm.py), "vm" the self-hosted VM (lib/backend/ilusm_vm.ilu)
     running on the fast tier, "evl" the tree-walking evaluator (lib/runtime/evl.ilu) on the
     source file `origin`; `trace` always runs the reference interpreter.
-    The reference interpreter and the fast tier run with the tracing JIT unless
-    ILUSM_JIT=off (stage0/jit/runtime.py: jit_from_env).
+    The reference interpreter, the fast tier and the self-hosted VM run with the tracing JIT
+    unless ILUSM_JIT=off (stage0/jit/runtime.py: jit_from_env).
     origin is the source file the image was compiled from: a runtime error's
     trace then names files as compile errors do (see `placer`).
     policy is the capability set and file root the program gets (stage0/host/caps.py;
@@ -50,9 +50,10 @@ def execute(image: Image, args: list[str], max_depth: int, trace: bool = False,
     vm: Any = None
     try:
         if engine == "vm" and not trace:
+            from stage0.jit.runtime import jit_from_env
             from stage0.toolchain.selfvm import SelfHostedVM
 
-            vm = SelfHostedVM(image, args=args, out=out, max_depth=max_depth, policy=grant)
+            vm = SelfHostedVM(image, args=args, out=out, max_depth=max_depth, policy=grant, jit=jit_from_env())
             prepare(vm.host, grant, cap_log)
             vm.run_main()
         elif engine == "evl" and not trace:

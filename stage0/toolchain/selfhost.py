@@ -110,15 +110,15 @@ def to_compile_error(r: dict[str, Any], path: Optional[Path]) -> CompileError:
 
 
 def make_vm(image: Image, engine: str, max_depth: int) -> Any:
-    """A VM of the chosen engine for an image; with ILUSM_JIT_TOOLCHAIN=on the reference and
-    fast engines run the toolchain with the tracing JIT (bootstrap.py checks the bytes are the same)."""
-    if engine == "vm":
-        from stage0.toolchain.selfvm import SelfHostedVM
-
-        return SelfHostedVM(image, max_depth=max_depth)
+    """A VM of the chosen engine for an image; with ILUSM_JIT_TOOLCHAIN=on every engine runs the
+    toolchain with the tracing JIT (bootstrap.py checks the bytes are the same)."""
     from stage0.jit.runtime import toolchain_jit
 
     jit = toolchain_jit()
+    if engine == "vm":
+        from stage0.toolchain.selfvm import SelfHostedVM
+
+        return SelfHostedVM(image, max_depth=max_depth, jit=jit)
     if engine == "fast":
         from stage0.fast.vm import FastVM
 

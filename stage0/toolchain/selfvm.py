@@ -2,7 +2,8 @@
 tree-walking evaluator (lib/runtime/evl.ilu) run on a source file.
 
 `SelfHostedVM(image)` compiles the VM with the seed compiler (once per
-process), runs it on the fast tier and boots the image on it; `run_main`
+process), runs it on the fast tier and boots the image on it (with `jit`,
+the guest's loops become traces through `__jit_enter`); `run_main`
 and `call` then do what `VM.run_main` and `VM.call` do, with the guest's
 frames, closures and modules kept by the ilusm VM. A guest error that is
 not caught comes out as a RuntimeErr with the guest's message and trace.
@@ -36,7 +37,7 @@ class SelfHostedVM:
     """An image running on the ilusm VM, which runs on the fast tier."""
 
     def __init__(self, image: Image, args: Optional[list[str]] = None, out: Optional[TextIO] = None,
-                 max_depth: int = 10_000, vm: Optional[Image] = None, policy: Any = None) -> None:
+                 max_depth: int = 10_000, vm: Optional[Image] = None, policy: Any = None, jit: Any = None) -> None:
         from stage0.fast.vm import FastVM
         from stage0.image import ilbc
         from stage0.paths import lib_root
@@ -48,6 +49,7 @@ class SelfHostedVM:
         grant = policy or Policy()  # the guest's builtins are the host's, so its grant is the host VM's
         self.host = FastVM(vm or vm_image(str(lib_root() / VM_MODULE)), args=args, max_depth=host_depth, out=out,
                            jit=toolchain_jit(), caps=grant.caps, fs_root=grant.fs_root)
+        self.host.guest_jit = jit  # the guest's loops (__jit_enter); the host's own JIT is the toolchain's
         self.handles = self.host.handles
         self.api: dict[str, Any] = self.host.run_main()
         self.state: Any = self.host.call(self.api["boot"], [bytearray(ilbc.write(image, verify=False)), max_depth])
