@@ -271,6 +271,34 @@ def test_inlined_calls_keep_errors_and_traces(engine: str, name: str, tmp_path: 
     assert want[0] == 70 and "\n  at " in want[2]
 
 
+def test_lists_of_lists_keep_reference_counts() -> None:
+    """Rows read from a list and left in locals at exits are the list's own objects: no row
+    gains or loses a reference, whatever exit the trace leaves by."""
+    source = "rows(m) =\n    s = 0.0\n    i <- 0..len(m) - 1:\n        r = m[i]\n        s += r[0]\n    s\n"
+    image = compile_file(ROOT / "r.ilu", source=source)
+    m = [[float(i)] for i in range(40)] + [[1]] + [[float(i)] for i in range(40)]  # an int row: a guard exit
+    before = [sys.getrefcount(r) for r in m]
+    for k in (-1, 0, 1, 2, 3):
+        jit = Jit({"threshold": 1}, force_exit=k if k >= 0 else None)
+        vm = FastVM(image, out=io.StringIO(), jit=jit)
+        assert vm.call(vm.run_main()["rows"], [m]) == 1 + 2 * sum(range(40))
+        assert jit.stats["traces"] >= 1, jit.stats
+        del vm, jit
+        assert [sys.getrefcount(r) for r in m] == before, f"forcing exit {k}"
+
+
+def test_a_running_frame_enters_its_trace_at_every_back_edge() -> None:
+    """A function called once keeps running the code it had before its loop got a trace; it
+    must still enter the trace at each back edge, not once per threshold of them."""
+    source = "work(n) =\n    t = 0\n    k <- 1..n:\n        j = 0\n        whl j < 3:\n            t += j\n" \
+             "            j += 1\n    t\nprn work(3000)\n"
+    jit = Jit({"threshold": 50})
+    out = io.StringIO()
+    FastVM(compile_file(ROOT / "w.ilu", source=source), out=out, jit=jit).run_main()
+    assert out.getvalue() == "9000\n"
+    assert jit.stats["entries"] >= 2500, jit.stats  # the inner loop, entered once an outer iteration
+
+
 def test_branches_both_ways_become_side_paths() -> None:
     st = jit_stats(ROOT / "tests" / "spec" / "jit" / "branches.ilu")
     assert st["side_paths"] >= 5 and st["exits"]["side"] <= 2 * st["side_paths"] + 4, st

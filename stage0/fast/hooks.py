@@ -64,9 +64,11 @@ class JitHooks:
         n = f"n{h}"
         out = [] if direct else [[ind, f"{n} += 1", SKIP], [ind, f"if {n} >= JT:", SKIP]]
         ind += 0 if direct else 1
-        out.append([ind, f"r_ = JL(clo, d, {pc}, {end}, {ex}, [{ls}], {direct})", SKIP])
-        if not direct:  # False: the recording met the loop's end; try again at the next back edge
-            out.append([ind, f"{n} = {self.counter(h)} = JT - 1 if r_ is False else 0", SKIP])
+        if direct:
+            out.append([ind, f"r_ = JL(clo, d, {pc}, {end}, {ex}, [{ls}], True)", SKIP])
+        else:  # JL sets the counter: from zero, or to call again at the next back edge
+            out.append([ind, f"r_ = JL(clo, d, {pc}, {end}, {ex}, [{ls}], False, {self.counter(h)!r})", SKIP])
+            out.append([ind, f"{n} = {self.counter(h)}", SKIP])
         out.append([ind, "if r_:", SKIP])
         if ls:
             out.append([ind + 1, f"{ls}= r_[1]", SKIP])

@@ -59,19 +59,22 @@ def _entry_lines(desc: dict[str, Any]) -> list[str]:
 
 
 def _exit_lines(k: int, x: dict[str, Any], stack_at: int) -> list[str]:
-    """The code of exit k: write back its locals, read its stack, say where to resume."""
+    """The code of exit k: read its stack and its locals, write the locals back, say where to
+    resume. Every value is read before any local is written: a list the trace left in a local
+    may be held only by a list that another local's old value holds."""
     out = [f"def x{k}(locs):"]
-    for slot, kind in x["locals"]:
-        if kind == "rng" or kind == "lit":
-            out.append(f"    locs[{slot}].__setstate__(I[{slot}])")
-        else:
-            out.append(f"    locs[{slot}] = {_read(kind, slot)}")
     stack = ", ".join(_read(kind, stack_at + i) for i, kind in enumerate(x["stack"]))
-    out.append(f"    return ({x['pc']}, [{stack}], {k})")
+    out.append(f"    s = [{stack}]")
+    values = [(slot, _read(kind, slot)) for slot, kind in x["locals"] if kind != "rng" and kind != "lit"]
+    if values:
+        out.append("    " + ", ".join(f"locs[{slot}]" for slot, _ in values) + " = " + ", ".join(v for _, v in values))
+    out += [f"    locs[{slot}].__setstate__(I[{slot}])" for slot, kind in x["locals"] if kind in ("rng", "lit")]
+    out.append(f"    return ({x['pc']}, s, {k})")
     return out
 
 
 _KINDS = frozenset(_CHECK)
+TYPES = (float, int, list)  # the Python types of list elements a trace reads, as jit.ilu's TYPES
 _STACK_KINDS = _KINDS | {"fn"}  # an exit may leave a function to be called on the stack
 _EXIT_KINDS = frozenset({"loop", "side", "guard", "budget"})
 
@@ -115,7 +118,8 @@ def make_glue(desc: dict[str, Any], address: int, force: int = -1, fns: Any = ()
     words = layout["stack"] + max((len(x["stack"]) for x in desc["exits"]), default=0)
     slots = (ctypes.c_int64 * max(words, 1))()
     slots[layout["force"]] = force
-    slots[layout["types"]], slots[layout["types"] + 1] = id(float), id(int)  # what list reads guard
+    for i, t in enumerate(TYPES):  # what list reads and writes guard, in jit.ilu's TYPES order
+        slots[layout["types"] + i] = id(t)
     # A trace that reads Python objects holds the GIL (PYFUNCTYPE); one over numbers only lets it go.
     functype = ctypes.PYFUNCTYPE if desc.get("objects") else ctypes.CFUNCTYPE
     env: dict[str, Any] = {

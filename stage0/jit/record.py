@@ -19,7 +19,7 @@ An op's kinds are those of the stack operands it takes; `operator` is the
 infix operator of a binary operation (isa.OPERATOR); `kind` is that of the
 value it reads or pushes without taking it from the stack (a local, a
 constant, an iterator), else None. GET_IDX and FOR_NEXT over a list add the
-kind of the element they read (int or flt), which the trace guards. `ctx`
+kind of the element they read (int, flt or lst), which the trace guards. `ctx`
 names the iterators whose context words the glue fills.
 
 Kinds: "int" (fits i64), "flt", "bool", "nil", "rng" (a range iterator),
@@ -151,6 +151,11 @@ def kind_of(v: Any) -> str | None:
     if c is FnSim:
         return "fn"
     return None
+
+
+def _element(v: Any) -> bool:
+    """Whether a trace may read v from a list: a number it holds, or a list."""
+    return v.__class__ is list or ((v.__class__ is int or v.__class__ is float) and kind_of(v) is not None)
 
 
 def _parts(op: int, a: Any, b: Any) -> list[tuple[str, Any, Any]]:
@@ -294,9 +299,9 @@ class Recorder:
         return nxt
 
     def op_STORE_LOCAL(self, pc: int, a: Any, b: Any, nxt: int) -> int:
-        """A local; an inlined callee's (never written back to the interpreter) may hold a list."""
+        """A local, which may hold a list (read from a list: the glue writes it back)."""
         v = self.stack.pop()
-        self.note(pc, "STORE_LOCAL", a, b, [v], lists=a >= self.nlocals)
+        self.note(pc, "STORE_LOCAL", a, b, [v], lists=True)
         self.locs[a] = v
         return nxt
 
@@ -372,8 +377,8 @@ class Recorder:
             if it.i >= len(it.seq):
                 raise Abort(LOOP_ENDED)
             v = it.seq[it.i]
-            if v.__class__ is not int and v.__class__ is not float or kind_of(v) is None:
-                raise Abort("a list element that is not a number")
+            if not _element(v):
+                raise Abort("a list element that is not a number or a list")
         else:
             raise Abort("a loop over something other than a range or a list")
         self.note(pc, "FOR_NEXT", a, b, [], value=it)
@@ -388,8 +393,8 @@ class Recorder:
             raise Abort("indexing something other than a list")
         self.note(pc, "GET_IDX", a, b, [xs, i], lists=True)
         v = get_index(xs, i)
-        if v.__class__ is not int and v.__class__ is not float or kind_of(v) is None:
-            raise Abort("a list element that is not a number")
+        if not _element(v):
+            raise Abort("a list element that is not a number or a list")
         self.ops[-1].append(kind_of(v))
         del self.stack[-2:]
         self.stack.append(v)
@@ -407,7 +412,9 @@ class Recorder:
         if v.__class__ is not int and v.__class__ is not float:
             raise Abort("a list write of a value that is not a number")
         self.note(pc, "SET_IDX", a, b, [xs, i, v], lists=True)
-        get_index(xs, i)  # an index the write would refuse aborts here, as a read would
+        old = get_index(xs, i)  # an index the write would refuse aborts here, as a read would
+        if old.__class__ is not int and old.__class__ is not float:
+            raise Abort("a list write over an element that is not a number")
         del self.stack[-2:]
         return nxt
 

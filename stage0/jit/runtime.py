@@ -250,14 +250,29 @@ class Jit:
         return r
 
     def fast_loop(self, vm: Any, clo: Any, d: int, header: int, end: int, exit_pc: int,
-                  locs: list[Any], direct: bool = False) -> "tuple[Any, ...] | bool | None":
+                  locs: list[Any], direct: bool = False, counter: str = "") -> "tuple[Any, ...] | bool | None":
         """The fast tier's hook (JitHooks.back_edge): a generated loop counted `threshold` back
         edges, or (direct) its loop has a trace and this is any back edge. Compile the trace if
         need be and run it; after each exit the reference loop (FastVM.resume_at) runs the
         frame to the header, and the trace is entered again, or to the loop's exit block, or to
         a return. Gives None (nothing ran), False (nothing ran: the recording met the loop's
         end, so try again at the next back edge), or (0, locals): carry on at the header,
-        (1, locals): leave the loop, (2, locals, value): return value."""
+        (1, locals): leave the loop, (2, locals, value): return value.
+
+        A counting loop names its counter (a namespace global, which its code reads back): it
+        is set to call again at the next back edge when the recording met the loop's end, or
+        when the loop has a trace (the frame runs the code it had before the function was made
+        again, and a long-running frame would otherwise enter its trace once per JT back
+        edges); else to count from zero."""
+        r = self._fast_loop(vm, clo, d, header, end, exit_pc, locs, direct)
+        if counter:
+            again = r is False or (clo.proto, header) in self.traces
+            vm.ns[counter] = self.settings["threshold"] - 1 if again else 0
+        return r
+
+    def _fast_loop(self, vm: Any, clo: Any, d: int, header: int, end: int, exit_pc: int,
+                   locs: list[Any], direct: bool) -> "tuple[Any, ...] | bool | None":
+        """fast_loop without the counter."""
         key = (clo.proto, header)
         t = self.traces.get(key)
         if t is None:
