@@ -37,7 +37,7 @@ I64_MIN, I64_MAX = -(1 << 63), (1 << 63) - 1
 # The C math functions linked code may call (LLVM also lowers some intrinsics to them): MCJIT
 # does not search the process, so each is registered with the engine by name.
 LIBM = ("sqrt", "fabs", "floor", "ceil", "trunc", "round", "rint", "fmod", "pow", "exp", "exp2", "log",
-        "log2", "log10", "sin", "cos", "tan", "atan", "atan2", "fma", "fmin", "fmax")
+        "log2", "log10", "sin", "cos", "tan", "asin", "acos", "atan", "atan2", "fma", "fmin", "fmax")
 
 # C-API functions traces that read Python objects call (they hold the GIL): registered with the
 # engine by name, like LIBM.

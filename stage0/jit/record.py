@@ -48,7 +48,10 @@ I64_MIN, I64_MAX = -(1 << 63), (1 << 63) - 1
 RANGE_ITER = type(iter(range(0)))
 LIST_ITER: type = type(iter([]))
 # Host builtins a trace may call: pure functions of numbers (their IR is in jit.ilu).
-PURE_BUILTINS = frozenset({"__num_sqrt", "__num_floor", "__num_ceil", "__num_round"})
+PURE_BUILTINS = frozenset({"__num_sqrt", "__num_floor", "__num_ceil", "__num_round", "__num_exp", "__num_log",
+                           "__num_log10", "__num_log2", "__num_sin", "__num_cos", "__num_tan", "__num_asin",
+                           "__num_acos", "__num_atan", "__num_atan2", "__num_pow", "__num_and", "__num_or",
+                           "__num_xor", "__num_shl", "__num_shr", "__num_idiv"})
 MAX_INLINE = 4  # calls nested inside one another that a trace inlines
 
 
