@@ -171,7 +171,7 @@ def test_forcing_any_exit_changes_nothing(path: Path) -> None:
     assert most > 0
 
 
-@pytest.mark.parametrize("name", ["calls.ilu", "kinds.ilu", "lists.ilu", "branches.ilu"])
+@pytest.mark.parametrize("name", ["calls.ilu", "kinds.ilu", "lists.ilu", "branches.ilu", "nested_loops.ilu"])
 def test_the_self_hosted_vm_runs_the_same_traces(name: str) -> None:
     """ilusm_vm.ilu's loops reach the JIT through __jit_enter: the same traces as the fast
     tier's, inlined calls of its own functions included, and forcing exits changes nothing."""
@@ -294,14 +294,37 @@ def test_lists_of_lists_keep_reference_counts() -> None:
 
 def test_a_running_frame_enters_its_trace_at_every_back_edge() -> None:
     """A function called once keeps running the code it had before its loop got a trace; it
-    must still enter the trace at each back edge, not once per threshold of them."""
-    source = "work(n) =\n    t = 0\n    k <- 1..n:\n        j = 0\n        whl j < 3:\n            t += j\n" \
-             "            j += 1\n    t\nprn work(3000)\n"
+    must still enter the trace at each back edge, not once per threshold of them. (The outer
+    loop calls a host builtin, so only the inner loop has a trace.)"""
+    source = "work(n) =\n    t = 0\n    out = []\n    k <- 1..n:\n        j = 0\n        whl j < 3:\n" \
+             "            t += j\n            j += 1\n        push(out, j)\n    t\nprn work(3000)\n"
     jit = Jit({"threshold": 50})
     out = io.StringIO()
     FastVM(compile_file(ROOT / "w.ilu", source=source), out=out, jit=jit).run_main()
     assert out.getvalue() == "9000\n"
     assert jit.stats["entries"] >= 2500, jit.stats  # the inner loop, entered once an outer iteration
+
+
+def test_inner_loops_are_part_of_their_outer_loops_trace() -> None:
+    jit = Jit({"threshold": 1})
+    want = run_file_with(ROOT / "tests" / "spec" / "jit" / "nested_loops.ilu", "ref", None)
+    assert run_file_with(ROOT / "tests" / "spec" / "jit" / "nested_loops.ilu", "fast", jit) == want
+    nested = [t for t in jit.traces.values() if any(o[1] == "LOOP" for o in t.rec["ops"])]
+    assert len(nested) >= 6, jit.stats
+    assert any(sum(o[1] == "LOOP" for o in t.rec["ops"]) >= 2 for t in nested)  # cube: three deep
+    assert "inner loop" not in jit.stats["aborts"], jit.stats
+
+
+def test_a_long_inner_loop_leaves_by_its_own_budget() -> None:
+    """The recorded iteration's inner loop is short; a later one runs past 2^20 iterations inside
+    the native outer loop, which leaves at the inner loop's header so the host gets control."""
+    source = ("long(k) =\n    t = 0\n    i <- 1..3:\n        m = if i == 3: k | 10\n        j <- 1..m: t += 1\n"
+              "    t\nprn long(1100000)\n")
+    jit = Jit({"threshold": 1})
+    out = io.StringIO()
+    FastVM(compile_file(ROOT / "b.ilu", source=source), out=out, jit=jit).run_main()
+    assert out.getvalue() == "1100020\n"
+    assert jit.stats["exits"]["loop"] >= 2 and jit.stats["traces"] >= 1, jit.stats
 
 
 def test_branches_both_ways_become_side_paths() -> None:

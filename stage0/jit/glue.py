@@ -58,14 +58,22 @@ def _entry_lines(desc: dict[str, Any]) -> list[str]:
     return out
 
 
-def _exit_lines(k: int, x: dict[str, Any], stack_at: int) -> list[str]:
+def _fresh(kind: str, slot: int, base: int) -> str:
+    """The Python expression of an iterator the trace made, from its context words and index."""
+    if kind == "new_rng":
+        return f"NEW_RANGE(I[{base}], I[{base + 1}], I[{base + 2}], I[{slot}])"
+    return f"NEW_ITER(OBJ(I[{base}]), I[{slot}])"
+
+
+def _exit_lines(k: int, x: dict[str, Any], stack_at: int, words: dict[int, int]) -> list[str]:
     """The code of exit k: read its stack and its locals, write the locals back, say where to
     resume. Every value is read before any local is written: a list the trace left in a local
     may be held only by a list that another local's old value holds."""
     out = [f"def x{k}(locs):"]
     stack = ", ".join(_read(kind, stack_at + i) for i, kind in enumerate(x["stack"]))
     out.append(f"    s = [{stack}]")
-    values = [(slot, _read(kind, slot)) for slot, kind in x["locals"] if kind != "rng" and kind != "lit"]
+    values = [(slot, _fresh(kind, slot, words[slot]) if kind.startswith("new_") else _read(kind, slot))
+              for slot, kind in x["locals"] if kind != "rng" and kind != "lit"]
     if values:
         out.append("    " + ", ".join(f"locs[{slot}]" for slot, _ in values) + " = " + ", ".join(v for _, v in values))
     out += [f"    locs[{slot}].__setstate__(I[{slot}])" for slot, kind in x["locals"] if kind in ("rng", "lit")]
@@ -76,6 +84,7 @@ def _exit_lines(k: int, x: dict[str, Any], stack_at: int) -> list[str]:
 _KINDS = frozenset(_CHECK)
 TYPES = (float, int, list)  # the Python types of list elements a trace reads, as jit.ilu's TYPES
 _STACK_KINDS = _KINDS | {"fn"}  # an exit may leave a function to be called on the stack
+_LOCAL_KINDS = _KINDS | {"new_rng", "new_lit"}  # or write back an iterator the trace made
 _EXIT_KINDS = frozenset({"loop", "side", "guard", "budget"})
 
 
@@ -83,9 +92,9 @@ def _count(v: Any) -> bool:
     return type(v) is int and 0 <= v < 1 << 31
 
 
-def _pairs(v: Any) -> bool:
+def _pairs(v: Any, kinds: frozenset[str] = _KINDS) -> bool:
     """A list of [slot, kind]."""
-    return type(v) is list and all(type(p) is list and len(p) == 2 and _count(p[0]) and p[1] in _KINDS for p in v)
+    return type(v) is list and all(type(p) is list and len(p) == 2 and _count(p[0]) and p[1] in kinds for p in v)
 
 
 def valid_desc(desc: Any) -> bool:
@@ -96,7 +105,7 @@ def valid_desc(desc: Any) -> bool:
     layout, exits = desc.get("layout"), desc.get("exits")
     if type(layout) is not dict or not all(_count(layout.get(k)) for k in ("ctx", "force", "types", "stack")):
         return False
-    for name in ("ranges", "iters"):
+    for name in ("ranges", "iters", "words"):
         words = layout.get(name)
         if type(words) is not list or not all(type(p) is list and len(p) == 2 and _count(p[0]) and _count(p[1])
                                               for p in words):
@@ -106,7 +115,10 @@ def valid_desc(desc: Any) -> bool:
     names = desc.get("globals")
     if type(names) is not list or not all(type(n) is str for n in names) or not _count(desc.get("depth")):
         return False
-    return all(type(x) is dict and _count(x.get("pc")) and x.get("kind") in _EXIT_KINDS and _pairs(x.get("locals"))
+    known = {slot for slot, _ in layout["words"]}
+    return all(type(x) is dict and _count(x.get("pc")) and x.get("kind") in _EXIT_KINDS
+               and _pairs(x.get("locals"), _LOCAL_KINDS)
+               and all(slot in known for slot, kind in x["locals"] if kind.startswith("new_"))
                and type(x.get("stack")) is list and all(k in _STACK_KINDS for k in x["stack"]) for x in exits)
 
 
@@ -127,11 +139,11 @@ def make_glue(desc: dict[str, Any], address: int, force: int = -1, fns: Any = ()
         "RANGE_ITER": RANGE_ITER, "LIST_ITER": LIST_ITER, "ADDR": ctypes.addressof(slots),
         "FN": functype(ctypes.c_int64, ctypes.c_void_p)(address),
         "OBJ": lambda a: ctypes.cast(a, ctypes.py_object).value, "FNS": tuple(fns),
-        "range_words": lambda it, base: range_words(slots, it, base),
+        "range_words": lambda it, base: range_words(slots, it, base), "NEW_RANGE": new_range, "NEW_ITER": new_iter,
         "list_words": lambda it, base: list_words(slots, it, base)}
     lines = _entry_lines(desc)
     for k, x in enumerate(desc["exits"]):
-        lines += _exit_lines(k, x, layout["stack"])
+        lines += _exit_lines(k, x, layout["stack"], dict(layout["words"]))
     lines.append("EXITS = (" + "".join(f"x{k}, " for k in range(len(desc["exits"]))) + ")")
     exec(compile("\n".join(lines) + "\n", f"<glue {desc['fname']}>", "exec"), env)  # noqa: S102 (our own text)
     return env["enter"], slots
@@ -156,3 +168,17 @@ def list_words(slots: Any, it: Any, base: int) -> Optional[int]:
         return None
     slots[base] = id(state[1][0])
     return int(state[2])
+
+
+def new_range(start: int, step: int, size: int, i: int) -> Any:
+    """A range iterator the trace made (its start, step and length), at index i."""
+    it = iter(range(start, start + size * step, step))
+    it.__setstate__(i)  # type: ignore[attr-defined]
+    return it
+
+
+def new_iter(xs: list[Any], i: int) -> Any:
+    """A list iterator the trace made, over xs, at index i."""
+    it = iter(xs)
+    it.__setstate__(i)  # type: ignore[attr-defined]
+    return it

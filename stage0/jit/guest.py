@@ -71,16 +71,28 @@ def host_locals(glocs: list[Any]) -> tuple[list[Any], list[tuple[int, dict[str, 
 
 
 def guest_locals(glocs: list[Any], locs: list[Any], iters: list[tuple[int, dict[str, Any], Any]]) -> None:
-    """Put what a trace left in its locals back into the guest's: values as they are, and each
-    iterator's position into the guest iterator it came from."""
+    """Put what a trace left in its locals back into the guest's: values as they are, each
+    iterator's position into the guest iterator it came from, and an iterator the trace made
+    (an inner loop's) as a new guest iterator."""
+    mine = {id(it): g for _, g, it in iters}
     for slot, v in enumerate(locs):
-        if v.__class__ is not RANGE_ITER and v.__class__ is not LIST_ITER:
+        if v.__class__ is RANGE_ITER or v.__class__ is LIST_ITER:
+            g = mine.get(id(v))
+            glocs[slot] = _guest_iter(v, {} if g is None else g)
+        else:
             glocs[slot] = v
-    for slot, g, it in iters:
-        state = it.__reduce__()
-        if it.__class__ is RANGE_ITER:
-            _, (r,), i = state
-            g["n"] = r.start + i * r.step
-        else:  # a spent list iterator no longer holds its list
-            g["i"] = state[2] if len(state) == 3 else len(g["xs"])
-        glocs[slot] = g
+
+
+def _guest_iter(it: Any, g: dict[str, Any]) -> dict[str, Any]:
+    """The guest iterator g (a new one when empty) at host iterator it's position."""
+    state = it.__reduce__()
+    if it.__class__ is RANGE_ITER:
+        _, (r,), i = state
+        g.update(range=True, n=r.start + i * r.step, stop=r.stop, step=r.step)
+    elif len(state) == 3:
+        g.update(range=False, xs=state[1][0], i=state[2], obj=None, pairs=False)
+    else:  # a spent list iterator no longer holds its list
+        g["i"] = len(g["xs"]) if "xs" in g else 0
+        g.setdefault("xs", [])
+        g.update(range=False, obj=None, pairs=False)
+    return g

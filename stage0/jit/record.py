@@ -42,7 +42,7 @@ from typing import Any, Callable, Optional
 
 from stage0 import isa
 from stage0.errors import RuntimeErr
-from stage0.values import Closure, Unset, add, arith, compare, eq, get_index, neg, truthy
+from stage0.values import Closure, Unset, add, arith, compare, eq, get_index, make_range, neg, truthy
 
 I64_MIN, I64_MAX = -(1 << 63), (1 << 63) - 1
 RANGE_ITER = type(iter(range(0)))
@@ -53,6 +53,9 @@ PURE_BUILTINS = frozenset({"__num_sqrt", "__num_floor", "__num_ceil", "__num_rou
                            "__num_acos", "__num_atan", "__num_atan2", "__num_pow", "__num_and", "__num_or",
                            "__num_xor", "__num_shl", "__num_shr", "__num_idiv"})
 MAX_INLINE = 4  # calls nested inside one another that a trace inlines
+QUIET_STEPS = 200_000  # instructions an inner loop's other iterations may take while it is recorded
+# The plain ops whose other way can leave an inner loop (its LOOP op names the one that did).
+LEAVING = frozenset({"FOR_NEXT", "JUMP_IF", "JUMP_UNLESS", "JUMP_IF_NIL"})
 
 
 def semantics(sym: str) -> Callable[[Any, Any], Any]:
@@ -156,6 +159,22 @@ def kind_of(v: Any) -> str | None:
     return None
 
 
+def _leaving_op(body: list[list[Any]], pc: int, name: str) -> Optional[int]:
+    """Where in an inner loop's recorded iteration the op at pc that left it is: one of its own,
+    not of a loop inside it or of a called function; None when the iteration did not meet it."""
+    i, calls = 0, 0
+    while i < len(body):
+        o = body[i]
+        if o[1] == "LOOP":
+            i += o[2] + 1
+            continue
+        calls += (o[1] == "CALL") - (o[1] == "RET")
+        if not calls and o[0] == pc and o[1] == name and name in LEAVING:
+            return i
+        i += 1
+    return None
+
+
 def _element(v: Any) -> bool:
     """Whether a trace may read v from a list: a number it holds, or a list."""
     return v.__class__ is list or ((v.__class__ is int or v.__class__ is float) and kind_of(v) is not None)
@@ -183,17 +202,21 @@ class Recorder:
     def __init__(self, code: list[tuple[int, Any, Any]], nlocals: int, header: int, end: int,
                  locs: list[Any], max_ops: int, stack: Optional[list[Any]] = None,
                  g: Optional[dict[str, Any]] = None, names: Optional[list[str]] = None,
-                 protos: Callable[[Any], Any] = closure_proto) -> None:
+                 protos: Callable[[Any], Any] = closure_proto, ctx: Optional[list[list[Any]]] = None) -> None:
         self.code, self.header, self.end, self.max_ops = code, header, end, max_ops
         self.g: dict[str, Any] = {} if g is None else g
         self.names: list[str] = list(names or [])
         self.protos = protos
         self.locs: list[Any] = [_sim(v) for v in locs]
         self.entry = [[s, k] for s, v in enumerate(self.locs) if (k := kind_of(v)) is not None]
-        self.ctx = [[s, k] for s, k in self.entry if k in ("rng", "lit")]
+        self.ctx = [[s, k] for s, k in self.entry if k in ("rng", "lit")] if ctx is None else [list(c) for c in ctx]
         self.nlocals = nlocals
         self.stack: list[Any] = [self.function(v) for v in stack or []]
         self.ops: list[list[Any]] = []
+        self.quiet = False                 # running an inner loop's other iterations: no notes
+        self.last = ""                     # the plain op run last (the one that jumped)
+        self.visits: dict[int, int] = {}   # where in ops the recording first met each pc of the loop
+        self.pending: dict[int, int] = {}  # inner loops a side path began inside of: their next iteration
         self.base = 0  # where the running function's slots start: 0, or an inlined callee's
         self.frames: list[tuple[list[tuple[int, Any, Any]], int, int]] = []  # callers: code, return pc, base
 
@@ -214,14 +237,10 @@ class Recorder:
         """Record from the header (or from pc, where a trace left) until control comes back to it."""
         pc = self.header if pc is None else pc
         while True:
-            op, a, b = self.code[pc]
-            nxt, depth = pc + 1, len(self.frames)
-            for name, x, y in _parts(op, a, b):
-                if len(self.ops) >= self.max_ops:
-                    raise Abort("trace too long")
-                if self.base and isa.BY_NAME[name].roles[:1] == ("slot",):
-                    x += self.base
-                nxt = self.step(pc, name, x, y, nxt)
+            if not self.frames and pc not in self.visits:
+                self.visits[pc] = len(self.ops)
+            depth = len(self.frames)
+            nxt = self.instruction(pc)
             if depth != len(self.frames):  # a call or a return: nxt is in the other function
                 pc = nxt
                 continue
@@ -233,17 +252,69 @@ class Recorder:
             if nxt == self.header:
                 return {"nlocals": self.nlocals, "header": self.header, "end": self.end,
                         "entry": self.entry, "ops": self.ops, "ctx": self.ctx, "globals": self.names}
-            if nxt < pc:
-                raise Abort("inner loop")
+            if self.header < nxt < pc:
+                nxt = self.inner(nxt, pc)
             if not self.header <= nxt <= self.end:
                 raise Abort(LOOP_ENDED)
             pc = nxt
 
+    def instruction(self, pc: int) -> int:
+        """Run (and write down, unless quiet) the instruction at pc, as its plain ops; give the
+        next pc. The running function's slots start at self.base."""
+        op, a, b = self.code[pc]
+        nxt = pc + 1
+        for name, x, y in _parts(op, a, b):
+            if len(self.ops) >= self.max_ops:
+                raise Abort("trace too long")
+            if self.base and isa.BY_NAME[name].roles[:1] == ("slot",):
+                x += self.base
+            self.last = name
+            nxt = self.step(pc, name, x, y, nxt)
+        return nxt
+
+    def inner(self, h: int, e: int) -> int:
+        """The jump at e goes back to h inside the loop: h heads an inner loop. The ops since the
+        recording first met h are one iteration of it; its other iterations run quietly, and a
+        LOOP op in front of that iteration says how many ops it holds (a) and which of them left
+        the inner loop (b). Gives the pc where the inner loop left. A side path that began
+        inside the inner loop meets h only now: its next iteration is the one written down."""
+        start = self.pending.pop(h, None)
+        if start is None and self.visits.get(h) is None:
+            self.pending[h] = len(self.ops)
+            return h
+        start = self.visits[h] if start is None else start
+        self.quiet = True
+        try:
+            at, name, nxt = self.run_quietly(h, e)
+        finally:
+            self.quiet = False
+        k = _leaving_op(self.ops[start:], at, name)
+        if k is None:
+            raise Abort("an inner loop left by a way its recording did not take")
+        self.ops.insert(start, [h, "LOOP", len(self.ops) - start, k, [], False, None, None])
+        return nxt
+
+    def run_quietly(self, h: int, e: int) -> tuple[int, str, int]:
+        """Run the inner loop [h, e] from its header without writing anything down until it
+        leaves: (pc and op that left it, and the pc it left for)."""
+        pc, steps = h, 0
+        while True:
+            depth = len(self.frames)
+            nxt = self.instruction(pc)
+            steps += 1
+            if steps > QUIET_STEPS:
+                raise Abort("an inner loop runs too long to record")
+            if depth == len(self.frames) and not self.frames and not h <= nxt <= e:
+                return pc, self.last, nxt
+            pc = nxt
+
     def note(self, pc: int, name: str, a: Any, b: Any, args: list[Any], taken: bool = False,
-             value: Any = _NONE, lists: bool = False, fns: bool = False) -> None:
-        """Write one op down, with its stack operands' kinds and the kind of the value it reads.
-        Only an op that says so may take a list (indexing, dropping, copying) or a function
-        (calling, dropping)."""
+             value: Any = _NONE, lists: bool = False, fns: bool = False, element: Any = _NONE) -> None:
+        """Write one op down (unless quiet), with its stack operands' kinds and the kind of the
+        value it reads (and of the list element it reads). Only an op that says so may take a
+        list (indexing, dropping, copying) or a function (calling, dropping)."""
+        if self.quiet:
+            return
         kinds = [kind_of(v) for v in args]
         kind = None if value is _NONE else kind_of(value)
         if None in kinds or (value is not _NONE and kind is None):
@@ -253,6 +324,8 @@ class Recorder:
         if "fn" in kinds and not fns:
             raise Abort(f"{name} on a function")
         self.ops.append([pc, name, a, b, kinds, taken, isa.OPERATOR.get(name), kind])
+        if element is not _NONE:
+            self.ops[-1].append(kind_of(element))  # the element's kind, which the trace guards
 
     def step(self, pc: int, name: str, a: Any, b: Any, nxt: int) -> int:
         """Run one plain op on the copies; give the next pc."""
@@ -371,34 +444,62 @@ class Recorder:
         return int(a) if v is None else nxt
 
     def op_FOR_NEXT(self, pc: int, a: Any, b: Any, nxt: int) -> int:
+        """The next value of an iterator. A spent one ends its loop: quietly, an inner loop's
+        other iterations jump out of it; a recorded iteration meets the end of its loop (the
+        trace's, or an inner loop that runs no iteration this time) and is tried again later."""
         it = self.locs[a]
-        if it.__class__ is RangeSim:
-            if it.i >= it.len:
-                raise Abort(LOOP_ENDED)
-            v = it.start + it.i * it.step
-        elif it.__class__ is ListIterSim:
-            if it.i >= len(it.seq):
-                raise Abort(LOOP_ENDED)
-            v = it.seq[it.i]
-            if not _element(v):
-                raise Abort("a list element that is not a number or a list")
-        else:
+        if it.__class__ is not RangeSim and it.__class__ is not ListIterSim:
             raise Abort("a loop over something other than a range or a list")
-        self.note(pc, "FOR_NEXT", a, b, [], value=it)
-        self.ops[-1].append(kind_of(v))  # the element's kind, which the trace guards
+        if it.i >= (it.len if isinstance(it, RangeSim) else len(it.seq)):
+            if self.quiet:
+                return int(b)
+            raise Abort(LOOP_ENDED)
+        v = it.start + it.i * it.step if isinstance(it, RangeSim) else it.seq[it.i]
+        if not _element(v):
+            raise Abort("a list element that is not a number or a list")
+        self.note(pc, "FOR_NEXT", a, b, [], value=it, element=v)
         self.stack.append(v)
         it.i += 1
         return nxt
+
+    def op_ITER_RANGE(self, pc: int, a: Any, b: Any, nxt: int) -> int:
+        """An inner loop's range iterator, made in the trace: its start, step and length are context
+        words an exit fills, so the interpreter gets it back."""
+        lo, hi = self.stack[-2], self.stack[-1]
+        if lo.__class__ is not int or hi.__class__ is not int:
+            raise Abort("a range whose bounds are not ints")
+        self.note(pc, "ITER_RANGE", a, b, [lo, hi])
+        self.locs[a] = RangeSim(iter(make_range(lo, hi)))
+        self.context(a, "rng")
+        del self.stack[-2:]
+        return nxt
+
+    def op_ITER(self, pc: int, a: Any, b: Any, nxt: int) -> int:
+        """An inner loop's iterator over a list, made in the trace (its list is a context word)."""
+        xs = self.stack[-1]
+        if xs.__class__ is not list:
+            raise Abort("a loop over something other than a range or a list")
+        self.note(pc, "ITER", a, b, [xs], lists=True)
+        self.locs[a] = ListIterSim(iter(xs))
+        self.context(a, "lit")
+        self.stack.pop()
+        return nxt
+
+    def context(self, slot: int, kind: str) -> None:
+        """Give the iterator in slot its context words (once; the kind does not change)."""
+        if not any(c[0] == slot for c in self.ctx):
+            self.ctx.append([slot, kind])
+        elif [slot, kind] not in self.ctx:
+            raise Abort("a local that holds iterators of two kinds")
 
     def op_GET_IDX(self, pc: int, a: Any, b: Any, nxt: int) -> int:
         i, xs = self.stack[-1], self.stack[-2]
         if xs.__class__ is not list:
             raise Abort("indexing something other than a list")
-        self.note(pc, "GET_IDX", a, b, [xs, i], lists=True)
         v = get_index(xs, i)
         if not _element(v):
             raise Abort("a list element that is not a number or a list")
-        self.ops[-1].append(kind_of(v))
+        self.note(pc, "GET_IDX", a, b, [xs, i], lists=True, element=v)
         del self.stack[-2:]
         self.stack.append(v)
         return nxt
@@ -509,10 +610,10 @@ def record(code: list[tuple[int, Any, Any]], nlocals: int, header: int, end: int
 
 def record_side(code: list[tuple[int, Any, Any]], nlocals: int, header: int, end: int, locs: list[Any],
                 max_ops: int, pc: int, stack: list[Any], g: Optional[dict[str, Any]] = None,
-                names: Optional[list[str]] = None,
-                protos: Callable[[Any], Any] = closure_proto) -> tuple[list[list[Any]], list[str]]:
+                names: Optional[list[str]] = None, protos: Callable[[Any], Any] = closure_proto,
+                ctx: Optional[list[list[Any]]] = None) -> tuple[list[list[Any]], list[str], list[list[Any]]]:
     """The ops of a side path: from where a trace left (pc, with that operand stack) back to the
-    header, which jit.ilu compiles into the trace at that exit; and the globals the trace then
-    reads (the recording's `names`, and any the path adds)."""
-    rec = Recorder(code, nlocals, header, end, locs, max_ops, stack, g, names, protos).run(pc)
-    return rec["ops"], rec["globals"]
+    header, which jit.ilu compiles into the trace at that exit; and the globals and iterators
+    the trace then has (the recording's `names` and `ctx`, and any the path adds)."""
+    rec = Recorder(code, nlocals, header, end, locs, max_ops, stack, g, names, protos, ctx).run(pc)
+    return rec["ops"], rec["globals"], rec["ctx"]

@@ -343,8 +343,9 @@ class Jit:
             return
         rec = t.rec
         try:
-            ops, names = record_side(t.code, rec["nlocals"], rec["header"], rec["end"], locs,
-                                     self.settings["max_trace"], pc, stack, t.g, rec["globals"], self.proto_of)
+            ops, names, ctx = record_side(t.code, rec["nlocals"], rec["header"], rec["end"], locs,
+                                          self.settings["max_trace"], pc, stack, t.g, rec["globals"], self.proto_of,
+                                          rec["ctx"])
         except Abort as e:
             if e.reason == LOOP_ENDED:  # this way leaves the loop: its exits are loop exits
                 t.leaving.add(at)
@@ -356,7 +357,8 @@ class Jit:
         entry = rec["entry"] + [[s, k] for s, v in enumerate(locs)
                                 if s not in known and (k := kind_of(v)) is not None and k not in ("rng", "lit")]
         try:
-            t2 = self.build(dict(rec, sides=dict(rec["sides"], **{at: ops}), entry=entry, globals=names), t.g)
+            t2 = self.build(dict(rec, sides=dict(rec["sides"], **{at: ops}), entry=entry, globals=names, ctx=ctx),
+                            t.g)
         except RuntimeErr as e:
             t.bad.add(at)
             self.abort(key, None, "side path: " + e.message)
