@@ -17,6 +17,7 @@ too: run-time addresses never appear in the IR, so cached code stays valid.
 from __future__ import annotations
 
 import ctypes
+import functools
 from typing import Any, Callable, Optional
 
 from stage0.jit.record import I64_MAX, I64_MIN, LIST_ITER, RANGE_ITER, range_fits
@@ -141,12 +142,24 @@ def make_glue(desc: dict[str, Any], address: int, force: int = -1, fns: Any = ()
         "OBJ": lambda a: ctypes.cast(a, ctypes.py_object).value, "FNS": tuple(fns),
         "range_words": lambda it, base: range_words(slots, it, base), "NEW_RANGE": new_range, "NEW_ITER": new_iter,
         "list_words": lambda it, base: list_words(slots, it, base)}
-    lines = _entry_lines(desc)
-    for k, x in enumerate(desc["exits"]):
-        lines += _exit_lines(k, x, layout["stack"], dict(layout["words"]))
-    lines.append("EXITS = (" + "".join(f"x{k}, " for k in range(len(desc["exits"]))) + ")")
-    exec(compile("\n".join(lines) + "\n", f"<glue {desc['fname']}>", "exec"), env)  # noqa: S102 (our own text)
+    words = dict(layout["words"])
+
+    def first(k: int) -> Callable[[list[Any]], Any]:
+        """Exit k's code, made the first time the trace leaves by it: a trace may have hundreds
+        of exits, most never taken, and making them all would cost more than compiling it."""
+        exec(compile("\n".join(_exit_lines(k, desc["exits"][k], layout["stack"], words)) + "\n",  # noqa: S102
+                     f"<glue {desc['fname']} exit {k}>", "exec"), env)
+        env["EXITS"][k] = env[f"x{k}"]
+        return env["EXITS"][k]  # type: ignore[no-any-return]
+
+    env["EXITS"] = [functools.partial(_made_then_run, first, k) for k in range(len(desc["exits"]))]
+    exec(compile("\n".join(_entry_lines(desc)) + "\n", f"<glue {desc['fname']}>", "exec"), env)  # noqa: S102
     return env["enter"], slots
+
+
+def _made_then_run(make: Callable[[int], Callable[[list[Any]], Any]], k: int, locs: list[Any]) -> Any:
+    """An exit's placeholder: make its code, then run it."""
+    return make(k)(locs)
 
 
 def range_words(slots: Any, it: Any, base: int) -> Optional[int]:
