@@ -42,7 +42,7 @@ from typing import Any, Callable, Optional
 
 from stage0 import isa
 from stage0.errors import RuntimeErr
-from stage0.values import Closure, Unset, add, arith, compare, eq, get_index, make_range, neg, truthy
+from stage0.values import Closure, GuestFn, Unset, add, arith, compare, eq, get_index, make_range, neg, truthy
 
 I64_MIN, I64_MAX = -(1 << 63), (1 << 63) - 1
 RANGE_ITER = type(iter(range(0)))
@@ -109,6 +109,16 @@ class FnSim:
 
     def __init__(self, index: int, fn: Any, proto: Any) -> None:
         self.index, self.fn, self.proto = index, fn, proto
+
+
+def module_globals(v: Any) -> Any:
+    """The globals of a function's module (a closure's, or a self-hosted VM function's): its code
+    reads its globals there."""
+    if v.__class__ is Closure:
+        return v.module.globals
+    d = v.data if v.__class__ is GuestFn else None
+    m = d.get("module") if d.__class__ is dict else None
+    return m.get("globals") if m.__class__ is dict else None
 
 
 def closure_proto(v: Any) -> Any:
@@ -541,6 +551,8 @@ class Recorder:
         if f.__class__ is not FnSim:
             raise Abort("a call of a value that is not a global function")
         p = f.proto
+        if module_globals(f.fn) is not self.g:  # its globals are not the ones the trace checks
+            raise Abort("a call of a function of another module")
         if p.arity != a:
             raise Abort("a call with the wrong number of arguments")
         if len(self.frames) >= MAX_INLINE:
