@@ -22,7 +22,7 @@ from typing import Any, Callable, Optional
 
 from stage0.jit.record import I64_MAX, I64_MIN, LIST_ITER, RANGE_ITER, range_fits
 
-Glue = Callable[[list[Any], dict[str, Any], int], Optional[tuple[int, list[Any], int]]]
+Glue = Callable[[list[Any], int], Optional[tuple[int, list[Any], int]]]
 
 # How an entry guard tests a live-in of each kind (`v` is the local's value).
 _CHECK = {"int": "v.__class__ is not int or not MIN <= v <= MAX", "flt": "v.__class__ is not float",
@@ -40,10 +40,11 @@ def _read(kind: str, word: int) -> str:
 def _entry_lines(desc: dict[str, Any]) -> list[str]:
     """The entry guard and packing of each live-in, then the call."""
     ctx = {slot: base for slot, base in desc["layout"]["ranges"] + desc["layout"]["iters"]}
-    out = ["def enter(locs, g, room):"]
+    out = ["def enter(locs, room):"]
     if desc["depth"]:
         out.append(f"    if room < {desc['depth']}: return None")
-    out += [f"    if g.get({name!r}) is not FNS[{i}]: return None" for i, name in enumerate(desc["globals"])]
+    out += [f"    if SCOPES[{k}].get({name!r}) is not FNS[{i}]: return None"
+            for i, (k, name) in enumerate(desc["globals"])]
     for slot, kind in desc["live_in"]:
         out += [f"    v = locs[{slot}]", f"    if {_CHECK[kind]}: return None"]
         if kind in ("rng", "lit"):
@@ -114,7 +115,8 @@ def valid_desc(desc: Any) -> bool:
     if not _pairs(desc.get("live_in")) or type(exits) is not list or len(exits) > 1 << 16:
         return False
     names = desc.get("globals")
-    if type(names) is not list or not all(type(n) is str for n in names) or not _count(desc.get("depth")):
+    if type(names) is not list or not _count(desc.get("depth")) or not all(
+            type(n) is list and len(n) == 2 and _count(n[0]) and type(n[1]) is str for n in names):
         return False
     known = {slot for slot, _ in layout["words"]}
     return all(type(x) is dict and _count(x.get("pc")) and x.get("kind") in _EXIT_KINDS
@@ -123,10 +125,11 @@ def valid_desc(desc: Any) -> bool:
                and type(x.get("stack")) is list and all(k in _STACK_KINDS for k in x["stack"]) for x in exits)
 
 
-def make_glue(desc: dict[str, Any], address: int, force: int = -1, fns: Any = ()) -> tuple[Glue, Any]:
+def make_glue(desc: dict[str, Any], address: int, force: int = -1, fns: Any = (),
+              scopes: Any = ()) -> tuple[Glue, Any]:
     """The entry function of a compiled trace and its slot array (tests set the force word); fns
-    are the functions of the globals the trace inlines calls of, by their place in
-    desc["globals"]."""
+    are what the globals and fields the trace reads held when it was recorded (desc["globals"]:
+    [scope, name] pairs; scopes are those objects: module globals, modules)."""
     layout = desc["layout"]
     words = layout["stack"] + max((len(x["stack"]) for x in desc["exits"]), default=0)
     slots = (ctypes.c_int64 * max(words, 1))()
@@ -139,7 +142,7 @@ def make_glue(desc: dict[str, Any], address: int, force: int = -1, fns: Any = ()
         "I": slots, "D": (ctypes.c_double * len(slots)).from_buffer(slots), "MIN": I64_MIN, "MAX": I64_MAX,
         "RANGE_ITER": RANGE_ITER, "LIST_ITER": LIST_ITER, "ADDR": ctypes.addressof(slots),
         "FN": functype(ctypes.c_int64, ctypes.c_void_p)(address),
-        "OBJ": lambda a: ctypes.cast(a, ctypes.py_object).value, "FNS": tuple(fns),
+        "OBJ": lambda a: ctypes.cast(a, ctypes.py_object).value, "FNS": tuple(fns), "SCOPES": tuple(scopes),
         "range_words": lambda it, base: range_words(slots, it, base), "NEW_RANGE": new_range, "NEW_ITER": new_iter,
         "list_words": lambda it, base: list_words(slots, it, base)}
     words = dict(layout["words"])

@@ -13,7 +13,7 @@ The result is plain ilusm data for lib/backend/jit.ilu's `compile_trace`:
 
     {fn, nlocals, header, end, entry: [[slot, kind]...],
      ops: [[pc, op, a, b, kinds, taken, operator, kind(, element)]...], ctx: [[slot, kind]...],
-     globals: [name...]}
+     globals: [[scope, name]...]}
 
 An op's kinds are those of the stack operands it takes; `operator` is the
 infix operator of a binary operation (isa.OPERATOR); `kind` is that of the
@@ -31,8 +31,9 @@ Calls are inlined. A call of a global ilusm function is written as a CALL op
 (a: the first slot of the callee's locals, which follow the caller's; b:
 their number), STORE_LOCAL ops of the arguments into those slots and a POP of
 the function; then the callee's ops, its slots moved up by that base; then a
-RET op. The functions are read once from the globals named in `globals`, which
-the trace's entry guard checks. A called function must be pure: it may not
+RET op. The functions are read once from the globals (or a module's fields,
+`mth.floor`) named in `globals`, which the trace's entry guard checks; a
+called function reads its own module's globals. A called function must be pure: it may not
 write a list, loop or return from the loop, so an exit inside it can resume
 at its outermost CALL, which the interpreter then runs from the start.
 """
@@ -111,6 +112,16 @@ class FnSim:
         self.index, self.fn, self.proto = index, fn, proto
 
 
+class ModSim:
+    """An object read from a global (a module, mostly) whose field the recording then reads: its
+    place in the recording's `globals` and the object itself."""
+
+    __slots__ = ("index", "obj")
+
+    def __init__(self, index: int, obj: dict[str, Any]) -> None:
+        self.index, self.obj = index, obj
+
+
 def module_globals(v: Any) -> Any:
     """The globals of a function's module (a closure's, or a self-hosted VM function's): its code
     reads its globals there."""
@@ -166,6 +177,8 @@ def kind_of(v: Any) -> str | None:
         return "lit"
     if c is FnSim:
         return "fn"
+    if c is ModSim:
+        return "mod"
     return None
 
 
@@ -205,17 +218,21 @@ def _parts(op: int, a: Any, b: Any) -> list[tuple[str, Any, Any]]:
 
 class Recorder:
     """One dry run of a loop body; `run` gives the recording or raises Abort. `g` is the
-    function's module globals, `names` the globals an earlier recording of the trace read (a
-    side path keeps their places) and `protos` gives the prototype of a function value, or
-    None for a value that is not one a trace may inline."""
+    function's module globals; `protos` gives the prototype of a function value, or None for a
+    value that is not one a trace may inline. What the recording reads from a global or an
+    object's field is checked at the trace's entry: `globals` lists [scope, name] pairs, where
+    scope k is self.scopes[k] (0: g; then other modules' globals and objects read from them).
+    A side path starts from the scopes and globals of the trace's recording, keeping their
+    places."""
 
     def __init__(self, code: list[tuple[int, Any, Any]], nlocals: int, header: int, end: int,
                  locs: list[Any], max_ops: int, stack: Optional[list[Any]] = None,
-                 g: Optional[dict[str, Any]] = None, names: Optional[list[str]] = None,
-                 protos: Callable[[Any], Any] = closure_proto, ctx: Optional[list[list[Any]]] = None) -> None:
+                 g: Optional[dict[str, Any]] = None, protos: Callable[[Any], Any] = closure_proto,
+                 ctx: Optional[list[list[Any]]] = None, seen: Optional[tuple[list[Any], list[Any]]] = None) -> None:
         self.code, self.header, self.end, self.max_ops = code, header, end, max_ops
         self.g: dict[str, Any] = {} if g is None else g
-        self.names: list[str] = list(names or [])
+        self.scopes: list[Any] = [self.g] if seen is None else list(seen[0])
+        self.names: list[list[Any]] = [] if seen is None else [list(n) for n in seen[1]]
         self.protos = protos
         self.locs: list[Any] = [_sim(v) for v in locs]
         self.entry = [[s, k] for s, v in enumerate(self.locs) if (k := kind_of(v)) is not None]
@@ -228,20 +245,30 @@ class Recorder:
         self.visits: dict[int, int] = {}   # where in ops the recording first met each pc of the loop
         self.pending: dict[int, int] = {}  # inner loops a side path began inside of: their next iteration
         self.base = 0  # where the running function's slots start: 0, or an inlined callee's
-        self.frames: list[tuple[list[tuple[int, Any, Any]], int, int]] = []  # callers: code, return pc, base
+        self.frames: list[tuple[list[tuple[int, Any, Any]], int, int, Any]] = []  # callers: code, ret, base, g
 
     def function(self, v: Any) -> Any:
         """A value on a side path's stack, which an exit left there: a function must be one the
-        recording read from a global."""
+        recording read from a global or a field."""
         p = self.protos(v)
         if p is None:
             if kind_of(v) is None:
                 raise Abort("a side exit leaves a value traces do not hold")
             return v
-        for i, name in enumerate(self.names):
-            if self.g.get(name) is v:
+        for i, (k, name) in enumerate(self.names):
+            if self.scopes[k].get(name) is v:
                 return FnSim(i, v, p)
         raise Abort("a side exit leaves a function the recording did not read")
+
+    def checked(self, scope: dict[str, Any], name: str) -> int:
+        """The place in `globals` of what scope[name] holds, which the trace's entry checks."""
+        k = next((i for i, d in enumerate(self.scopes) if d is scope), None)
+        if k is None:
+            k = len(self.scopes)
+            self.scopes.append(scope)
+        if [k, name] not in self.names:
+            self.names.append([k, name])
+        return self.names.index([k, name])
 
     def run(self, pc: Optional[int] = None) -> dict[str, Any]:
         """Record from the header (or from pc, where a trace left) until control comes back to it."""
@@ -260,8 +287,8 @@ class Recorder:
                 pc = nxt
                 continue
             if nxt == self.header:
-                return {"nlocals": self.nlocals, "header": self.header, "end": self.end,
-                        "entry": self.entry, "ops": self.ops, "ctx": self.ctx, "globals": self.names}
+                return {"nlocals": self.nlocals, "header": self.header, "end": self.end, "entry": self.entry,
+                        "ops": self.ops, "ctx": self.ctx, "globals": self.names, "scopes": self.scopes}
             if self.header < nxt < pc:
                 nxt = self.inner(nxt, pc)
             if not self.header <= nxt <= self.end:
@@ -331,8 +358,8 @@ class Recorder:
             raise Abort(f"{name} on a value traces do not hold")
         if "lst" in kinds and not lists:
             raise Abort(f"{name} on a list")
-        if "fn" in kinds and not fns:
-            raise Abort(f"{name} on a function")
+        if ("fn" in kinds or "mod" in kinds) and not fns:
+            raise Abort(f"{name} on a function or a module")
         self.ops.append([pc, name, a, b, kinds, taken, isa.OPERATOR.get(name), kind])
         if element is not _NONE:
             self.ops[-1].append(kind_of(element))  # the element's kind, which the trace guards
@@ -533,16 +560,30 @@ class Recorder:
         return nxt
 
     def op_LOAD_GLOBAL(self, pc: int, a: Any, b: Any, nxt: int) -> int:
-        """A global that holds an ilusm function, to be called: the trace's entry checks it."""
-        v = self.g.get(a)
+        """A global that holds an ilusm function, to be called, or an object (a module) whose
+        field is one: the trace's entry checks it."""
+        v: Any = self.g.get(a)
+        p = self.protos(v)
+        if p is None and v.__class__ is not dict:
+            raise Abort(f"a global that is not an ilusm function ({a})")
+        i = self.checked(self.g, a)
+        f = ModSim(i, v) if p is None else FnSim(i, v, p)
+        self.note(pc, "LOAD_GLOBAL", a, i, [], value=f)
+        self.stack.append(f)
+        return nxt
+
+    def op_GET_FIELD(self, pc: int, a: Any, b: Any, nxt: int) -> int:
+        """A module's function (mth.floor), to be called: the entry checks the field too."""
+        m = self.stack[-1]
+        if m.__class__ is not ModSim:
+            raise Abort("a field of a value that is not a module")
+        v = m.obj.get(a)
         p = self.protos(v)
         if p is None:
-            raise Abort(f"a global that is not an ilusm function ({a})")
-        if a not in self.names:
-            self.names.append(a)
-        f = FnSim(self.names.index(a), v, p)
-        self.note(pc, "LOAD_GLOBAL", a, f.index, [], value=f)
-        self.stack.append(f)
+            raise Abort(f"a field that is not an ilusm function ({a})")
+        f = FnSim(self.checked(m.obj, a), v, p)
+        self.note(pc, "GET_FIELD", a, f.index, [m], value=f, fns=True)
+        self.stack[-1] = f
         return nxt
 
     def op_CALL(self, pc: int, a: Any, b: Any, nxt: int) -> int:
@@ -551,8 +592,9 @@ class Recorder:
         if f.__class__ is not FnSim:
             raise Abort("a call of a value that is not a global function")
         p = f.proto
-        if module_globals(f.fn) is not self.g:  # its globals are not the ones the trace checks
-            raise Abort("a call of a function of another module")
+        g = module_globals(f.fn)
+        if g.__class__ is not dict:
+            raise Abort("a call of a function without a module")
         if p.arity != a:
             raise Abort("a call with the wrong number of arguments")
         if len(self.frames) >= MAX_INLINE:
@@ -564,8 +606,8 @@ class Recorder:
         for i in reversed(range(a)):
             self.op_STORE_LOCAL(pc, base + i, None, nxt)
         self.note(pc, "POP", None, None, [self.stack.pop()], fns=True)
-        self.frames.append((self.code, nxt, self.base))
-        self.code, self.base = p.code, base
+        self.frames.append((self.code, nxt, self.base, self.g))
+        self.code, self.base, self.g = p.code, base, g  # its globals are its own module's
         return 0
 
     def op_CALL_TAIL(self, pc: int, a: Any, b: Any, nxt: int) -> int:
@@ -580,7 +622,7 @@ class Recorder:
             raise Abort("a return from inside the loop")
         self.note(pc, "RET", self.base, len(self.locs) - self.base, [self.stack[-1]], lists=True)
         del self.locs[self.base:]
-        self.code, ret, self.base = self.frames.pop()
+        self.code, ret, self.base, self.g = self.frames.pop()
         return ret
 
     def op_SYSCALL(self, pc: int, a: Any, b: Any, nxt: int) -> int:
@@ -616,16 +658,16 @@ def record(code: list[tuple[int, Any, Any]], nlocals: int, header: int, end: int
            max_ops: int, g: Optional[dict[str, Any]] = None,
            protos: Callable[[Any], Any] = closure_proto) -> dict[str, Any]:
     """The recording of the loop at `header` (closed by the jump at `end`) from locals `locs`; g
-    holds the globals of the function's module (Recorder says what protos does)."""
+    holds the globals of the function's module (Recorder says what protos does). Its "scopes"
+    are the objects its globals are read from: not plain data, the JIT takes them out."""
     return Recorder(code, nlocals, header, end, locs, max_ops, g=g, protos=protos).run()
 
 
 def record_side(code: list[tuple[int, Any, Any]], nlocals: int, header: int, end: int, locs: list[Any],
                 max_ops: int, pc: int, stack: list[Any], g: Optional[dict[str, Any]] = None,
-                names: Optional[list[str]] = None, protos: Callable[[Any], Any] = closure_proto,
-                ctx: Optional[list[list[Any]]] = None) -> tuple[list[list[Any]], list[str], list[list[Any]]]:
-    """The ops of a side path: from where a trace left (pc, with that operand stack) back to the
-    header, which jit.ilu compiles into the trace at that exit; and the globals and iterators
-    the trace then has (the recording's `names` and `ctx`, and any the path adds)."""
-    rec = Recorder(code, nlocals, header, end, locs, max_ops, stack, g, names, protos, ctx).run(pc)
-    return rec["ops"], rec["globals"], rec["ctx"]
+                protos: Callable[[Any], Any] = closure_proto, ctx: Optional[list[list[Any]]] = None,
+                seen: Optional[tuple[list[Any], list[Any]]] = None) -> dict[str, Any]:
+    """A side path: from where a trace left (pc, with that operand stack) back to the header;
+    jit.ilu compiles its ops into the trace at that exit. Its ctx, globals and scopes are the
+    trace's (`ctx`, and `seen`: scopes and globals) with any the path adds."""
+    return Recorder(code, nlocals, header, end, locs, max_ops, stack, g, protos, ctx, seen).run(pc)

@@ -50,14 +50,14 @@ class Trace:
     counters."""
 
     __slots__ = ("key", "desc", "enter", "slots", "deopts", "entries", "optimised", "rec", "code", "sides", "bad",
-                 "leaving", "fns", "g")
+                 "leaving", "fns", "scopes")
 
     def __init__(self, key: str, desc: dict[str, Any], address: int, optimised: bool = False,
-                 g: Optional[dict[str, Any]] = None) -> None:
+                 scopes: Optional[list[Any]] = None) -> None:
         self.key, self.desc = key, desc
-        self.g = {} if g is None else g          # the module globals its inlined functions come from
-        self.fns = [self.g[name] for name in desc["globals"]]
-        self.enter, self.slots = make_glue(desc, address, fns=self.fns)
+        self.scopes = scopes or [{}]    # what its globals are read from: its module's globals first
+        self.fns = [self.scopes[k].get(name) for k, name in desc["globals"]]
+        self.enter, self.slots = make_glue(desc, address, fns=self.fns, scopes=self.scopes)
         self.deopts = self.entries = 0
         self.optimised = optimised
         self.rec: dict[str, Any] = {}            # the recording it was compiled from (Jit.build)
@@ -72,7 +72,7 @@ class Trace:
 _ADDRESSES: dict[str, int] = {}
 # Bump when the recording, the slot layout or the exit protocol changes meaning: old cache
 # entries then stop matching.
-PROTOCOL = 2
+PROTOCOL = 3
 
 
 def trace_key(rec: dict[str, Any], machine: dict[str, str]) -> str:
@@ -310,7 +310,7 @@ class Jit:
         """Enter trace t until it leaves by an exit other than the budget; give where to resume."""
         stats = self.stats
         while True:
-            r = t.enter(locs, t.g, room)
+            r = t.enter(locs, room)
             t.entries += 1
             stats["entries"] += 1
             if r is None:
@@ -343,9 +343,8 @@ class Jit:
             return
         rec = t.rec
         try:
-            ops, names, ctx = record_side(t.code, rec["nlocals"], rec["header"], rec["end"], locs,
-                                          self.settings["max_trace"], pc, stack, t.g, rec["globals"], self.proto_of,
-                                          rec["ctx"])
+            side = record_side(t.code, rec["nlocals"], rec["header"], rec["end"], locs, self.settings["max_trace"],
+                               pc, stack, t.scopes[0], self.proto_of, rec["ctx"], (t.scopes, rec["globals"]))
         except Abort as e:
             if e.reason == LOOP_ENDED:  # this way leaves the loop: its exits are loop exits
                 t.leaving.add(at)
@@ -357,8 +356,9 @@ class Jit:
         entry = rec["entry"] + [[s, k] for s, v in enumerate(locs)
                                 if s not in known and (k := kind_of(v)) is not None and k not in ("rng", "lit")]
         try:
-            t2 = self.build(dict(rec, sides=dict(rec["sides"], **{at: ops}), entry=entry, globals=names, ctx=ctx),
-                            t.g)
+            scopes = side.pop("scopes")
+            t2 = self.build(dict(rec, sides=dict(rec["sides"], **{at: side["ops"]}), entry=entry,
+                                 globals=side["globals"], ctx=side["ctx"]), scopes)
         except RuntimeErr as e:
             t.bad.add(at)
             self.abort(key, None, "side path: " + e.message)
@@ -402,6 +402,7 @@ class Jit:
             return None
         try:
             rec = record(proto.code, proto.nlocals, key[1], end, locs, self.settings["max_trace"], g, self.proto_of)
+            scopes = rec.pop("scopes")
         except Abort as e:
             self.abort(key, proto, e.reason)
             return None
@@ -409,7 +410,7 @@ class Jit:
 
         rec.update(fn=proto.name, target=native_name() or "x86-64", debug=self.force_exit is not None, sides={})
         try:
-            t = self.build(rec, g)
+            t = self.build(rec, scopes)
             t.code = proto.code
         except RuntimeErr as e:
             self.abort(key, proto, e.message)
@@ -422,10 +423,10 @@ class Jit:
         self.stats["traces"] += 1
         return t
 
-    def build(self, rec: dict[str, Any], g: Optional[dict[str, Any]]) -> Trace:
-        """The trace of a recording (g: the globals it read): from the disk cache when it holds
-        the key (no jit.ilu, no LLVM compile), else compiled by jit.ilu and LLVM, and then stored
-        there."""
+    def build(self, rec: dict[str, Any], scopes: list[Any]) -> Trace:
+        """The trace of a recording (scopes: what its globals are read from): from the disk cache
+        when it holds the key (no jit.ilu, no LLVM compile), else compiled by jit.ilu and LLVM,
+        and then stored there."""
         from stage0.host.mch import fingerprint, load_object, native_function
 
         key = trace_key(rec, fingerprint())
@@ -435,14 +436,14 @@ class Jit:
             address = _ADDRESSES.get(header["fname"]) or load_object(obj, header["fname"])
             _ADDRESSES[header["fname"]] = address
             self.stats["cache_hits"] += 1
-            t = Trace(key, header["desc"], address, optimised=header["fname"].endswith("_o2"), g=g)
+            t = Trace(key, header["desc"], address, optimised=header["fname"].endswith("_o2"), scopes=scopes)
         else:
             vm, compile_trace = _trace_compiler(None if self.cache is None else self.cache.folder)
             desc = vm.call(compile_trace, [dict(rec, name="ilt_" + key[:16])])
             address, obj = native_function(desc["ir"], desc["fname"])
             if self.cache is not None:
                 self.cache.store(key, desc["fname"], desc, obj)
-            t = Trace(key, desc, address, g=g)
+            t = Trace(key, desc, address, scopes=scopes)
         t.rec = rec
         return t
 
@@ -456,7 +457,7 @@ class Jit:
             address, obj = native_function(t.desc["ir"], t.desc["fname"], optimise=True)
         except RuntimeErr:
             return  # the cheap version keeps running
-        t.enter, t.slots = make_glue(t.desc, address, t.slots[t.desc["layout"]["force"]], t.fns)
+        t.enter, t.slots = make_glue(t.desc, address, t.slots[t.desc["layout"]["force"]], t.fns, t.scopes)
         self.stats["recompiled"] += 1
         if self.cache is not None:
             self.cache.store(t.key, t.desc["fname"] + "_o2", t.desc, obj)
