@@ -347,11 +347,9 @@ class Recorder:
 
     def note(self, pc: int, name: str, a: Any, b: Any, args: list[Any], taken: bool = False,
              value: Any = _NONE, lists: bool = False, fns: bool = False, element: Any = _NONE) -> None:
-        """Write one op down (unless quiet), with its stack operands' kinds and the kind of the
-        value it reads (and of the list element it reads). Only an op that says so may take a
-        list (indexing, dropping, copying) or a function (calling, dropping)."""
-        if self.quiet:
-            return
+        """Write one op down (unless quiet: then only check it), with its stack operands' kinds
+        and the kind of the value it reads (and of the list element it reads). Only an op that
+        says so may take a list (indexing, dropping, copying) or a function (calling, dropping)."""
         kinds = [kind_of(v) for v in args]
         kind = None if value is _NONE else kind_of(value)
         if None in kinds or (value is not _NONE and kind is None):
@@ -360,6 +358,8 @@ class Recorder:
             raise Abort(f"{name} on a list")
         if ("fn" in kinds or "mod" in kinds) and not fns:
             raise Abort(f"{name} on a function or a module")
+        if self.quiet:
+            return
         self.ops.append([pc, name, a, b, kinds, taken, isa.OPERATOR.get(name), kind])
         if element is not _NONE:
             self.ops[-1].append(kind_of(element))  # the element's kind, which the trace guards
