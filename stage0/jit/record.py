@@ -55,8 +55,9 @@ PURE_BUILTINS = frozenset({"__num_sqrt", "__num_floor", "__num_ceil", "__num_rou
                            "__num_xor", "__num_shl", "__num_shr", "__num_idiv"})
 MAX_INLINE = 4  # calls nested inside one another that a trace inlines
 QUIET_STEPS = 200_000  # instructions an inner loop's other iterations may take while it is recorded
-# The plain ops whose other way can leave an inner loop (its LOOP op names the one that did).
-LEAVING = frozenset({"FOR_NEXT", "JUMP_IF", "JUMP_UNLESS", "JUMP_IF_NIL"})
+# The plain ops whose other way can leave an inner loop (its LOOP op names the one that did): the
+# conditional jumps, those that both jump and fall through.
+LEAVING = frozenset(n for n, o in isa.BY_NAME.items() if "jump" in o.roles and o.falls and not o.parts)
 
 
 def semantics(sym: str) -> Callable[[Any, Any], Any]:
