@@ -36,7 +36,7 @@ from stage0.host import all_builtins
 from stage0.host.mch import native_name
 from stage0.interp.vm import VM
 from stage0.jit.record import PURE_BUILTINS
-from stage0.jit.runtime import Jit
+from stage0.jit.runtime import SHORT_ENTRIES, Jit
 from stage0.paths import ROOT
 from stage0.seedc.driver import compile_file
 from stage0.toolchain.selfvm import SelfHostedVM
@@ -120,7 +120,7 @@ def matrix_program(ops: list[str]) -> str:
 def test_edge_value_matrix(engine: str, ops: list[str]) -> None:
     source = matrix_program(ops)
     want = run_with("ref", source, None)
-    jit = Jit({"threshold": 1, "deopt_limit": 1000})
+    jit = Jit({"threshold": 1, "deopt_limit": 1000}, short_ops=0)  # every pair runs in its trace
     got = run_with(engine, source, jit)
     assert got == want
     # every op traced on every kind pair it accepts: numbers with numbers, and == != on all (the
@@ -163,7 +163,7 @@ def test_forcing_any_exit_changes_nothing(path: Path) -> None:
     want = run_file_with(path, "ref", None)
     most = 0
     for k in itertools.count():
-        jit = Jit({"threshold": 1}, force_exit=k)
+        jit = Jit({"threshold": 1}, force_exit=k, short_ops=0)
         assert run_file_with(path, "fast", jit) == want, f"forcing exit {k}"
         most = max([len(desc["exits"]) for desc in jit.compiled] + [most])
         if k >= most:
@@ -298,7 +298,7 @@ def test_a_running_frame_enters_its_trace_at_every_back_edge() -> None:
     loop calls a host builtin, so only the inner loop has a trace.)"""
     source = "work(n) =\n    t = 0\n    out = []\n    k <- 1..n:\n        j = 0\n        whl j < 3:\n" \
              "            t += j\n            j += 1\n        push(out, j)\n    t\nprn work(3000)\n"
-    jit = Jit({"threshold": 50})
+    jit = Jit({"threshold": 50}, short_ops=0)  # a short loop: kept in its trace here all the same
     out = io.StringIO()
     FastVM(compile_file(ROOT / "w.ilu", source=source), out=out, jit=jit).run_main()
     assert out.getvalue() == "9000\n"
@@ -325,6 +325,20 @@ def test_a_long_inner_loop_leaves_by_its_own_budget() -> None:
     FastVM(compile_file(ROOT / "b.ilu", source=source), out=out, jit=jit).run_main()
     assert out.getvalue() == "1100020\n"
     assert jit.stats["exits"]["loop"] >= 2 and jit.stats["traces"] >= 1, jit.stats
+
+
+def test_a_loop_too_short_for_its_trace_goes_back_to_the_engine() -> None:
+    """Entering and leaving a trace costs more than a few iterations of a small loop: after
+    SHORT_ENTRIES entries that averaged too few ops, the loop is blacklisted and runs on the
+    fast tier; a long loop keeps its trace."""
+    source = ("short(n) =\n    t = 0\n    i <- 1..n: t += i\n    t\nlong(n) = short(n)\n"
+              "s = 0\nk <- 1..200: s += short(3)\nprn s\nprn long(5000)\n")
+    jit = Jit({"threshold": 1})
+    out = io.StringIO()
+    FastVM(compile_file(ROOT / "s.ilu", source=source), out=out, jit=jit).run_main()
+    assert out.getvalue() == "1200\n12502500\n"
+    assert jit.stats["aborts"].get("too few iterations per entry") == 1, jit.stats
+    assert jit.stats["entries"] == SHORT_ENTRIES, jit.stats  # long(5000) runs on the fast tier too
 
 
 def test_branches_both_ways_become_side_paths() -> None:

@@ -105,7 +105,9 @@ def valid_desc(desc: Any) -> bool:
     if type(desc) is not dict or type(desc.get("fname")) is not str or not desc["fname"].isidentifier():
         return False
     layout, exits = desc.get("layout"), desc.get("exits")
-    if type(layout) is not dict or not all(_count(layout.get(k)) for k in ("ctx", "force", "types", "stack")):
+    if type(layout) is not dict or not all(_count(layout.get(k)) for k in ("ctx", "force", "types", "stack", "count")):
+        return False
+    if type(desc.get("nested")) is not bool:
         return False
     for name in ("ranges", "iters", "words"):
         words = layout.get(name)

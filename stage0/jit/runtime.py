@@ -43,6 +43,12 @@ SIDE_HOT = 2          # side exits at one site before its path is recorded into 
 MAX_SIDES = 8         # side paths one trace may hold
 TYPE_SPEC_OFF = "type specialisation is off (jit.enable_type_spec), and generic traces are not built"
 MAX_RETRANSLATIONS = 4  # times the fast tier makes one function's code again for the JIT
+# A trace entered SHORT_ENTRIES times whose loop ran fewer than SHORT_OPS recorded ops an entry on
+# average (iterations times the ops of one) costs more to enter and leave than the engine takes
+# to run them: its header is blacklisted (a trace with inner loops is spared: their iterations
+# are not counted).
+SHORT_ENTRIES, SHORT_OPS = 64, 100
+SHORT = "too few iterations per entry"
 
 
 class Trace:
@@ -50,7 +56,7 @@ class Trace:
     counters."""
 
     __slots__ = ("key", "desc", "enter", "slots", "deopts", "entries", "optimised", "rec", "code", "sides", "bad",
-                 "leaving", "fns", "scopes")
+                 "leaving", "fns", "scopes", "iterations")
 
     def __init__(self, key: str, desc: dict[str, Any], address: int, optimised: bool = False,
                  scopes: Optional[list[Any]] = None) -> None:
@@ -58,7 +64,7 @@ class Trace:
         self.scopes = scopes or [{}]    # what its globals are read from: its module's globals first
         self.fns = [self.scopes[k].get(name) for k, name in desc["globals"]]
         self.enter, self.slots = make_glue(desc, address, fns=self.fns, scopes=self.scopes)
-        self.deopts = self.entries = 0
+        self.deopts = self.entries = self.iterations = 0
         self.optimised = optimised
         self.rec: dict[str, Any] = {}            # the recording it was compiled from (Jit.build)
         self.code: list[Any] = []                # its function's code, for recording side paths
@@ -72,7 +78,7 @@ class Trace:
 _ADDRESSES: dict[str, int] = {}
 # Bump when the recording, the slot layout or the exit protocol changes meaning: old cache
 # entries then stop matching.
-PROTOCOL = 3
+PROTOCOL = 4
 
 
 def trace_key(rec: dict[str, Any], machine: dict[str, str]) -> str:
@@ -139,8 +145,9 @@ class Jit:
     """One process's JIT."""
 
     def __init__(self, settings: Optional[dict[str, Any]] = None, force_exit: Optional[int] = None,
-                 cache: Optional[Cache] = None) -> None:
+                 cache: Optional[Cache] = None, short_ops: int = SHORT_OPS) -> None:
         self.settings = dict(DEFAULTS, **(settings or {}))
+        self.short_ops = short_ops  # SHORT_OPS; tests that must keep every trace give 0
         self.cache = cache  # the disk cache of native code; None: compile every trace
         self.force_exit = force_exit  # tests: every trace leaves by this exit id once per entry
         self.counts: dict[tuple[Any, int], int] = {}
@@ -317,6 +324,7 @@ class Jit:
                 self.deopt(key, t)
                 return None
             pc, stack, e = r
+            t.iterations += t.slots[t.desc["layout"]["count"]]
             x = t.desc["exits"][e]
             kind = x["kind"]
             if kind == "side" and x["site"][1:] in t.leaving:
@@ -328,6 +336,9 @@ class Jit:
                 self.side_exit(key, t, x["site"], pc, stack, locs)
             if (t.entries >= HOT_ENTRIES or kind == "budget") and not t.optimised:
                 self.optimise(t)
+            if (t.entries == SHORT_ENTRIES and not t.desc["nested"]
+                    and t.iterations * len(t.rec["ops"]) < self.short_ops * t.entries):
+                self.unprofitable(key, t)
             if kind != "budget":
                 return pc, stack
 
@@ -380,6 +391,15 @@ class Jit:
             self.stats["dropped"] += 1
             if self.recordings.get(key, 0) >= MAX_RECORDINGS:
                 self.blacklist(key)
+
+    def unprofitable(self, key: tuple[Any, int], t: Trace) -> None:
+        """A trace whose loop runs too few iterations an entry: the loop goes back to the engine
+        for good (the fast tier makes the function again without a hook)."""
+        if self.traces.get(key) is t:
+            del self.traces[key]
+        aborts = self.stats["aborts"]
+        aborts[SHORT] = aborts.get(SHORT, 0) + 1
+        self.blacklist(key)
 
     def blacklist(self, key: tuple[Any, int]) -> None:
         """Never record this header again in this process."""
