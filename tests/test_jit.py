@@ -299,9 +299,7 @@ def test_a_running_frame_enters_its_trace_at_every_back_edge() -> None:
     source = "work(n) =\n    t = 0\n    out = []\n    k <- 1..n:\n        j = 0\n        whl j < 3:\n" \
              "            t += j\n            j += 1\n        push(out, j)\n    t\nprn work(3000)\n"
     jit = Jit({"threshold": 50}, short_ops=0)  # a short loop: kept in its trace here all the same
-    out = io.StringIO()
-    FastVM(compile_file(ROOT / "w.ilu", source=source), out=out, jit=jit).run_main()
-    assert out.getvalue() == "9000\n"
+    assert run_with("fast", source, jit) == ("9000\n", "")
     assert jit.stats["entries"] >= 2500, jit.stats  # the inner loop, entered once an outer iteration
 
 
@@ -321,22 +319,18 @@ def test_a_long_inner_loop_leaves_by_its_own_budget() -> None:
     source = ("long(k) =\n    t = 0\n    i <- 1..3:\n        m = if i == 3: k | 10\n        j <- 1..m: t += 1\n"
               "    t\nprn long(1100000)\n")
     jit = Jit({"threshold": 1})
-    out = io.StringIO()
-    FastVM(compile_file(ROOT / "b.ilu", source=source), out=out, jit=jit).run_main()
-    assert out.getvalue() == "1100020\n"
+    assert run_with("fast", source, jit) == ("1100020\n", "")
     assert jit.stats["exits"]["loop"] >= 2 and jit.stats["traces"] >= 1, jit.stats
 
 
 def test_a_loop_too_short_for_its_trace_goes_back_to_the_engine() -> None:
     """Entering and leaving a trace costs more than a few iterations of a small loop: after
     SHORT_ENTRIES entries that averaged too few ops, the loop is blacklisted and runs on the
-    fast tier; a long loop keeps its trace."""
+    fast tier from then on, even when a later call makes it long."""
     source = ("short(n) =\n    t = 0\n    i <- 1..n: t += i\n    t\nlong(n) = short(n)\n"
               "s = 0\nk <- 1..200: s += short(3)\nprn s\nprn long(5000)\n")
     jit = Jit({"threshold": 1})
-    out = io.StringIO()
-    FastVM(compile_file(ROOT / "s.ilu", source=source), out=out, jit=jit).run_main()
-    assert out.getvalue() == "1200\n12502500\n"
+    assert run_with("fast", source, jit) == ("1200\n12502500\n", "")
     assert jit.stats["aborts"].get("too few iterations per entry") == 1, jit.stats
     assert jit.stats["entries"] == SHORT_ENTRIES, jit.stats  # long(5000) runs on the fast tier too
 
