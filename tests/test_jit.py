@@ -202,6 +202,18 @@ def test_jit_enter_refuses_what_the_self_hosted_vm_did_not_make(engine: str, tmp
         assert (out, message) == ("nil\n", "")
 
 
+GUEST_FN = ('f = __vm_fn("f", 1, {proto: {code: [[0, 0, 0, 16], [0, 0, 0, 34]], nlocals: 1, name: "f", arity: 1, '
+            'pad: []}, upvals: [], module: {globals: {}}})\ng() =\n    s = 0\n'
+            '    i <- 1..50: s += if i > 1: f(i) | 0\n    s\nprn try(g).err\n')
+
+
+@pytest.mark.parametrize("engine", list(ENGINES))
+def test_a_host_trace_does_not_inline_a_self_hosted_vm_function(engine: str) -> None:
+    """A host engine cannot call a self-hosted VM's function (a value __vm_fn makes): its trace
+    must not run that function's code natively instead."""
+    assert run_with(engine, GUEST_FN, Jit({"threshold": 1})) == ("cannot call fn\n", "")
+
+
 def jit_stats(path: Path) -> dict[str, Any]:
     """The statistics of running a JIT spec program at threshold 1 on the fast tier."""
     jit = Jit({"threshold": 1})

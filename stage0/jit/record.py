@@ -136,7 +136,7 @@ def module_globals(v: Any) -> Any:
 def closure_proto(v: Any) -> Any:
     """The prototype (code, nlocals, arity, pad) of a function a trace may inline: a closure's;
     None for any other value. (The JIT gives the recorder one that knows the self-hosted VM's
-    functions too: Jit.proto_of.)"""
+    functions instead, for its loops: Jit.protos_for.)"""
     return v.proto if v.__class__ is Closure else None
 
 

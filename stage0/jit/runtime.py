@@ -2,7 +2,8 @@
 
 An engine calls `Jit.back_edge(proto, header, end, locs, g, room)` each time
 a loop jumps back to its header (g: the function's module globals, which
-inlined calls read; room: the calls the frame stack has room for). The first `threshold` times it only counts. Then
+inlined calls read; room: the calls the frame stack has room for). The
+first `threshold` times it only counts. Then
 the recorder (record.py) runs one iteration dry, lib/backend/jit.ilu turns
 the recording into LLVM IR and an exit table, stage0/host/mch.py compiles
 the IR, glue.py generates the entry and exit code, and the trace hangs on
@@ -218,14 +219,18 @@ class Jit:
             proto = self.guests[id(p)] = GuestProto(p)
         return proto
 
-    def proto_of(self, v: Any) -> Any:
-        """The prototype of a function a trace may inline: a closure's, or a self-hosted VM's
-        function's (its data is that VM's closure record); None for any other value."""
-        if v.__class__ is GuestFn:
-            d = v.data
-            p = d.get("proto") if d.__class__ is dict else None
-            return self.guest_proto(p) if p.__class__ is dict else None
-        return closure_proto(v)
+    def guest_fn_proto(self, v: Any) -> Any:
+        """The prototype of a self-hosted VM's function a guest trace may inline (its data is
+        that VM's closure record); None for any other value."""
+        d = v.data if v.__class__ is GuestFn else None
+        p = d.get("proto") if d.__class__ is dict else None
+        return self.guest_proto(p) if p.__class__ is dict else None
+
+    def protos_for(self, proto: Any) -> Any:
+        """What the recorder inlines in a loop of proto: the functions of the engine that runs
+        it. A host engine does not run a self-hosted VM's function (calling one is an error
+        there), and the self-hosted VM runs only its own."""
+        return self.guest_fn_proto if proto.__class__ is GuestProto else closure_proto
 
     def hot(self, key: tuple[Any, int], code: list[Any], end: int) -> bool:
         """Count a back edge of a loop without a trace; whether it is time to record it."""
@@ -355,7 +360,8 @@ class Jit:
         rec = t.rec
         try:
             side = record_side(t.code, rec["nlocals"], rec["header"], rec["end"], locs, self.settings["max_trace"],
-                               pc, stack, t.scopes[0], self.proto_of, rec["ctx"], (t.scopes, rec["globals"]))
+                               pc, stack, t.scopes[0], self.protos_for(key[0]), rec["ctx"],
+                               (t.scopes, rec["globals"]))
         except Abort as e:
             if e.reason == LOOP_ENDED:  # this way leaves the loop: its exits are loop exits
                 t.leaving.add(at)
@@ -421,7 +427,8 @@ class Jit:
             self.blacklist(key)
             return None
         try:
-            rec = record(proto.code, proto.nlocals, key[1], end, locs, self.settings["max_trace"], g, self.proto_of)
+            rec = record(proto.code, proto.nlocals, key[1], end, locs, self.settings["max_trace"], g,
+                         self.protos_for(proto))
             scopes = rec.pop("scopes")
         except Abort as e:
             self.abort(key, proto, e.reason)
