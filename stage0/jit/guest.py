@@ -59,9 +59,10 @@ def host_locals(glocs: list[Any]) -> tuple[list[Any], list[tuple[int, dict[str, 
         if v.__class__ is not dict:
             continue
         it: Optional[Any] = None
-        if v.get("range") is True:
+        if v.get("range") is True and all(v.get(k).__class__ is int for k in ("n", "stop", "step")) and v["step"]:
             it = iter(range(v["n"], v["stop"], v["step"]))
-        elif v.get("range") is False and v.get("pairs") is False and v["xs"].__class__ is list:
+        elif (v.get("range") is False and v.get("pairs") is False and v.get("xs").__class__ is list
+              and v.get("i").__class__ is int and v["i"] >= 0):
             it = iter(v["xs"])
             it.__setstate__(v["i"])  # type: ignore[attr-defined]
         if it is not None:
@@ -78,21 +79,23 @@ def guest_locals(glocs: list[Any], locs: list[Any], iters: list[tuple[int, dict[
     for slot, v in enumerate(locs):
         if v.__class__ is RANGE_ITER or v.__class__ is LIST_ITER:
             g = mine.get(id(v))
-            glocs[slot] = _guest_iter(v, {} if g is None else g)
+            glocs[slot] = _guest_iter(v, g)
         else:
             glocs[slot] = v
 
 
-def _guest_iter(it: Any, g: dict[str, Any]) -> dict[str, Any]:
-    """The guest iterator g (a new one when empty) at host iterator it's position."""
+def _guest_iter(it: Any, g: Optional[dict[str, Any]]) -> dict[str, Any]:
+    """The guest iterator g at host iterator it's position (only its position changes); a new
+    guest iterator when g is None."""
     state = it.__reduce__()
     if it.__class__ is RANGE_ITER:
         _, (r,), i = state
-        g.update(range=True, n=r.start + i * r.step, stop=r.stop, step=r.step)
-    elif len(state) == 3:
-        g.update(range=False, xs=state[1][0], i=state[2], obj=None, pairs=False)
-    else:  # a spent list iterator no longer holds its list
-        g["i"] = len(g["xs"]) if "xs" in g else 0
-        g.setdefault("xs", [])
-        g.update(range=False, obj=None, pairs=False)
+        if g is None:
+            return {"range": True, "n": r.start + i * r.step, "stop": r.stop, "step": r.step}
+        g["n"] = r.start + i * r.step
+        return g
+    if g is None:  # a spent list iterator no longer holds its list
+        return ({"xs": state[1][0], "i": state[2], "obj": None, "pairs": False, "range": False} if len(state) == 3
+                else {"xs": [], "i": 0, "obj": None, "pairs": False, "range": False})
+    g["i"] = state[2] if len(state) == 3 else len(g["xs"])
     return g
