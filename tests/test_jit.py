@@ -128,6 +128,34 @@ def test_edge_value_matrix(engine: str, ops: list[str]) -> None:
     assert jit.stats["traces"] >= len(ops) * (1 if ops is BUILTINS2 else 4), jit.stats
 
 
+def generic_matrix_program(ops: list[str]) -> str:
+    """Each op in one function, called with every pair of edge values of every kind: a generic
+    trace meets them all."""
+    values = ", ".join(v for vs in EDGES.values() for v in vs)
+    lines = ["use jit", "jit.enable_type_spec(fls)",
+             "show(r) = if typ(r) == \"num\" and __num_isflt(r): \"f\" + str(r) | typ(r) + \" \" + str(r)"]
+    for k, op in enumerate(ops):
+        body = f"{op}x" if op in UNARY else f"x {op} y"
+        lines.append(f"op{k}(x, y) =\n    r = nil\n    i <- 1..3: r = {body}\n    r")
+        lines.append(f"x <- [{values}]:\n    y <- [{values}]:\n"
+                     f"        t = try(\\() op{k}(x, y))\n        prn (if t.err: t.err | show(t.val))")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("engine", list(ENGINES))
+@pytest.mark.parametrize("ops", [BINARY[:5], BINARY[5:], UNARY], ids=["arith", "compare", "unary"])
+def test_edge_value_matrix_of_generic_traces(engine: str, ops: list[str]) -> None:
+    """With type specialisation off, one trace per op meets operands of every kind, and gives the
+    reference's kind, sign of zero, digits and errors for each."""
+    source = generic_matrix_program(ops)
+    want = run_with("ref", source, None)
+    jit = Jit({"threshold": 1, "deopt_limit": 100_000}, short_ops=0)
+    got = run_with(engine, source, jit)
+    assert got == want
+    assert jit.stats["traces"] == len(ops) and jit.stats["entries"] >= len(ops) * 300, jit.stats
+    assert not any("unstable" in reason for reason in jit.stats["aborts"]), jit.stats
+
+
 @pytest.mark.parametrize("ops", [BINARY[:5], BINARY[5:]], ids=["arith", "compare"])
 def test_edge_value_matrix_on_the_fast_tier_alone(ops: list[str]) -> None:
     """The fast tier's own inline paths (ints with ints, floats with floats) give the reference's
@@ -171,7 +199,8 @@ def test_forcing_any_exit_changes_nothing(path: Path) -> None:
     assert most > 0
 
 
-@pytest.mark.parametrize("name", ["calls.ilu", "kinds.ilu", "lists.ilu", "branches.ilu", "nested_loops.ilu"])
+@pytest.mark.parametrize("name", ["calls.ilu", "kinds.ilu", "lists.ilu", "branches.ilu", "nested_loops.ilu",
+                                  "generic.ilu"])
 def test_the_self_hosted_vm_runs_the_same_traces(name: str) -> None:
     """ilusm_vm.ilu's loops reach the JIT through __jit_enter: the same traces as the fast
     tier's, inlined calls of its own functions included, and forcing exits changes nothing."""
@@ -228,6 +257,19 @@ def test_deopt_scenarios_leave_by_their_exits() -> None:
     assert kinds["exits"]["side"] >= 1 and kinds["exits"]["guard"] >= 1 and kinds["dropped"] >= 1
     assert division["exits"]["guard"] == 1  # the zero divisor: the interpreter raises there
     assert jit_stats(spec / "int_loops.ilu")["exits"]["loop"] >= 4
+
+
+def test_generic_traces_keep_loops_whose_kinds_change() -> None:
+    """generic.ilu's loops change their locals' kinds: with type specialisation on they are refused
+    as type-unstable; generic.ilu turns it off, and they run in traces."""
+    path = ROOT / "tests" / "spec" / "jit" / "generic.ilu"
+    generic = jit_stats(path)
+    assert generic["traces"] >= 8 and generic["side_paths"] >= 5, generic
+    assert not any("unstable" in reason for reason in generic["aborts"]), generic
+    source = path.read_text().replace("jit.enable_type_spec(fls)", "jit.enable_type_spec(tru)")
+    jit = Jit({"threshold": 1}, short_ops=0)
+    assert run_with("fast", source, jit) == run_with("ref", source, None)
+    assert sum(n for reason, n in jit.stats["aborts"].items() if "unstable" in reason) >= 4, jit.stats
 
 
 def test_list_reads_run_in_traces() -> None:
@@ -381,7 +423,7 @@ g(n) =
     i <- 1..n: s += i
     s
 prn g(10)
-prn keys(jit.stats().aborts)
+prn jit.stats().traces, jit.stats().settings.type_spec, jit.stats().aborts
 '''
 
 
@@ -392,8 +434,7 @@ def test_knobs_and_stats(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     status, out, err = run_spec(path, "fast")
     assert (status, err) == (0, "")
     assert out.splitlines() == [
-        "5050", "tru 1 3 2 50", "jit setting threshold expects a whole number of at least 1", "55",
-        '["type specialisation is off (jit.enable_type_spec), and generic traces are not built"]']
+        "5050", "tru 1 3 2 50", "jit setting threshold expects a whole number of at least 1", "55", "2 fls {}"]
     monkeypatch.setenv("ILUSM_JIT", "off")
     status, out, err = run_spec(path, "fast")
     assert out.splitlines()[:2] == ["5050", "fls 0 1000 10 4096"]
@@ -494,13 +535,15 @@ def _loop_programs() -> Any:
 
 
 @pytest.mark.parametrize("engine", list(ENGINES))
-def test_generated_loops_at_threshold_1(engine: str) -> None:
+@pytest.mark.parametrize("type_spec", [True, False], ids=["specialised", "generic"])
+def test_generated_loops_at_threshold_1(engine: str, type_spec: bool) -> None:
     from hypothesis import HealthCheck, given, settings
 
     @settings(max_examples=int(os.environ.get("ILUSM_FUZZ_EXAMPLES", "60")), deadline=None, derandomize=True,
               database=None, suppress_health_check=[HealthCheck.too_slow])
     @given(_loop_programs())
     def check(src: str) -> None:
-        assert run_with(engine, src, Jit({"threshold": 1})) == run_with("ref", src, None), src
+        jit = Jit({"threshold": 1, "type_spec": type_spec})
+        assert run_with(engine, src, jit) == run_with("ref", src, None), src
 
     check()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -18,7 +19,7 @@ import pytest
 
 from stage0.errors import UsageError
 from stage0.host.mch import native_name
-from stage0.jit.cache import MAGIC, Cache, cap_from_env
+from stage0.jit.cache import MAGIC, Cache, cap_from_env, compiler_sources
 from stage0.paths import ROOT
 
 pytestmark = pytest.mark.skipif(native_name() != "x86-64", reason="traces run natively on x86-64 only")
@@ -166,3 +167,17 @@ def test_the_kept_trace_compiler_is_verified_and_rebuilt(tmp_path: Path) -> None
         p.unlink()
     assert run(folder, tmp_path) == [want, "2 0"]
     assert kept.read_bytes() == good
+
+
+def test_the_keys_hash_every_module_of_the_trace_compiler() -> None:
+    """A trace's key and the kept compiler's key hash compiler_sources(): it must hold jit.ilu
+    and every lib/backend module it uses, directly or not (else a change to one would reuse
+    stale code)."""
+    listed = {p.name for p in compiler_sources()}
+    todo, seen = ["jit.ilu"], set()
+    while todo:
+        name = todo.pop()
+        seen.add(name)
+        text = (ROOT / "lib" / "backend" / name).read_text()
+        todo += [f"{m}.ilu" for m in re.findall(r"^use (\w+)$", text, re.M) if f"{m}.ilu" not in seen]
+    assert seen == listed

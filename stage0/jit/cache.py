@@ -36,6 +36,16 @@ MAGIC = b"ILUSMTRC"
 VERSION = 1
 DEFAULT_MAX_BYTES = 256 << 20
 _SUFFIX = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+# The trace compiler's modules in lib/backend: jit.ilu and what it uses. A trace's cache key and
+# the kept compiled trace compiler both hash them.
+COMPILER_MODULES = ("jit.ilu", "trc.ilu", "trn.ilu", "mch.ilu")
+
+
+def compiler_sources() -> list[Path]:
+    """The trace compiler's source files."""
+    from stage0.paths import lib_root
+
+    return [lib_root() / "backend" / name for name in COMPILER_MODULES]
 
 
 def folder_from_env(environ: Optional[Mapping[str, str]] = None) -> Optional[Path]:
@@ -147,16 +157,14 @@ class Cache:
 
     def compiler(self, build: Callable[[], Any]) -> Any:
         """The trace compiler's image: read back (and verified) from `jit-<key>.ilbc`, whose key
-        is the sha256 of the sources that make it (jit.ilu, mch.ilu, the seed compiler, the
+        is the sha256 of the sources that make it (compiler_sources(), the seed compiler, the
         ISA); else built by `build` and kept there. A damaged file is built again."""
         from stage0 import isa, seedc
         from stage0.errors import ImageError
         from stage0.image import ilbc
-        from stage0.paths import lib_root
 
         h = hashlib.sha256()
-        sources = [lib_root() / "backend" / "jit.ilu", lib_root() / "backend" / "mch.ilu", Path(isa.__file__),
-                   *sorted(Path(seedc.__file__).parent.glob("*.py"))]
+        sources = [*compiler_sources(), Path(isa.__file__), *sorted(Path(seedc.__file__).parent.glob("*.py"))]
         for path in sources:
             h.update(path.read_bytes())
         path = self.folder / f"jit-{h.hexdigest()[:32]}.ilbc"

@@ -11,13 +11,16 @@ gives None and nothing has changed. The encodings are jit.ilu's: an int is
 an i64 word, a float its IEEE bits, a bool 0 or 1, nil nothing, a range
 iterator its next index (start, step and length in context words), a list
 its address, a list iterator its next index (the list's address in a
-context word), a function its place in `fns`. The addresses of the float and int types are context words
+context word), a function its place in `fns`; a generic value (kind "any", in
+a trace built with type specialisation off) its 64 bits with a kind tag word
+beside it (trc.ilu's TAG: 0 nil, 1 bool, 2 int, 3 float). The addresses of the float and int types are context words
 too: run-time addresses never appear in the IR, so cached code stays valid.
 """
 from __future__ import annotations
 
 import ctypes
 import functools
+import struct
 from typing import Any, Callable, Optional
 
 from stage0.jit.record import I64_MAX, I64_MIN, LIST_ITER, RANGE_ITER, range_fits
@@ -30,11 +33,11 @@ _CHECK = {"int": "v.__class__ is not int or not MIN <= v <= MAX", "flt": "v.__cl
           "lst": "v.__class__ is not list", "lit": "v.__class__ is not LIST_ITER"}
 
 
-def _read(kind: str, word: int) -> str:
-    """The Python expression of a value of `kind` stored in slot word `word` (a list as its
-    address: a local holds it, so it is alive)."""
+def _read(kind: str, word: int, tag: int) -> str:
+    """The Python expression of a value of `kind` stored in slot word `word`, with its tag in
+    word `tag` when it is generic (a list as its address: a local holds it, so it is alive)."""
     return {"int": f"I[{word}]", "flt": f"D[{word}]", "bool": f"I[{word}] != 0", "nil": "None",
-            "lst": f"OBJ(I[{word}])", "fn": f"FNS[I[{word}]]"}[kind]
+            "lst": f"OBJ(I[{word}])", "fn": f"FNS[I[{word}]]", "any": f"UNPACK({word}, {tag})"}[kind]
 
 
 def _entry_lines(desc: dict[str, Any]) -> list[str]:
@@ -45,7 +48,11 @@ def _entry_lines(desc: dict[str, Any]) -> list[str]:
         out.append(f"    if room < {desc['depth']}: return None")
     out += [f"    if SCOPES[{k}].get({name!r}) is not FNS[{i}]: return None"
             for i, (k, name) in enumerate(desc["globals"])]
+    tags = desc["layout"]["tags"]
     for slot, kind in desc["live_in"]:
+        if kind == "any":
+            out.append(f"    if not PACK(locs[{slot}], {slot}, {tags + slot}): return None")
+            continue
         out += [f"    v = locs[{slot}]", f"    if {_CHECK[kind]}: return None"]
         if kind in ("rng", "lit"):
             words = "range_words" if kind == "rng" else "list_words"
@@ -67,14 +74,15 @@ def _fresh(kind: str, slot: int, base: int) -> str:
     return f"NEW_ITER(OBJ(I[{base}]), I[{slot}])"
 
 
-def _exit_lines(k: int, x: dict[str, Any], stack_at: int, words: dict[int, int]) -> list[str]:
+def _exit_lines(k: int, x: dict[str, Any], layout: dict[str, Any], words: dict[int, int]) -> list[str]:
     """The code of exit k: read its stack and its locals, write the locals back, say where to
     resume. Every value is read before any local is written: a list the trace left in a local
     may be held only by a list that another local's old value holds."""
     out = [f"def x{k}(locs):"]
-    stack = ", ".join(_read(kind, stack_at + i) for i, kind in enumerate(x["stack"]))
+    at, stride, tags = layout["stack"], layout["stride"], layout["tags"]
+    stack = ", ".join(_read(kind, at + stride * i, at + stride * i + 1) for i, kind in enumerate(x["stack"]))
     out.append(f"    s = [{stack}]")
-    values = [(slot, _fresh(kind, slot, words[slot]) if kind.startswith("new_") else _read(kind, slot))
+    values = [(slot, _fresh(kind, slot, words[slot]) if kind.startswith("new_") else _read(kind, slot, tags + slot))
               for slot, kind in x["locals"] if kind != "rng" and kind != "lit"]
     if values:
         out.append("    " + ", ".join(f"locs[{slot}]" for slot, _ in values) + " = " + ", ".join(v for _, v in values))
@@ -83,7 +91,7 @@ def _exit_lines(k: int, x: dict[str, Any], stack_at: int, words: dict[int, int])
     return out
 
 
-_KINDS = frozenset(_CHECK)
+_KINDS = frozenset(_CHECK) | {"any"}
 TYPES = (float, int, list)  # the Python types of list elements a trace reads, as jit.ilu's TYPES
 _STACK_KINDS = _KINDS | {"fn"}  # an exit may leave a function to be called on the stack
 _LOCAL_KINDS = _KINDS | {"new_rng", "new_lit"}  # or write back an iterator the trace made
@@ -105,7 +113,10 @@ def valid_desc(desc: Any) -> bool:
     if type(desc) is not dict or type(desc.get("fname")) is not str or not desc["fname"].isidentifier():
         return False
     layout, exits = desc.get("layout"), desc.get("exits")
-    if type(layout) is not dict or not all(_count(layout.get(k)) for k in ("ctx", "force", "types", "stack", "count")):
+    if type(layout) is not dict or not all(_count(layout.get(k)) for k in ("ctx", "force", "types", "stack", "count",
+                                                                           "tags")):
+        return False
+    if layout.get("stride") not in (1, 2) or type(layout["stride"]) is not int:
         return False
     if type(desc.get("nested")) is not bool:
         return False
@@ -133,7 +144,7 @@ def make_glue(desc: dict[str, Any], address: int, force: int = -1, fns: Any = ()
     are what the globals and fields the trace reads held when it was recorded (desc["globals"]:
     [scope, name] pairs; scopes are those objects: module globals, modules)."""
     layout = desc["layout"]
-    words = layout["stack"] + max((len(x["stack"]) for x in desc["exits"]), default=0)
+    words = layout["stack"] + layout["stride"] * max((len(x["stack"]) for x in desc["exits"]), default=0)
     slots = (ctypes.c_int64 * max(words, 1))()
     slots[layout["force"]] = force
     for i, t in enumerate(TYPES):  # what list reads and writes guard, in jit.ilu's TYPES order
@@ -146,13 +157,14 @@ def make_glue(desc: dict[str, Any], address: int, force: int = -1, fns: Any = ()
         "FN": functype(ctypes.c_int64, ctypes.c_void_p)(address),
         "OBJ": lambda a: ctypes.cast(a, ctypes.py_object).value, "FNS": tuple(fns), "SCOPES": tuple(scopes),
         "range_words": lambda it, base: range_words(slots, it, base), "NEW_RANGE": new_range, "NEW_ITER": new_iter,
-        "list_words": lambda it, base: list_words(slots, it, base)}
+        "list_words": lambda it, base: list_words(slots, it, base),
+        "PACK": lambda v, word, tag: pack(slots, v, word, tag), "UNPACK": lambda word, tag: unpack(slots, word, tag)}
     words = dict(layout["words"])
 
     def first(k: int) -> Callable[[list[Any]], Any]:
         """Exit k's code, made the first time the trace leaves by it: a trace may have hundreds
         of exits, most never taken, and making them all would cost more than compiling it."""
-        exec(compile("\n".join(_exit_lines(k, desc["exits"][k], layout["stack"], words)) + "\n",  # noqa: S102
+        exec(compile("\n".join(_exit_lines(k, desc["exits"][k], layout, words)) + "\n",  # noqa: S102
                      f"<glue {desc['fname']} exit {k}>", "exec"), env)
         env["EXITS"][k] = env[f"x{k}"]
         return env["EXITS"][k]  # type: ignore[no-any-return]
@@ -200,3 +212,32 @@ def new_iter(xs: list[Any], i: int) -> Any:
     it = iter(xs)
     it.__setstate__(i)  # type: ignore[attr-defined]
     return it
+
+
+def pack(slots: Any, v: Any, word: int, tag: int) -> bool:
+    """Put a generic live-in in its word and its kind tag in word `tag`; False for a value a
+    generic trace does not hold (an int past i64, or no number, bool or nil)."""
+    c = v.__class__
+    if c is int:
+        if not I64_MIN <= v <= I64_MAX:
+            return False
+        slots[word], slots[tag] = v, 2
+    elif c is float:
+        slots[word], slots[tag] = struct.unpack("<q", struct.pack("<d", v))[0], 3
+    elif c is bool:
+        slots[word], slots[tag] = int(v), 1
+    elif v is None:
+        slots[word], slots[tag] = 0, 0
+    else:
+        return False
+    return True
+
+
+def unpack(slots: Any, word: int, tag: int) -> Any:
+    """The value a generic trace left in `word`, of the kind its tag says."""
+    t, bits = slots[tag], slots[word]
+    if t == 2:
+        return bits
+    if t == 3:
+        return struct.unpack("<d", struct.pack("<q", bits))[0]
+    return bits != 0 if t == 1 else None

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from stage0.errors import RuntimeErr
-from stage0.jit.cache import Cache
+from stage0.jit.cache import Cache, compiler_sources
 from stage0.jit.glue import make_glue, valid_desc
 from stage0.jit.guest import NOT_A_PROTO, GuestProto, guest_locals, host_locals
 from stage0.jit.knobs import DEFAULTS, empty_stats
@@ -42,7 +42,6 @@ MAX_TRACES = 2000     # traces one process may compile: MCJIT never frees their 
 HOT_ENTRIES = 8       # entries after which a trace is recompiled at O2 (or its first budget exit)
 SIDE_HOT = 2          # side exits at one site before its path is recorded into the trace
 MAX_SIDES = 8         # side paths one trace may hold
-TYPE_SPEC_OFF = "type specialisation is off (jit.enable_type_spec), and generic traces are not built"
 MAX_RETRANSLATIONS = 4  # times the fast tier makes one function's code again for the JIT
 # A trace entered SHORT_ENTRIES times whose loop ran fewer than SHORT_OPS recorded ops an entry on
 # average (iterations times the ops of one) costs more to enter and leave than the engine takes
@@ -79,17 +78,15 @@ class Trace:
 _ADDRESSES: dict[str, int] = {}
 # Bump when the recording, the slot layout or the exit protocol changes meaning: old cache
 # entries then stop matching.
-PROTOCOL = 4
+PROTOCOL = 5
 
 
 def trace_key(rec: dict[str, Any], machine: dict[str, str]) -> str:
     """The cache key of a recording: sha256 of the recording, the trace compiler's source
-    (lib/backend/jit.ilu and mch.ilu), the protocol version and the machine's fingerprint."""
-    from stage0.paths import lib_root
-
+    (compiler_sources()), the protocol version and the machine's fingerprint."""
     h = hashlib.sha256()
-    for name in ("jit.ilu", "mch.ilu"):
-        h.update((lib_root() / "backend" / name).read_bytes())
+    for path in compiler_sources():
+        h.update(path.read_bytes())
     h.update(json.dumps([PROTOCOL, machine, rec], sort_keys=True).encode("utf-8"))
     return h.hexdigest()
 
@@ -107,7 +104,7 @@ def _trace_compiler(folder: Optional[Path] = None) -> Any:
 
 
 def _compile_trace_compiler() -> Any:
-    """jit.ilu (and mch.ilu, which it uses) compiled by the seed compiler."""
+    """jit.ilu (and the modules it uses: compiler_sources()) compiled by the seed compiler."""
     from stage0.paths import lib_root
     from stage0.seedc.driver import compile_file
 
@@ -419,9 +416,6 @@ class Jit:
                 g: Optional[dict[str, Any]]) -> Optional[Trace]:
         """Record, compile and install a trace for the loop at key; None when that failed (the
         reason goes to the statistics)."""
-        if not self.settings["type_spec"]:
-            self.abort(key, proto, TYPE_SPEC_OFF)
-            return None
         if self.stats["traces"] >= MAX_TRACES:
             self.abort(key, proto, "the process has compiled its most traces")
             self.blacklist(key)
@@ -435,7 +429,8 @@ class Jit:
             return None
         from stage0.host.mch import native_name
 
-        rec.update(fn=proto.name, target=native_name() or "x86-64", debug=self.force_exit is not None, sides={})
+        rec.update(fn=proto.name, target=native_name() or "x86-64", debug=self.force_exit is not None, sides={},
+                   generic=not self.settings["type_spec"])
         try:
             t = self.build(rec, scopes)
             t.code = proto.code
