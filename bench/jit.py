@@ -7,8 +7,9 @@ Two parts, each run in this one job, one after the other:
   interpreter, on the fast tier without the JIT, cold (a fresh VM and JIT,
   no disk cache: the first call records, compiles with jit.ilu and LLVM, and
   runs; the trace compiler and LLVM are loaded beforehand, once per process)
-  and warm (the best of 20 more calls on that VM: entry, trace, exit), and in
-  CPython. The pipeline: the first compile runs no IR passes at LLVM's
+  and warm (the best of 20 more calls on that VM: entry, trace, exit), warm
+  again with a generic trace (jit.enable_type_spec(fls): kinds as tags at
+  run time), and in CPython. The pipeline: the first compile runs no IR passes at LLVM's
   default codegen level; a trace entered 8 times (or running 2^20 iterations at once) is recompiled with the O2
   IR pipeline; every trace takes a budget exit each 2^20 iterations.
 * Whole programs (mandelbrot, nbody, spectral_norm, fannkuch) as separate
@@ -76,7 +77,7 @@ def loops(repeat: int) -> int:
     runtime._trace_compiler()  # noqa: SLF001  (jit.ilu and LLVM load before anything is timed)
     ilusm_run("counter_loop", FastVM, runtime.Jit({"threshold": 1}))(10)
 
-    print(f"{'loop':<17} {'n':>7} {'ref':>10} {'fast':>10} {'cold':>10} {'warm':>10} {'python':>10}"
+    print(f"{'loop':<17} {'n':>7} {'ref':>10} {'fast':>10} {'cold':>10} {'warm':>10} {'generic':>10} {'python':>10}"
           f" {'ref/warm':>9} {'warm/fusevm':>12}")
     bad = 0
     for name in LOOPS:
@@ -86,12 +87,15 @@ def loops(repeat: int) -> int:
             run = ilusm_run(name, FastVM, runtime.Jit())
             tc, got_cold = best(lambda run=run, n=n: run(n), 1)
             tw, got = best(lambda run=run, n=n: run(n), 20)
+            generic = ilusm_run(name, FastVM, runtime.Jit({"type_spec": False}))
+            generic(n)
+            tg, got_generic = best(lambda run=generic, n=n: run(n), 20)
             tp, py = best(lambda name=name, n=n: python_run(name)(n), repeat)
-            flag = "" if want == got == got_cold == py else "  RESULT DIFFERS"
+            flag = "" if want == got == got_cold == got_generic == py else "  RESULT DIFFERS"
             bad += bool(flag)
             fus = f"{tw / FUSEVM_100K[name]:>12.2f}" if n == 100_000 else f"{'':>12}"
-            print(f"{name:<17} {n:>7} {us(tr)} {us(tf)} {us(tc)} {us(tw)} {us(tp)} {tr / tw:>9.0f} {fus}{flag}",
-                  flush=True)
+            times = " ".join(us(x) for x in (tr, tf, tc, tw, tg, tp))
+            print(f"{name:<17} {n:>7} {times} {tr / tw:>9.0f} {fus}{flag}", flush=True)
     return bad
 
 

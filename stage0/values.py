@@ -557,7 +557,7 @@ def make_range(a: Any, b: Any) -> range:
 
 # ---- indexing and fields -----------------------------------------------------
 
-def _seq_index(v: list[Any] | str, i: Any) -> int:
+def seq_index(v: list[Any] | str, i: Any) -> int:
     """Check an index into a list or string; negative counts from the end."""
     if type(i) is not int:
         if type(i) is float and i.is_integer():
@@ -575,7 +575,7 @@ def get_index(v: Any, i: Any) -> Any:
     """`v[i]` for lists, strings, objects and buffers."""
     t = type(v)
     if t is list or t is str or t is bytearray:
-        return v[_seq_index(v, i)]
+        return v[seq_index(v, i)]
     if t is dict:
         if type(i) is not str:
             raise RuntimeErr(f"object keys must be strings, got {type_name(i)}")
@@ -589,13 +589,13 @@ def set_index(v: Any, i: Any, x: Any) -> None:
     """`v[i] = x` in place for lists, objects and buffers."""
     t = type(v)
     if t is list:
-        v[_seq_index(v, i)] = x
+        v[seq_index(v, i)] = x
     elif t is dict:
         if type(i) is not str:
             raise RuntimeErr(f"object keys must be strings, got {type_name(i)}")
         v[i] = x
     elif t is bytearray:
-        v[_seq_index(v, i)] = byte_value(x)
+        v[seq_index(v, i)] = byte_value(x)
     else:
         raise RuntimeErr(f"cannot set index of {type_name(v)}")
 

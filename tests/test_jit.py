@@ -200,7 +200,7 @@ def test_forcing_any_exit_changes_nothing(path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", ["calls.ilu", "kinds.ilu", "lists.ilu", "branches.ilu", "nested_loops.ilu",
-                                  "generic.ilu"])
+                                  "generic.ilu", "breaks.ilu"])
 def test_the_self_hosted_vm_runs_the_same_traces(name: str) -> None:
     """ilusm_vm.ilu's loops reach the JIT through __jit_enter: the same traces as the fast
     tier's, inlined calls of its own functions included, and forcing exits changes nothing."""
@@ -365,6 +365,18 @@ def test_inner_loops_are_part_of_their_outer_loops_trace() -> None:
     assert len(nested) >= 6, jit.stats
     assert any(sum(o[1] == "LOOP" for o in t.rec["ops"]) >= 2 for t in nested)  # cube: three deep
     assert "inner loop" not in jit.stats["aborts"], jit.stats
+
+
+def test_loops_left_by_ret_and_brk_have_traces() -> None:
+    """breaks.ilu: a `whl tru` left only by `ret` holding one left by `brk`, `xs[i] -= 1`, and
+    inner loops that end by the list writes they make are all traced, the inner loops inside
+    their outer loops' traces, each outer loop entered once."""
+    jit = Jit({"threshold": 1}, short_ops=0)
+    path = ROOT / "tests" / "spec" / "jit" / "breaks.ilu"
+    assert run_file_with(path, "fast", jit) == run_file_with(path, "ref", None)
+    traces = {(key[0].name, t.desc["nested"]): t.entries for key, t in jit.traces.items()}
+    assert traces.keys() >= {("countdown", True), ("wear", False), ("drain", True), ("flips", True)}, traces
+    assert traces[("countdown", True)] == traces[("drain", True)] == 1, traces
 
 
 def test_a_long_inner_loop_leaves_by_its_own_budget() -> None:

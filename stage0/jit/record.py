@@ -43,7 +43,7 @@ from typing import Any, Callable, Optional
 
 from stage0 import isa
 from stage0.errors import RuntimeErr
-from stage0.values import Closure, GuestFn, Unset, add, arith, compare, eq, get_index, make_range, neg, truthy
+from stage0.values import Closure, GuestFn, Unset, add, arith, compare, eq, make_range, neg, seq_index, truthy
 
 I64_MIN, I64_MAX = -(1 << 63), (1 << 63) - 1
 RANGE_ITER = type(iter(range(0)))
@@ -247,6 +247,15 @@ class Recorder:
         self.pending: dict[int, int] = {}  # inner loops a side path began inside of: their next iteration
         self.base = 0  # where the running function's slots start: 0, or an inlined callee's
         self.frames: list[tuple[list[tuple[int, Any, Any]], int, int, Any]] = []  # callers: code, ret, base, g
+        # What the dry run wrote into lists, by the list's id and position: the program's lists
+        # stay as they are, and the run reads its own writes (an inner loop may end by them).
+        self.written: dict[int, dict[int, Any]] = {}
+
+    def element(self, xs: list[Any], i: Any) -> Any:
+        """xs[i] as the dry run sees it (an index out of range raises as the interpreters do)."""
+        j = seq_index(xs, i)
+        mine = self.written.get(id(xs))
+        return mine[j] if mine is not None and j in mine else xs[j]
 
     def function(self, v: Any) -> Any:
         """A value on a side path's stack, which an exit left there: a function must be one the
@@ -334,16 +343,23 @@ class Recorder:
 
     def run_quietly(self, h: int, e: int) -> tuple[int, str, int]:
         """Run the inner loop [h, e] from its header without writing anything down until it
-        leaves: (pc and op that left it, and the pc it left for)."""
+        leaves: (pc and op that left it, and the pc it left for). A `brk` leaves by a JUMP
+        that a branch led to: the branch is the op that left, since the JUMPs between do
+        nothing a trace must do."""
         pc, steps = h, 0
+        branch: Optional[tuple[int, str]] = None  # the last branch, when only JUMPs followed it
         while True:
             depth = len(self.frames)
             nxt = self.instruction(pc)
             steps += 1
             if steps > QUIET_STEPS:
                 raise Abort("an inner loop runs too long to record")
+            if self.last in LEAVING and not self.frames:
+                branch = (pc, self.last)
+            elif self.last != "JUMP" or self.frames:
+                branch = None
             if depth == len(self.frames) and not self.frames and not h <= nxt <= e:
-                return pc, self.last, nxt
+                return (*branch, nxt) if branch is not None else (pc, self.last, nxt)
             pc = nxt
 
     def note(self, pc: int, name: str, a: Any, b: Any, args: list[Any], taken: bool = False,
@@ -400,6 +416,12 @@ class Recorder:
     def op_DUP(self, pc: int, a: Any, b: Any, nxt: int) -> int:
         self.note(pc, "DUP", a, b, [self.stack[-1]], lists=True)
         self.stack.append(self.stack[-1])
+        return nxt
+
+    def op_DUP2(self, pc: int, a: Any, b: Any, nxt: int) -> int:
+        """The two values on top, again (a list and its index, for `xs[i] -= 1`)."""
+        self.note(pc, "DUP2", a, b, self.stack[-2:], lists=True)
+        self.stack += self.stack[-2:]
         return nxt
 
     def op_LOAD_LOCAL(self, pc: int, a: Any, b: Any, nxt: int) -> int:
@@ -492,7 +514,7 @@ class Recorder:
             if self.quiet:
                 return int(b)
             raise Abort(LOOP_ENDED)
-        v = it.start + it.i * it.step if isinstance(it, RangeSim) else it.seq[it.i]
+        v = it.start + it.i * it.step if isinstance(it, RangeSim) else self.element(it.seq, it.i)
         if not _element(v):
             raise Abort("a list element that is not a number or a list")
         self.note(pc, "FOR_NEXT", a, b, [], value=it, element=v)
@@ -534,7 +556,7 @@ class Recorder:
         i, xs = self.stack[-1], self.stack[-2]
         if xs.__class__ is not list:
             raise Abort("indexing something other than a list")
-        v = get_index(xs, i)
+        v = self.element(xs, i)
         if not _element(v):
             raise Abort("a list element that is not a number or a list")
         self.note(pc, "GET_IDX", a, b, [xs, i], lists=True, element=v)
@@ -543,9 +565,8 @@ class Recorder:
         return nxt
 
     def op_SET_IDX(self, pc: int, a: Any, b: Any, nxt: int) -> int:
-        """xs[i] = v of a number into a list. The dry run must not change the program's list, so
-        it writes nothing: a later read of the element records the old element's kind, and the
-        trace's guard on it decides at run time."""
+        """xs[i] = v of a number into a list. The dry run must not change the program's list: it
+        keeps the write to itself (Recorder.element), and the trace's guards decide at run time."""
         v, i, xs = self.stack[-1], self.stack[-2], self.stack[-3]
         if xs.__class__ is not list:
             raise Abort("a write into something other than a list")
@@ -554,9 +575,10 @@ class Recorder:
         if v.__class__ is not int and v.__class__ is not float:
             raise Abort("a list write of a value that is not a number")
         self.note(pc, "SET_IDX", a, b, [xs, i, v], lists=True)
-        old = get_index(xs, i)  # an index the write would refuse aborts here, as a read would
+        old = self.element(xs, i)  # an index the write would refuse aborts here, as a read would
         if old.__class__ is not int and old.__class__ is not float:
             raise Abort("a list write over an element that is not a number")
+        self.written.setdefault(id(xs), {})[seq_index(xs, i)] = v
         del self.stack[-2:]
         return nxt
 
@@ -639,15 +661,43 @@ class Recorder:
         return nxt
 
 
+def _successors(code: list[tuple[int, Any, Any]], pc: int) -> list[int]:
+    """Where control may go after the instruction at pc (a jump's target is its last operand)."""
+    op, a, b = code[pc]
+    spec = isa.BY_CODE[op]
+    out = [pc + 1] if spec.falls else []
+    if spec.is_jump:
+        out.append(int((a, b)[len(spec.roles) - 1]))
+    return out
+
+
+def _going_round(code: list[tuple[int, Any, Any]], header: int, end: int) -> list[int]:
+    """The instructions of the loop [header, end] from which control can come back round to its
+    back edge at end without leaving the loop: what one iteration may run. The others only
+    lead out of it (a `ret`, with the value it builds), where a recording stops anyway."""
+    preds: dict[int, list[int]] = {}
+    for pc in range(header, end + 1):
+        for s in _successors(code, pc):
+            if header <= s <= end:
+                preds.setdefault(s, []).append(pc)
+    seen, todo = {end}, [end]
+    while todo:
+        for p in preds.get(todo.pop(), ()):
+            if p not in seen:
+                seen.add(p)
+                todo.append(p)
+    return sorted(seen)
+
+
 def traceable(code: list[tuple[int, Any, Any]], header: int, end: int) -> bool:
-    """Whether every instruction of the loop [header, end] is one the recorder handles (a pure
-    builtin for SYSCALL, a global that is not a host builtin). A loop that fails this is never
-    counted: no path through it could be recorded without meeting such an instruction, or it is
-    one the recorder would abort at."""
+    """Whether every instruction one iteration of the loop [header, end] may run is one the
+    recorder handles (a pure builtin for SYSCALL, a global that is not a host builtin). A loop
+    that fails this is never counted: no path through it could be recorded without meeting such
+    an instruction, or it is one the recorder would abort at."""
     from stage0.host.registry import REGISTRY
 
-    for op, a, b in code[header:end + 1]:
-        for name, x, _ in _parts(op, a, b):
+    for pc in _going_round(code, header, end):
+        for name, x, _ in _parts(*code[pc]):
             if (name == "SYSCALL" and x not in PURE_BUILTINS) or (name == "LOAD_GLOBAL" and x in REGISTRY):
                 return False
             if name not in isa.OPERATOR and not hasattr(Recorder, "op_" + name):

@@ -38,6 +38,7 @@ from stage0.values import GuestFn
 
 MAX_RECORDINGS = 3    # traces one header may have over a run, before it is blacklisted
 MAX_ABORTS = 3        # aborted recordings of one header, before it is blacklisted
+MAX_ENDED = 64        # recordings of one header that met the loop's end; each later one counts as an abort
 MAX_TRACES = 2000     # traces one process may compile: MCJIT never frees their code
 HOT_ENTRIES = 8       # entries after which a trace is recompiled at O2 (or its first budget exit)
 SIDE_HOT = 2          # side exits at one site before its path is recorded into the trace
@@ -152,6 +153,7 @@ class Jit:
         self.traces: dict[tuple[Any, int], Trace] = {}
         self.recordings: dict[tuple[Any, int], int] = {}
         self.aborted: dict[tuple[Any, int], int] = {}
+        self.ended: dict[tuple[Any, int], int] = {}  # recordings that met the loop's end, by header
         self.black: set[tuple[Any, int]] = set()
         self.compiled: list[dict[str, Any]] = []  # every trace's description, dropped ones too
         self.last_abort = ""                      # the reason of the latest abort
@@ -487,13 +489,17 @@ class Jit:
     def abort(self, key: tuple[Any, int], proto: Any, reason: str) -> None:  # noqa: ARG002
         """A recording or compile failed: count the reason; blacklist a header that keeps failing.
         A loop that ended during its recorded iteration is not at fault (a short loop in a
-        function called often is met near its end): it records again later."""
+        function called often is met near its end): it records again later, up to MAX_ENDED
+        times (a loop that nearly always ends in its first iteration, left by `brk`, would
+        otherwise be recorded at every entry)."""
         aborts = self.stats["aborts"]
         aborts[reason] = aborts.get(reason, 0) + 1
         self.last_abort = reason
         if reason == LOOP_ENDED:
-            self.counts[key] = self.settings["threshold"] - 1  # try again at the next back edge
-            return
+            self.ended[key] = self.ended.get(key, 0) + 1
+            if self.ended[key] < MAX_ENDED:
+                self.counts[key] = self.settings["threshold"] - 1  # try again at the next back edge
+                return
         n = self.aborted[key] = self.aborted.get(key, 0) + 1
         if n >= MAX_ABORTS:
             self.blacklist(key)
