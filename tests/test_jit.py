@@ -16,6 +16,7 @@
 """
 from __future__ import annotations
 
+import functools
 import io
 import itertools
 import os
@@ -175,12 +176,19 @@ def test_floats_run_inline_on_the_fast_tier() -> None:
 
 # ---- exits --------------------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=None)
+def compiled(path: Path) -> Any:
+    """A spec file's image, compiled once (a JIT program that does `use jit` compiles the trace
+    compiler's modules with it, and the exit-forcing tests run it a hundred times)."""
+    return compile_file(path)
+
+
 def run_file_with(path: Path, engine: str, jit: Optional[Jit]) -> tuple[str, str]:
     """A spec file on an engine (or the self-hosted VM, "vm") with a JIT (or none); (stdout,
     error message)."""
     out = io.StringIO()
     try:
-        {**ENGINES, "vm": SelfHostedVM}[engine](compile_file(path), out=out, jit=jit).run_main()
+        {**ENGINES, "vm": SelfHostedVM}[engine](compiled(path), out=out, jit=jit).run_main()
     except RuntimeErr as e:
         return out.getvalue(), e.message
     return out.getvalue(), ""

@@ -77,6 +77,11 @@ class Trace:
 # Native functions already in this process's engine, by name: MCJIT accepts a second definition
 # of a symbol silently, so an object is loaded from the cache at most once.
 _ADDRESSES: dict[str, int] = {}
+# What jit.ilu made of each recording this process compiled, by cache key (the same key always
+# gives the same description): a VM made again, or a recording met again, skips jit.ilu.
+_DESCS: dict[str, dict[str, Any]] = {}
+MAX_DESCS = 512
+
 # Bump when the recording, the slot layout or the exit protocol changes meaning: old cache
 # entries then stop matching.
 PROTOCOL = 5
@@ -462,14 +467,22 @@ class Jit:
             self.stats["cache_hits"] += 1
             t = Trace(key, header["desc"], address, optimised=header["fname"].endswith("_o2"), scopes=scopes)
         else:
-            vm, compile_trace = _trace_compiler(None if self.cache is None else self.cache.folder)
-            desc = vm.call(compile_trace, [dict(rec, name="ilt_" + key[:16])])
+            desc = _DESCS.get(key) or self.describe(rec, key)
             address, obj = native_function(desc["ir"], desc["fname"])
             if self.cache is not None:
                 self.cache.store(key, desc["fname"], desc, obj)
             t = Trace(key, desc, address, scopes=scopes)
         t.rec = rec
         return t
+
+    def describe(self, rec: dict[str, Any], key: str) -> dict[str, Any]:
+        """jit.ilu's description of a recording (IR, exits, layout), kept for the process."""
+        vm, compile_trace = _trace_compiler(None if self.cache is None else self.cache.folder)
+        desc: dict[str, Any] = vm.call(compile_trace, [dict(rec, name="ilt_" + key[:16])])
+        if len(_DESCS) >= MAX_DESCS:
+            del _DESCS[next(iter(_DESCS))]
+        _DESCS[key] = desc
+        return desc
 
     def optimise(self, t: Trace) -> None:
         """Recompile a hot trace with LLVM's O2 pipeline, swap its glue's native function, and
