@@ -13,6 +13,9 @@ for p in (HERE, HERE.parent):
 # folder of its own, never to the user's ~/.cache/ilusm-jit; tests of the cache set their own.
 if "ILUSM_JIT_CACHE_DIR" not in os.environ:
     os.environ["ILUSM_JIT_CACHE_DIR"] = tempfile.mkdtemp(prefix="ilusm-jit-tests-")
+# Likewise the compiled programs `ilusm run` keeps (stage0/toolchain/progcache.py).
+if "ILUSM_PROGRAM_CACHE_DIR" not in os.environ:
+    os.environ["ILUSM_PROGRAM_CACHE_DIR"] = tempfile.mkdtemp(prefix="ilusm-programs-tests-")
 
 # Spec programs run inside the test process (tests/test_spec.py); one that pledges must not bind
 # the test process itself with a kernel filter for good. The kernel layer's own tests run

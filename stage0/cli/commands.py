@@ -209,6 +209,8 @@ def run(file: Optional[str], args: tuple[str, ...], code: Optional[str], compile
 
     The program holds the default capabilities (every one but ffi) with files confined to
     the working folder; ILUSM_CAPS and ILUSM_FS_ROOT can narrow that further, never widen it.
+    A compiled program is kept in ILUSM_PROGRAM_CACHE_DIR (~/.cache/ilusm-programs; off: none)
+    and used again while the files it was compiled from are unchanged.
     """
     if code is not None:
         args = ((file,) if file is not None else ()) + args

@@ -38,6 +38,7 @@ class HostContext(Protocol):
     kern: str             # what the kernel enforces since a pledge ("" before any; stage0/host/sbx.py)
     ceiling: Optional[frozenset[str]]  # the set the last pledge left (None: never pledged)
     cap_log: Optional[dict[str, tuple[str, str]]]  # --trace-caps: capability -> (builtin, site); None: off
+    probes: Any           # while the toolchain compiles: what it read (stage0/toolchain/progcache.py)
     guest_call: Optional[Callable[[Any, list[Any]], Any]]  # calls a GuestFn back (see meta.vm_callback)
     guest_reflect: Optional[Callable[[Any], Any]]  # what a GuestFn says of itself (rfl.py)
 
@@ -85,7 +86,15 @@ def checked(name: str, cap: str, fn: Callable[..., Any]) -> Callable[..., Any]:
             raise RuntimeErr(message)
         if ctx.cap_log is not None and cap not in ctx.cap_log:
             first_use(ctx, cap, name)
-        return fn(ctx, *args)
+        if ctx.probes is None:
+            return fn(ctx, *args)
+        try:
+            r = fn(ctx, *args)
+        except RuntimeErr as e:
+            ctx.probes.note(name, cap, args, e)
+            raise
+        ctx.probes.note(name, cap, args, r)
+        return r
 
     return entry
 

@@ -133,6 +133,7 @@ class VM:
         self.kern = ""            # what the kernel enforces since sbx.pledge (stage0/host/sbx.py)
         self.ceiling: Optional[frozenset[str]] = None  # the set the last pledge left
         self.cap_log: Optional[dict[str, tuple[str, str]]] = None  # --trace-caps (registry.first_use)
+        self.probes: Any = None  # while it compiles a program (stage0/toolchain/progcache.py)
         # When this VM runs a VM written in ilusm: how a builtin calls back one of its guest's functions
         # (both are set by that VM through __vm_callback).
         self.guest_call: Optional[Callable[[GuestFn, list[Any]], Any]] = None

@@ -36,17 +36,37 @@ def compile_source(path: Path, compiler: str, source: Optional[str] = None,
 
     extra = module_roots(fs_root, str(path)) if fs_root is not None else None
     if compiler == "self":
-        from stage0.toolchain.selfhost import default_toolchain, engine_for, sources_for
+        from stage0.toolchain.selfhost import sources_for
 
-        tc = default_toolchain(engine_for(path))
-        with tc.confined(fs_root, extra or ()):
-            image = ilbc.read(tc.compile_file(path))
+        image = compile_self(path, fs_root, extra or ())
         return image, sources_for(image, path)
     from stage0.seedc.driver import compile_with_sources
 
     roots = None if fs_root is None or extra is None else (fs_root, *extra)
     image, sources = compile_with_sources(path, source=source, roots=roots)
     return ilbc.read(ilbc.write(image, verify=False)), sources
+
+
+def compile_self(path: Path, fs_root: Optional[str], read_roots: tuple[str, ...]) -> Image:
+    """A file compiled by the self-hosted toolchain, or the same image kept from an earlier
+    process that compiled the same files (stage0/toolchain/progcache.py)."""
+    from stage0.toolchain.progcache import Probes, program_cache
+    from stage0.toolchain.selfhost import default_toolchain, engine_for, toolchain_env
+
+    toolchain_env()
+    cache = program_cache()
+    key = cache.key(path, fs_root, read_roots) if cache is not None else None
+    hit = cache.load(key, fs_root, read_roots) if cache is not None and key is not None else None
+    if hit is not None:
+        return hit[0]
+    tc = default_toolchain(engine_for(path))
+    probes = Probes()
+    with tc.confined(fs_root, read_roots), tc.probing(probes):
+        data = tc.compile_file(path)
+    image = ilbc.read(data)
+    if cache is not None and key is not None:
+        cache.keep(key, probes, data)
+    return image
 
 
 def need_file(file: str) -> Path:

@@ -56,11 +56,16 @@ def sources_for(image: Image, main: Path) -> dict[str, str]:
     return out
 
 
+def toolchain_env() -> None:
+    """The environment the toolchain reads: ILUSM_LIB names the library (lib/ by default)."""
+    os.environ.setdefault("ILUSM_LIB", str(lib_root()))
+
+
 class Toolchain:
     """A loaded toolchain image, ready to compile."""
 
     def __init__(self, data: bytes, engine: str = "fast", max_depth: int = TOOLCHAIN_DEPTH) -> None:
-        os.environ.setdefault("ILUSM_LIB", str(lib_root()))
+        toolchain_env()
         image = ilbc.read(data)
         self.vm = make_vm(image, engine, max_depth)
         self.exports: dict[str, Any] = self.vm.run_main()
@@ -71,6 +76,17 @@ class Toolchain:
         if fn is None:
             raise UsageError(f"the toolchain image does not export {name}")
         return self.vm.call(fn, list(args))
+
+    @contextlib.contextmanager
+    def probing(self, probes: Any) -> Iterator[None]:
+        """While compiling one program: note each call of a capability builtin in probes
+        (stage0/toolchain/progcache.py: Probes)."""
+        ctx = getattr(self.vm, "host", self.vm)
+        ctx.probes = probes
+        try:
+            yield
+        finally:
+            ctx.probes = None
 
     @contextlib.contextmanager
     def confined(self, root: Optional[str], read_roots: tuple[str, ...]) -> Iterator[None]:
