@@ -48,13 +48,15 @@ def compiler_sources() -> list[Path]:
     return [lib_root() / "backend" / name for name in COMPILER_MODULES]
 
 
-def folder_from_env(environ: Optional[Mapping[str, str]] = None) -> Optional[Path]:
-    """The cache folder ILUSM_JIT_CACHE_DIR names (default ~/.cache/ilusm-jit); None when `off`."""
+def folder_from_env(environ: Optional[Mapping[str, str]] = None, variable: str = "ILUSM_JIT_CACHE_DIR",
+                    default: str = "ilusm-jit") -> Optional[Path]:
+    """The cache folder an environment variable names (ILUSM_JIT_CACHE_DIR: ~/.cache/<default>
+    when unset or empty); None when it is `off`."""
     env = os.environ if environ is None else environ
-    raw = env.get("ILUSM_JIT_CACHE_DIR", "")
+    raw = env.get(variable, "")
     if raw.lower() == "off":
         return None
-    return Path(raw) if raw else Path.home() / ".cache" / "ilusm-jit"
+    return Path(raw) if raw else Path.home() / ".cache" / default
 
 
 def cap_from_env(environ: Optional[Mapping[str, str]] = None) -> Optional[int]:

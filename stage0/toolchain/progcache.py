@@ -26,12 +26,12 @@ import json
 import os
 import stat
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Optional
 
 from stage0.errors import ImageError, RuntimeErr
 from stage0.image import ilbc
 from stage0.image.model import Image
-from stage0.jit.cache import Cache
+from stage0.jit.cache import Cache, folder_from_env
 from stage0.paths import COMMITTED_IMAGE
 
 VERSION = 1
@@ -39,15 +39,6 @@ MAX_BYTES = 64 << 20
 # The capabilities of the builtins whose calls a kept compile may have made: reading files and
 # the environment, which can be made again to check an entry.
 REPLAYABLE = frozenset({"fs:ro", "env"})
-
-
-def folder_from_env(environ: Optional[Mapping[str, str]] = None) -> Optional[Path]:
-    """The folder ILUSM_PROGRAM_CACHE_DIR names (default ~/.cache/ilusm-programs); None for `off`."""
-    env = os.environ if environ is None else environ
-    raw = env.get("ILUSM_PROGRAM_CACHE_DIR", "")
-    if raw.lower() == "off":
-        return None
-    return Path(raw) if raw else Path.home() / ".cache" / "ilusm-programs"
 
 
 def _digest(v: Any) -> str:
@@ -164,6 +155,7 @@ class ProgramCache:
 
 
 def program_cache() -> Optional[ProgramCache]:
-    """The cache ILUSM_PROGRAM_CACHE_DIR names, or None when it is off."""
-    folder = folder_from_env()
+    """The cache ILUSM_PROGRAM_CACHE_DIR names (default ~/.cache/ilusm-programs), or None when it
+    is off."""
+    folder = folder_from_env(variable="ILUSM_PROGRAM_CACHE_DIR", default="ilusm-programs")
     return None if folder is None else ProgramCache(folder)
