@@ -61,11 +61,15 @@ def run_spec(path: Path, engine: str) -> tuple[int, str, str]:
     return status, out.getvalue(), err.getvalue()
 
 
-@pytest.mark.parametrize("engine", [*ENGINES, "vm"])
+@pytest.mark.parametrize("engine", [*ENGINES, "vm", "fast-generic"])
 def test_the_spec_suite_at_threshold_1(engine: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The self-hosted VM runs the JIT's own programs and the shared conformance sample: the
-    whole suite on it would take three minutes (it runs without the JIT elsewhere)."""
+    whole suite on it would take three minutes (it runs without the JIT elsewhere). On
+    fast-generic every trace is generic (ILUSM_JIT_TYPE_SPEC=off)."""
     monkeypatch.setenv("ILUSM_JIT_THRESHOLD", "1")
+    if engine == "fast-generic":
+        monkeypatch.setenv("ILUSM_JIT_TYPE_SPEC", "off")
+        engine = "fast"
     bad = []
     for path in SPEC if engine != "vm" else JIT_SPEC + spec_files(ROOT.parent / "shared" / "conformance"):
         why = verdict(path, expectations(path), *run_spec(path, engine))
@@ -466,9 +470,15 @@ def ilusm(*args: str, env: Optional[dict[str, str]] = None) -> subprocess.Comple
                           env=dict(os.environ, **(env or {})), timeout=120)
 
 
-def test_a_bad_threshold_is_a_usage_error() -> None:
-    p = ilusm("-e", "prn 1", env={"ILUSM_JIT_THRESHOLD": "soon"})
-    assert p.returncode == 2 and "ILUSM_JIT_THRESHOLD" in p.stderr and "Traceback" not in p.stderr
+@pytest.mark.parametrize("name, value", [("ILUSM_JIT_THRESHOLD", "soon"), ("ILUSM_JIT_TYPE_SPEC", "maybe")])
+def test_a_bad_setting_is_a_usage_error(name: str, value: str) -> None:
+    p = ilusm("-e", "prn 1", env={name: value})
+    assert p.returncode == 2 and name in p.stderr and "Traceback" not in p.stderr
+
+
+def test_type_spec_off_from_the_environment() -> None:
+    p = ilusm("-e", "use jit\nprn jit.stats().settings.type_spec", env={"ILUSM_JIT_TYPE_SPEC": "off"})
+    assert (p.returncode, p.stdout) == (0, "fls\n")
 
 
 def test_cold_loops_never_import_llvmlite(tmp_path: Path) -> None:

@@ -446,7 +446,8 @@ def jit() -> None:
     """The tracing JIT: its native-code disk cache.
 
     The JIT is on in `ilusm run` unless ILUSM_JIT=off; ILUSM_JIT_THRESHOLD sets
-    the back edges before a loop is compiled (1000); the cache lives in
+    the back edges before a loop is compiled (1000); ILUSM_JIT_TYPE_SPEC=off makes
+    every trace generic over kind tags; the cache lives in
     ILUSM_JIT_CACHE_DIR (~/.cache/ilusm-jit; off: none) under
     ILUSM_JIT_CACHE_MAX_BYTES (256m).
     """

@@ -126,7 +126,8 @@ def toolchain_jit() -> Optional["Jit"]:
 
 
 def jit_from_env(environ: Optional[Mapping[str, str]] = None) -> Optional["Jit"]:
-    """The JIT `ilusm run` starts with: the default knobs, ILUSM_JIT_THRESHOLD, and the disk cache
+    """The JIT `ilusm run` starts with: the default knobs, ILUSM_JIT_THRESHOLD, ILUSM_JIT_TYPE_SPEC
+    (off: generic traces, as jit.enable_type_spec(fls)), and the disk cache
     of ILUSM_JIT_CACHE_DIR and ILUSM_JIT_CACHE_MAX_BYTES; None when ILUSM_JIT=off. A malformed
     value is a usage error."""
     from stage0.errors import UsageError
@@ -141,6 +142,10 @@ def jit_from_env(environ: Optional[Mapping[str, str]] = None) -> Optional["Jit"]
         if not raw.isdigit() or int(raw) < 1:
             raise UsageError(f"ILUSM_JIT_THRESHOLD must be a whole number of at least 1, got '{raw}'")
         settings["threshold"] = int(raw)
+    spec = env.get("ILUSM_JIT_TYPE_SPEC", "on").lower()
+    if spec not in ("on", "off"):
+        raise UsageError(f"ILUSM_JIT_TYPE_SPEC must be on or off, got '{spec}'")
+    settings["type_spec"] = spec == "on"
     folder = folder_from_env(env)
     return Jit(settings, cache=None if folder is None else Cache(folder, cap_from_env(env)))
 
