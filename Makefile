@@ -38,12 +38,14 @@ bench: $(STAMP)
 	$(BIN)/python bench/floor.py
 	$(BIN)/python bench/jit.py
 
-# Long fuzzing runs, outside the normal test time budget.
+# Long fuzzing and soak runs, outside the normal test time budget (the last: the whole spec suite
+# at JIT threshold 1 on the self-hosted VM, three minutes).
 fuzz: $(STAMP)
 	ILUSM_FUZZ_EXAMPLES=50000 $(BIN)/python -m pytest -q tests/test_ilbc.py tests/test_image_fuzz.py -k fuzz
 	ILUSM_FUZZ_EXAMPLES=5000 $(BIN)/python -m pytest -q tests/test_differential.py tests/test_verify_kinds.py
 	ILUSM_FULL=1 $(BIN)/python -m pytest -q tests/test_fast.py -k fallback_emission
 	ILUSM_SOAK=1 $(BIN)/python -m pytest -q tests/test_jit.py -k memory_stays_bounded
+	ILUSM_FULL=1 $(BIN)/python -m pytest -q tests/test_jit.py -k "spec_suite_at_threshold_1 and vm"
 
 # build/libilusm.so (ilusm inside a C program: include/ilusm.h, docs/embedding.md) and its example.
 embed: $(STAMP)
