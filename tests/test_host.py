@@ -39,6 +39,7 @@ class FakeVM:
         self.kern = ""
         self.ceiling: frozenset[str] | None = None
         self.cap_log: dict[str, tuple[str, str]] | None = None
+        self.probes = None  # what a compile read (stage0/toolchain/progcache.py): not watched
         self.guest_call = None
         self.guest_reflect = None
 
