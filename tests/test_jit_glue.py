@@ -6,6 +6,7 @@ import copy
 import ctypes
 import io
 import math
+import re
 import struct
 from pathlib import Path
 from typing import Any, Callable
@@ -14,8 +15,9 @@ import pytest
 
 from stage0.fast.vm import FastVM
 from stage0.host.mch import native_name
-from stage0.jit.glue import pack, unpack, valid_desc
+from stage0.jit.glue import TAG, pack, unpack, valid_desc
 from stage0.jit.runtime import Jit
+from stage0.paths import ROOT
 from stage0.seedc.driver import compile_file
 
 pytestmark = pytest.mark.skipif(native_name() != "x86-64", reason="traces run natively on x86-64 only")
@@ -62,22 +64,36 @@ def test_a_description_of_another_shape_is_refused(desc: dict[str, Any],
     assert not valid_desc(bad)
 
 
+def words() -> tuple[Any, Any]:
+    """Four slot words, and the same words seen as doubles (as make_glue has them)."""
+    slots = (ctypes.c_int64 * 4)()
+    return slots, (ctypes.c_double * 4).from_buffer(slots)
+
+
 @pytest.mark.parametrize("value", [0, -1, (1 << 63) - 1, -(1 << 63), 0.0, -0.0, math.inf, 5e-324, 1.5, True,
                                    False, None])
 def test_generic_values_round_trip(value: Any) -> None:
-    slots = (ctypes.c_int64 * 4)()
-    assert pack(slots, value, 1, 2)
-    back = unpack(slots, 1, 2)
+    slots, doubles = words()
+    assert pack(slots, doubles, value, 1, 2)
+    back = unpack(slots, doubles, 1, 2)
     assert (type(back), repr(back)) == (type(value), repr(value))  # repr tells -0.0 from 0.0
 
 
 def test_nan_keeps_its_bits() -> None:
-    slots = (ctypes.c_int64 * 4)()
+    slots, doubles = words()
     nan = struct.unpack("<d", struct.pack("<q", 0x7FF8000000000001))[0]
-    assert pack(slots, nan, 0, 3)
-    assert struct.pack("<d", unpack(slots, 0, 3)) == struct.pack("<d", nan)
+    assert pack(slots, doubles, nan, 0, 3)
+    assert struct.pack("<d", unpack(slots, doubles, 0, 3)) == struct.pack("<d", nan)
 
 
 @pytest.mark.parametrize("value", [1 << 63, -(1 << 63) - 1, "s", [], {}])
 def test_values_a_generic_trace_cannot_hold_fail_the_entry(value: Any) -> None:
-    assert not pack((ctypes.c_int64 * 4)(), value, 0, 1)
+    assert not pack(*words(), value, 0, 1)
+
+
+def test_the_tags_are_trc_ilus() -> None:
+    """glue.TAG and lib/backend/trc.ilu's TAG give each kind the same tag."""
+    text = (ROOT / "lib" / "backend" / "trc.ilu").read_text()
+    line = next(x for x in text.splitlines() if x.startswith("TAG = "))
+    trc = {k: int(v) for k, v in re.findall(r'"?(\w+)"?: (\d+)', line)}
+    assert trc == {"nil": TAG["NoneType"], "bool": TAG["bool"], "int": TAG["int"], "flt": TAG["float"]}

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import struct
 from typing import Any, Callable, Optional
 
 from stage0.jit.record import I64_MAX, I64_MIN, LIST_ITER, RANGE_ITER, range_fits
@@ -93,6 +92,8 @@ def _exit_lines(k: int, x: dict[str, Any], layout: dict[str, Any], words: dict[i
 
 _KINDS = frozenset(_CHECK) | {"any"}
 TYPES = (float, int, list)  # the Python types of list elements a trace reads, as jit.ilu's TYPES
+# The kind tag of a generic value, by its Python type's name, as trc.ilu's TAG (nil, bool, int, flt).
+TAG = {"NoneType": 0, "bool": 1, "int": 2, "float": 3}
 _STACK_KINDS = _KINDS | {"fn"}  # an exit may leave a function to be called on the stack
 _LOCAL_KINDS = _KINDS | {"new_rng", "new_lit"}  # or write back an iterator the trace made
 _EXIT_KINDS = frozenset({"loop", "side", "guard", "budget"})
@@ -147,18 +148,20 @@ def make_glue(desc: dict[str, Any], address: int, force: int = -1, fns: Any = ()
     words = layout["stack"] + layout["stride"] * max((len(x["stack"]) for x in desc["exits"]), default=0)
     slots = (ctypes.c_int64 * max(words, 1))()
     slots[layout["force"]] = force
+    doubles = (ctypes.c_double * len(slots)).from_buffer(slots)
     for i, t in enumerate(TYPES):  # what list reads and writes guard, in jit.ilu's TYPES order
         slots[layout["types"] + i] = id(t)
     # A trace that reads Python objects holds the GIL (PYFUNCTYPE); one over numbers only lets it go.
     functype = ctypes.PYFUNCTYPE if desc.get("objects") else ctypes.CFUNCTYPE
     env: dict[str, Any] = {
-        "I": slots, "D": (ctypes.c_double * len(slots)).from_buffer(slots), "MIN": I64_MIN, "MAX": I64_MAX,
+        "I": slots, "D": doubles, "MIN": I64_MIN, "MAX": I64_MAX,
         "RANGE_ITER": RANGE_ITER, "LIST_ITER": LIST_ITER, "ADDR": ctypes.addressof(slots),
         "FN": functype(ctypes.c_int64, ctypes.c_void_p)(address),
         "OBJ": lambda a: ctypes.cast(a, ctypes.py_object).value, "FNS": tuple(fns), "SCOPES": tuple(scopes),
         "range_words": lambda it, base: range_words(slots, it, base), "NEW_RANGE": new_range, "NEW_ITER": new_iter,
         "list_words": lambda it, base: list_words(slots, it, base),
-        "PACK": lambda v, word, tag: pack(slots, v, word, tag), "UNPACK": lambda word, tag: unpack(slots, word, tag)}
+        "PACK": lambda v, word, tag: pack(slots, doubles, v, word, tag),
+        "UNPACK": lambda word, tag: unpack(slots, doubles, word, tag)}
     words = dict(layout["words"])
 
     def first(k: int) -> Callable[[list[Any]], Any]:
@@ -214,30 +217,32 @@ def new_iter(xs: list[Any], i: int) -> Any:
     return it
 
 
-def pack(slots: Any, v: Any, word: int, tag: int) -> bool:
-    """Put a generic live-in in its word and its kind tag in word `tag`; False for a value a
-    generic trace does not hold (an int past i64, or no number, bool or nil)."""
+def pack(slots: Any, doubles: Any, v: Any, word: int, tag: int) -> bool:
+    """Put a generic live-in in its word (doubles: the slots seen as floats) and its kind tag in
+    word `tag`; False for a value a generic trace does not hold (an int past i64, or no number,
+    bool or nil)."""
     c = v.__class__
     if c is int:
         if not I64_MIN <= v <= I64_MAX:
             return False
-        slots[word], slots[tag] = v, 2
+        slots[word] = v
     elif c is float:
-        slots[word], slots[tag] = struct.unpack("<q", struct.pack("<d", v))[0], 3
+        doubles[word] = v
     elif c is bool:
-        slots[word], slots[tag] = int(v), 1
+        slots[word] = int(v)
     elif v is None:
-        slots[word], slots[tag] = 0, 0
+        slots[word] = 0
     else:
         return False
+    slots[tag] = TAG[c.__name__]
     return True
 
 
-def unpack(slots: Any, word: int, tag: int) -> Any:
+def unpack(slots: Any, doubles: Any, word: int, tag: int) -> Any:
     """The value a generic trace left in `word`, of the kind its tag says."""
-    t, bits = slots[tag], slots[word]
-    if t == 2:
-        return bits
-    if t == 3:
-        return struct.unpack("<d", struct.pack("<q", bits))[0]
-    return bits != 0 if t == 1 else None
+    t = slots[tag]
+    if t == TAG["int"]:
+        return slots[word]
+    if t == TAG["float"]:
+        return doubles[word]
+    return slots[word] != 0 if t == TAG["bool"] else None

@@ -138,13 +138,13 @@ class ProgramCache:
                  fs_root, list(read_roots)]
         return hashlib.sha256(json.dumps(parts).encode("utf-8", "surrogatepass")).hexdigest()
 
-    def load(self, key: str, fs_root: Optional[str], read_roots: tuple[str, ...]) -> Optional[tuple[Image, bytes]]:
-        """The image (and its bytes) of an entry whose probes all hold; None: a miss."""
+    def load(self, key: str, fs_root: Optional[str], read_roots: tuple[str, ...]) -> Optional[Image]:
+        """The image of an entry whose probes all hold; None: a miss."""
         hit = self.store.load(key)
         if hit is None or not _replays(hit[0]["desc"].get("probes"), ReplayContext(fs_root, read_roots)):
             return None
         try:
-            return ilbc.read(hit[1]), hit[1]
+            return ilbc.read(hit[1])
         except ImageError:
             return None
 

@@ -56,9 +56,10 @@ def compile_self(path: Path, fs_root: Optional[str], read_roots: tuple[str, ...]
     toolchain_env()
     cache = program_cache()
     key = cache.key(path, fs_root, read_roots) if cache is not None else None
-    hit = cache.load(key, fs_root, read_roots) if cache is not None and key is not None else None
-    if hit is not None:
-        return hit[0]
+    if cache is not None and key is not None:
+        kept = cache.load(key, fs_root, read_roots)
+        if kept is not None:
+            return kept
     tc = default_toolchain(engine_for(path))
     probes = Probes()
     with tc.confined(fs_root, read_roots), tc.probing(probes):
